@@ -1,0 +1,97 @@
+use crate::crypto::signing::VerifyKey;
+use crate::encoding::Encoded;
+use crate::ids::{BootstrapToken, OrganizationId};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// An empty success.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Ack {}
+
+impl Encoded for Ack {
+    const TAG: &'static str = "ack";
+    const VERSION: u8 = 1;
+}
+
+/// `POST /admin/organizations`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOrganizationRequest {
+    /// The name of the new organization.
+    pub organization: OrganizationId,
+}
+
+impl Encoded for CreateOrganizationRequest {
+    const TAG: &'static str = "create-organization-request";
+    const VERSION: u8 = 1;
+}
+
+/// The answer to [`CreateOrganizationRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOrganizationResponse {
+    /// The link to hand to the person who bootstraps (a
+    /// [`BootstrapLink`](crate::links::BootstrapLink)).
+    pub bootstrap_url: String,
+}
+
+impl Encoded for CreateOrganizationResponse {
+    const TAG: &'static str = "create-organization-response";
+    const VERSION: u8 = 1;
+}
+
+/// `POST /anonymous/{org}/bootstrap`: the root public key and the first user and device
+/// certificates, signed by the root key (whose secret never leaves the client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapRequest {
+    /// The one-time token from the bootstrap link.
+    pub token: BootstrapToken,
+    /// The organization's root verify key.
+    pub root_verify_key: VerifyKey,
+    /// The first user, signed by the root key.
+    pub user_certificate: ByteBuf,
+    /// The first device, signed by the root key.
+    pub device_certificate: ByteBuf,
+}
+
+impl Encoded for BootstrapRequest {
+    const TAG: &'static str = "bootstrap-request";
+    const VERSION: u8 = 1;
+}
+
+/// `GET /authenticated/{org}/certificates?from=N`: certificates from index `N` on, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificatesResponse {
+    /// The index of the first certificate returned.
+    pub from: u64,
+    /// Signed certificates, in the order they were accepted.
+    pub certificates: Vec<ByteBuf>,
+}
+
+impl Encoded for CertificatesResponse {
+    const TAG: &'static str = "certificates-response";
+    const VERSION: u8 = 1;
+}
+
+/// `POST /authenticated/{org}/certificates`: a certificate signed by the caller's device
+/// (today: a user revocation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadCertificateRequest {
+    /// The signed certificate.
+    pub certificate: ByteBuf,
+}
+
+impl Encoded for UploadCertificateRequest {
+    const TAG: &'static str = "upload-certificate-request";
+    const VERSION: u8 = 1;
+}
+
+/// The answer to [`UploadCertificateRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadCertificateResponse {
+    /// The index the certificate got in the chain.
+    pub index: u64,
+}
+
+impl Encoded for UploadCertificateResponse {
+    const TAG: &'static str = "upload-certificate-response";
+    const VERSION: u8 = 1;
+}
