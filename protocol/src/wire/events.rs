@@ -14,6 +14,8 @@ pub enum ServerEvent {
         /// The invitation.
         id: TokenId,
     },
+    /// The stream fell behind and dropped events: poll to catch up.
+    Lagged,
 }
 
 /// An event that could not be read.
@@ -30,6 +32,7 @@ impl ServerEvent {
         match self {
             ServerEvent::Certificates { count } => ("certificates", count.to_string()),
             ServerEvent::Invitation { id } => ("invitation", id.to_string()),
+            ServerEvent::Lagged => ("lagged", String::new()),
         }
     }
 
@@ -45,6 +48,7 @@ impl ServerEvent {
             "invitation" => Ok(ServerEvent::Invitation {
                 id: data.trim().parse().map_err(|_| err())?,
             }),
+            "lagged" => Ok(ServerEvent::Lagged),
             _ => Err(err()),
         }
     }
@@ -58,6 +62,7 @@ mod tests {
     fn events_round_trip() {
         for e in [
             ServerEvent::Certificates { count: 7 },
+            ServerEvent::Lagged,
             ServerEvent::Invitation {
                 id: "00112233445566778899aabbccddeeff".parse().unwrap(),
             },

@@ -41,6 +41,8 @@ pub enum EmailDelivery {
     Outbox,
     /// Not emailed (device invitations: the user copies the link themselves).
     NotSent,
+    /// Sending failed (the server logged why); the link must be passed on by hand.
+    Failed,
 }
 
 /// The answer to [`CreateInvitationRequest`].

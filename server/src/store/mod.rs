@@ -1,0 +1,193 @@
+//! The metadata store: organizations, certificates (with the users and devices they define),
+//! invitations and their relayed exchange. Behind a trait so that PostgreSQL can follow SQLite.
+
+mod sqlite;
+
+pub(crate) use sqlite::ensure_pending;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use strongroom_protocol::certificates::{Certificate, UserProfile};
+use strongroom_protocol::crypto::signing::VerifyKey;
+use strongroom_protocol::ids::{DeviceId, Email, HumanName, OrganizationId, TokenId, UserId};
+use strongroom_protocol::invite::InviteSide;
+use strongroom_protocol::time::Timestamp;
+use strongroom_protocol::wire::{AttemptAbort, InvitationKind, InvitationStatus};
+
+use crate::error::ApiError;
+
+/// A store failure: either a refusal the client should see, or a backend failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A refusal (conflict, unknown object...).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The backend failed.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An organization.
+#[derive(Debug, Clone)]
+pub struct OrganizationRecord {
+    /// Name.
+    pub id: OrganizationId,
+    /// The id of its one-time bootstrap token.
+    pub bootstrap_token_id: TokenId,
+    /// Set once bootstrapped.
+    pub root_verify_key: Option<VerifyKey>,
+}
+
+/// A user, as derived from the certificates.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// Id.
+    pub user_id: UserId,
+    /// Email.
+    pub email: Email,
+    /// Name.
+    pub human_name: HumanName,
+    /// Profile.
+    pub profile: UserProfile,
+    /// When revoked.
+    pub revoked_on: Option<Timestamp>,
+}
+
+/// A device, as derived from the certificates.
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    /// Id.
+    pub device_id: DeviceId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Its key: checks the signature of every request.
+    pub verify_key: VerifyKey,
+}
+
+/// A validated certificate to store: its signed bytes and decoded content.
+#[derive(Debug, Clone)]
+pub struct NewCertificate {
+    /// The exact signed bytes.
+    pub bytes: Vec<u8>,
+    /// The decoded, validated content.
+    pub certificate: Certificate,
+}
+
+/// An invitation.
+#[derive(Debug, Clone)]
+pub struct InvitationRecord {
+    /// Public id (digest of the token).
+    pub id: TokenId,
+    /// User or device.
+    pub kind: InvitationKind,
+    /// The invited email, or the greeter's for device invitations.
+    pub email: Email,
+    /// Who created it.
+    pub greeter_user_id: UserId,
+    /// Their name.
+    pub greeter_human_name: HumanName,
+    /// When.
+    pub created_on: Timestamp,
+    /// Status.
+    pub status: InvitationStatus,
+}
+
+/// The relayed exchange of an invitation's current attempt.
+#[derive(Debug, Clone, Default)]
+pub struct Conversation {
+    /// The current attempt.
+    pub attempt: u32,
+    /// Set once a side aborted the attempt.
+    pub aborted: Option<AttemptAbort>,
+    /// Greeter steps, in order.
+    pub greeter: Vec<Vec<u8>>,
+    /// Claimer steps, in order.
+    pub claimer: Vec<Vec<u8>>,
+}
+
+/// Completing an invitation: its new certificates and the greeter's final step, stored together.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The invitation.
+    pub invitation: TokenId,
+    /// The attempt that succeeded.
+    pub attempt: u32,
+    /// The greeter's final step.
+    pub final_step: Vec<u8>,
+}
+
+/// Most steps one side may post in one attempt; the exchange needs five.
+pub const MAX_STEPS_PER_SIDE: usize = 16;
+
+/// Where metadata lives. Every method is atomic.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Creates an organization awaiting bootstrap.
+    async fn create_organization(&self, id: &OrganizationId, bootstrap_token_id: TokenId, now: Timestamp) -> StoreResult<()>;
+
+    /// An organization.
+    async fn organization(&self, id: &OrganizationId) -> StoreResult<Option<OrganizationRecord>>;
+
+    /// Bootstraps: sets the root key and stores the first certificates, once; refuses a wrong
+    /// token or a second bootstrap.
+    async fn bootstrap(
+        &self,
+        id: &OrganizationId,
+        token_id: TokenId,
+        root_verify_key: VerifyKey,
+        certificates: Vec<NewCertificate>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Signed certificates from index `from` on.
+    async fn certificates(&self, id: &OrganizationId, from: u64) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// Appends validated certificates if the chain still has `expected_len` certificates
+    /// (otherwise [`ErrorCode::Conflict`](strongroom_protocol::wire::ErrorCode::Conflict));
+    /// with a completion, spends the invitation in the same transaction. Returns the new length.
+    async fn append_certificates(
+        &self,
+        id: &OrganizationId,
+        expected_len: u64,
+        certificates: Vec<NewCertificate>,
+        completion: Option<Completion>,
+    ) -> StoreResult<u64>;
+
+    /// A user.
+    async fn user(&self, id: &OrganizationId, user: UserId) -> StoreResult<Option<UserRecord>>;
+
+    /// The non-revoked user holding an email.
+    async fn active_user_by_email(&self, id: &OrganizationId, email: &Email) -> StoreResult<Option<UserRecord>>;
+
+    /// A device.
+    async fn device(&self, id: &OrganizationId, device: DeviceId) -> StoreResult<Option<DeviceRecord>>;
+
+    /// Creates an invitation.
+    async fn create_invitation(&self, id: &OrganizationId, invitation: InvitationRecord) -> StoreResult<()>;
+
+    /// An invitation.
+    async fn invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Option<InvitationRecord>>;
+
+    /// Pending invitations.
+    async fn pending_invitations(&self, id: &OrganizationId) -> StoreResult<Vec<InvitationRecord>>;
+
+    /// Cancels a pending invitation.
+    async fn cancel_invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<()>;
+
+    /// Joins the exchange for `side`: the current attempt, or a new one if the current attempt
+    /// was aborted or `side` already posted in it (it restarted).
+    async fn join_attempt(&self, id: &OrganizationId, invitation: TokenId, side: InviteSide) -> StoreResult<u32>;
+
+    /// Appends a step of `side` to the current attempt.
+    async fn post_step(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, side: InviteSide, step: Vec<u8>) -> StoreResult<()>;
+
+    /// Marks the current attempt aborted.
+    async fn abort_attempt(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, abort: AttemptAbort) -> StoreResult<()>;
+
+    /// The current attempt's steps.
+    async fn conversation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Conversation>;
+}

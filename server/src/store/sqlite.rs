@@ -1,0 +1,677 @@
+//! The embedded metadata store: one SQLite database in WAL mode under the data directory.
+//!
+//! Calls run on tokio's blocking pool behind one connection; every trait method is one
+//! transaction.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use strongroom_protocol::certificates::{Certificate, UserProfile};
+use strongroom_protocol::crypto::signing::VerifyKey;
+use strongroom_protocol::ids::{DeviceId, Email, OrganizationId, TokenId, UserId};
+use strongroom_protocol::invite::InviteSide;
+use strongroom_protocol::time::Timestamp;
+use strongroom_protocol::wire::{AbortReason, AttemptAbort, ErrorCode, InvitationKind, InvitationStatus};
+
+use super::*;
+use crate::error::ApiError;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS organizations (
+    name TEXT PRIMARY KEY,
+    bootstrap_token_id BLOB NOT NULL,
+    root_verify_key BLOB,
+    created_on INTEGER NOT NULL,
+    bootstrapped_on INTEGER
+);
+CREATE TABLE IF NOT EXISTS certificates (
+    org TEXT NOT NULL REFERENCES organizations(name),
+    idx INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (org, idx)
+);
+CREATE TABLE IF NOT EXISTS users (
+    org TEXT NOT NULL,
+    user_id BLOB NOT NULL,
+    email TEXT NOT NULL,
+    human_name TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    revoked_on INTEGER,
+    PRIMARY KEY (org, user_id)
+);
+-- At most one non-revoked user per email, whatever the application code does.
+CREATE UNIQUE INDEX IF NOT EXISTS users_active_email ON users(org, email) WHERE revoked_on IS NULL;
+CREATE TABLE IF NOT EXISTS devices (
+    org TEXT NOT NULL,
+    device_id BLOB NOT NULL,
+    user_id BLOB NOT NULL,
+    verify_key BLOB NOT NULL,
+    PRIMARY KEY (org, device_id)
+);
+CREATE TABLE IF NOT EXISTS invitations (
+    org TEXT NOT NULL,
+    id BLOB NOT NULL,
+    kind BLOB NOT NULL,
+    email TEXT NOT NULL,
+    greeter_user_id BLOB NOT NULL,
+    greeter_human_name TEXT NOT NULL,
+    created_on INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    aborted_by TEXT,
+    aborted_reason TEXT,
+    PRIMARY KEY (org, id)
+);
+CREATE TABLE IF NOT EXISTS invitation_steps (
+    org TEXT NOT NULL,
+    id BLOB NOT NULL,
+    attempt INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (org, id, attempt, side, seq)
+);
+"#;
+
+/// SQLite metadata store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> StoreError {
+    StoreError::Api(ApiError::new(code, message))
+}
+
+fn side_text(side: InviteSide) -> &'static str {
+    match side {
+        InviteSide::Greeter => "greeter",
+        InviteSide::Claimer => "claimer",
+    }
+}
+
+fn side_from(text: &str) -> StoreResult<InviteSide> {
+    match text {
+        "greeter" => Ok(InviteSide::Greeter),
+        "claimer" => Ok(InviteSide::Claimer),
+        other => Err(backend(format!("unknown side {other:?}"))),
+    }
+}
+
+fn reason_text(reason: AbortReason) -> &'static str {
+    match reason {
+        AbortReason::WrongCode => "wrong-code",
+        AbortReason::ProtocolError => "protocol-error",
+        AbortReason::Interrupted => "interrupted",
+    }
+}
+
+fn reason_from(text: &str) -> StoreResult<AbortReason> {
+    match text {
+        "wrong-code" => Ok(AbortReason::WrongCode),
+        "protocol-error" => Ok(AbortReason::ProtocolError),
+        "interrupted" => Ok(AbortReason::Interrupted),
+        other => Err(backend(format!("unknown abort reason {other:?}"))),
+    }
+}
+
+fn status_text(status: InvitationStatus) -> &'static str {
+    match status {
+        InvitationStatus::Pending => "pending",
+        InvitationStatus::Completed => "completed",
+        InvitationStatus::Cancelled => "cancelled",
+    }
+}
+
+fn status_from(text: &str) -> StoreResult<InvitationStatus> {
+    match text {
+        "pending" => Ok(InvitationStatus::Pending),
+        "completed" => Ok(InvitationStatus::Completed),
+        "cancelled" => Ok(InvitationStatus::Cancelled),
+        other => Err(backend(format!("unknown invitation status {other:?}"))),
+    }
+}
+
+fn profile_text(p: UserProfile) -> &'static str {
+    match p {
+        UserProfile::Admin => "ADMIN",
+        UserProfile::Standard => "STANDARD",
+    }
+}
+
+fn profile_from(text: &str) -> StoreResult<UserProfile> {
+    match text {
+        "ADMIN" => Ok(UserProfile::Admin),
+        "STANDARD" => Ok(UserProfile::Standard),
+        other => Err(backend(format!("unknown profile {other:?}"))),
+    }
+}
+
+fn fixed<const N: usize>(bytes: Vec<u8>) -> StoreResult<[u8; N]> {
+    bytes.try_into().map_err(|_| backend("stored identifier of the wrong length"))
+}
+
+fn verify_key(bytes: Vec<u8>) -> StoreResult<VerifyKey> {
+    VerifyKey::from_bytes(&fixed(bytes)?).map_err(backend)
+}
+
+fn token_id(bytes: Vec<u8>) -> StoreResult<TokenId> {
+    let hex = data_encoding::HEXLOWER.encode(&bytes);
+    hex.parse().map_err(backend)
+}
+
+/// The invitation must still be pending for anything but reading.
+pub(crate) fn ensure_pending(status: InvitationStatus) -> Result<(), ApiError> {
+    match status {
+        InvitationStatus::Pending => Ok(()),
+        InvitationStatus::Completed => Err(ApiError::new(
+            ErrorCode::InvitationAlreadyUsed,
+            "this invitation was already used",
+        )),
+        InvitationStatus::Cancelled => Err(ApiError::new(
+            ErrorCode::InvitationCancelled,
+            "this invitation was cancelled",
+        )),
+    }
+}
+
+fn unknown_invitation() -> StoreError {
+    refuse(ErrorCode::UnknownInvitation, "no such invitation in this organization")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `DATA/metadata.sqlite`.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(data_dir.join("metadata.sqlite"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| backend("store lock poisoned"))?;
+            let mut tx = conn.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn insert_certificates(tx: &Transaction<'_>, org: &str, first_index: u64, certificates: &[NewCertificate]) -> StoreResult<()> {
+    for (i, c) in certificates.iter().enumerate() {
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO certificates (org, idx, bytes) VALUES (?1, ?2, ?3)",
+            params![org, (first_index + i as u64) as i64, c.bytes],
+        )?;
+        if inserted == 0 {
+            return Err(refuse(ErrorCode::Conflict, "another certificate was added at the same time; retry"));
+        }
+        match &c.certificate {
+            Certificate::User(u) => {
+                let result = tx.execute(
+                    "INSERT INTO users (org, user_id, email, human_name, profile) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![org, u.user_id.as_bytes(), u.email.as_str(), u.human_name.as_str(), profile_text(u.profile)],
+                );
+                if let Err(rusqlite::Error::SqliteFailure(e, _)) = &result
+                    && e.code == rusqlite::ErrorCode::ConstraintViolation
+                {
+                    return Err(refuse(
+                        ErrorCode::EmailInUse,
+                        format!("{} already belongs to a user who is not revoked", u.email),
+                    ));
+                }
+                result?;
+            }
+            Certificate::Device(d) => {
+                tx.execute(
+                    "INSERT INTO devices (org, device_id, user_id, verify_key) VALUES (?1, ?2, ?3, ?4)",
+                    params![org, d.device_id.as_bytes(), d.user_id.as_bytes(), d.verify_key.to_bytes()],
+                )?;
+            }
+            Certificate::RevokedUser(r) => {
+                tx.execute(
+                    "UPDATE users SET revoked_on = ?3 WHERE org = ?1 AND user_id = ?2 AND revoked_on IS NULL",
+                    params![org, r.user_id.as_bytes(), r.timestamp.as_micros()],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, String, String, String, Option<i64>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn to_user(raw: (Vec<u8>, String, String, String, Option<i64>)) -> StoreResult<UserRecord> {
+    let (id, email, name, profile, revoked) = raw;
+    Ok(UserRecord {
+        user_id: UserId::from_bytes(fixed(id)?),
+        email: email.parse().map_err(backend)?,
+        human_name: name.parse().map_err(backend)?,
+        profile: profile_from(&profile)?,
+        revoked_on: revoked.map(Timestamp::from_micros),
+    })
+}
+
+type RawInvitation = (Vec<u8>, Vec<u8>, String, Vec<u8>, String, i64, String);
+
+fn read_invitation(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInvitation> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+}
+
+const INVITATION_COLUMNS: &str =
+    "id, kind, email, greeter_user_id, greeter_human_name, created_on, status";
+
+fn to_invitation(raw: RawInvitation) -> StoreResult<InvitationRecord> {
+    let (id, kind, email, greeter, name, created, status) = raw;
+    Ok(InvitationRecord {
+        id: token_id(id)?,
+        kind: rmp_serde::from_slice::<InvitationKind>(&kind).map_err(backend)?,
+        email: email.parse().map_err(backend)?,
+        greeter_user_id: UserId::from_bytes(fixed(greeter)?),
+        greeter_human_name: name.parse().map_err(backend)?,
+        created_on: Timestamp::from_micros(created),
+        status: status_from(&status)?,
+    })
+}
+
+/// The invitation's status, current attempt and abort, inside a transaction.
+fn attempt_state(tx: &Transaction<'_>, org: &str, id: &TokenId) -> StoreResult<(InvitationStatus, u32, Option<AttemptAbort>)> {
+    let row: Option<(String, u32, Option<String>, Option<String>)> = tx
+        .query_row(
+            "SELECT status, attempt, aborted_by, aborted_reason FROM invitations WHERE org = ?1 AND id = ?2",
+            params![org, id.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let (status, attempt, by, reason) = row.ok_or_else(unknown_invitation)?;
+    let aborted = match (by, reason) {
+        (Some(by), Some(reason)) => Some(AttemptAbort {
+            by: side_from(&by)?,
+            reason: reason_from(&reason)?,
+        }),
+        _ => None,
+    };
+    Ok((status_from(&status)?, attempt, aborted))
+}
+
+fn check_current_attempt(current: u32, aborted: Option<AttemptAbort>, attempt: u32) -> StoreResult<()> {
+    if attempt != current {
+        return Err(refuse(
+            ErrorCode::AttemptMismatch,
+            "the other side restarted the exchange; start again",
+        ));
+    }
+    if let Some(abort) = aborted {
+        return Err(refuse(ErrorCode::AttemptAborted, aborted_message(abort)));
+    }
+    Ok(())
+}
+
+/// The sentence for an aborted attempt.
+pub(crate) fn aborted_message(abort: AttemptAbort) -> String {
+    let who = match abort.by {
+        InviteSide::Greeter => "the greeter",
+        InviteSide::Claimer => "the invited person",
+    };
+    match abort.reason {
+        AbortReason::WrongCode => format!("{who} picked a wrong code; the attempt was aborted"),
+        AbortReason::ProtocolError => format!("{who} detected tampering; the attempt was aborted"),
+        AbortReason::Interrupted => format!("{who} stopped the exchange"),
+    }
+}
+
+fn step_count(tx: &Transaction<'_>, org: &str, id: &TokenId, attempt: u32, side: InviteSide) -> StoreResult<usize> {
+    let n: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM invitation_steps WHERE org = ?1 AND id = ?2 AND attempt = ?3 AND side = ?4",
+        params![org, id.as_bytes(), attempt, side_text(side)],
+        |r| r.get(0),
+    )?;
+    Ok(n as usize)
+}
+
+fn append_step(tx: &Transaction<'_>, org: &str, id: &TokenId, attempt: u32, side: InviteSide, step: &[u8]) -> StoreResult<()> {
+    let seq = step_count(tx, org, id, attempt, side)?;
+    if seq >= MAX_STEPS_PER_SIDE {
+        return Err(refuse(ErrorCode::MalformedRequest, "too many steps in this attempt"));
+    }
+    tx.execute(
+        "INSERT INTO invitation_steps (org, id, attempt, side, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![org, id.as_bytes(), attempt, side_text(side), seq as i64, step],
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn create_organization(&self, id: &OrganizationId, bootstrap_token_id: TokenId, now: Timestamp) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO organizations (name, bootstrap_token_id, created_on) VALUES (?1, ?2, ?3)",
+                params![org, bootstrap_token_id.as_bytes(), now.as_micros()],
+            )?;
+            if inserted == 0 {
+                return Err(refuse(ErrorCode::OrganizationExists, format!("organization {org:?} already exists")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn organization(&self, id: &OrganizationId) -> StoreResult<Option<OrganizationRecord>> {
+        let org = id.clone();
+        self.with(move |tx| {
+            let row: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
+                .query_row(
+                    "SELECT bootstrap_token_id, root_verify_key FROM organizations WHERE name = ?1",
+                    params![org.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(token, root)| {
+                Ok(OrganizationRecord {
+                    id: org.clone(),
+                    bootstrap_token_id: token_id(token)?,
+                    root_verify_key: root.map(verify_key).transpose()?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn bootstrap(
+        &self,
+        id: &OrganizationId,
+        token: TokenId,
+        root_verify_key: VerifyKey,
+        certificates: Vec<NewCertificate>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let row: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
+                .query_row(
+                    "SELECT bootstrap_token_id, root_verify_key FROM organizations WHERE name = ?1",
+                    params![org],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (stored_token, root) = row.ok_or_else(|| StoreError::Api(ApiError::unknown_organization(&org)))?;
+            if root.is_some() {
+                return Err(refuse(ErrorCode::AlreadyBootstrapped, "this organization was already bootstrapped; the bootstrap link cannot be used twice"));
+            }
+            // Ids are digests of the token, so this comparison leaks nothing about the token.
+            if stored_token != token.as_bytes() {
+                return Err(refuse(ErrorCode::InvalidBootstrapToken, "the bootstrap token is not this organization's"));
+            }
+            tx.execute(
+                "UPDATE organizations SET root_verify_key = ?2, bootstrapped_on = ?3 WHERE name = ?1",
+                params![org, root_verify_key.to_bytes(), now.as_micros()],
+            )?;
+            insert_certificates(tx, &org, 0, &certificates)
+        })
+        .await
+    }
+
+    async fn certificates(&self, id: &OrganizationId, from: u64) -> StoreResult<Vec<Vec<u8>>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let mut stmt = tx.prepare("SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx")?;
+            let rows = stmt.query_map(params![org, from as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<Vec<u8>>, _>>()?)
+        })
+        .await
+    }
+
+    async fn append_certificates(
+        &self,
+        id: &OrganizationId,
+        expected_len: u64,
+        certificates: Vec<NewCertificate>,
+        completion: Option<Completion>,
+    ) -> StoreResult<u64> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let len: i64 = tx.query_row("SELECT COUNT(*) FROM certificates WHERE org = ?1", params![org], |r| r.get(0))?;
+            if len as u64 != expected_len {
+                return Err(refuse(ErrorCode::Conflict, "another certificate was added at the same time; retry"));
+            }
+            if let Some(c) = &completion {
+                let (status, current, aborted) = attempt_state(tx, &org, &c.invitation)?;
+                ensure_pending(status)?;
+                check_current_attempt(current, aborted, c.attempt)?;
+                append_step(tx, &org, &c.invitation, c.attempt, InviteSide::Greeter, &c.final_step)?;
+                tx.execute(
+                    "UPDATE invitations SET status = 'completed' WHERE org = ?1 AND id = ?2",
+                    params![org, c.invitation.as_bytes()],
+                )?;
+            }
+            insert_certificates(tx, &org, expected_len, &certificates)?;
+            Ok(expected_len + certificates.len() as u64)
+        })
+        .await
+    }
+
+    async fn user(&self, id: &OrganizationId, user: UserId) -> StoreResult<Option<UserRecord>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            tx.query_row(
+                "SELECT user_id, email, human_name, profile, revoked_on FROM users WHERE org = ?1 AND user_id = ?2",
+                params![org, user.as_bytes()],
+                read_user,
+            )
+            .optional()?
+            .map(to_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn active_user_by_email(&self, id: &OrganizationId, email: &Email) -> StoreResult<Option<UserRecord>> {
+        let org = id.to_string();
+        let email = email.to_string();
+        self.with(move |tx| {
+            tx.query_row(
+                "SELECT user_id, email, human_name, profile, revoked_on FROM users WHERE org = ?1 AND email = ?2 AND revoked_on IS NULL",
+                params![org, email],
+                read_user,
+            )
+            .optional()?
+            .map(to_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn device(&self, id: &OrganizationId, device: DeviceId) -> StoreResult<Option<DeviceRecord>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT user_id, verify_key FROM devices WHERE org = ?1 AND device_id = ?2",
+                    params![org, device.as_bytes()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(user, key)| {
+                Ok(DeviceRecord {
+                    device_id: device,
+                    user_id: UserId::from_bytes(fixed(user)?),
+                    verify_key: verify_key(key)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn create_invitation(&self, id: &OrganizationId, inv: InvitationRecord) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            tx.execute(
+                "INSERT INTO invitations (org, id, kind, email, greeter_user_id, greeter_human_name, created_on, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    org,
+                    inv.id.as_bytes(),
+                    rmp_serde::to_vec(&inv.kind).map_err(backend)?,
+                    inv.email.as_str(),
+                    inv.greeter_user_id.as_bytes(),
+                    inv.greeter_human_name.as_str(),
+                    inv.created_on.as_micros(),
+                    status_text(inv.status)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Option<InvitationRecord>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            tx.query_row(
+                &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE org = ?1 AND id = ?2"),
+                params![org, invitation.as_bytes()],
+                read_invitation,
+            )
+            .optional()?
+            .map(to_invitation)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn pending_invitations(&self, id: &OrganizationId) -> StoreResult<Vec<InvitationRecord>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {INVITATION_COLUMNS} FROM invitations WHERE org = ?1 AND status = 'pending' ORDER BY created_on"
+            ))?;
+            let rows = stmt.query_map(params![org], read_invitation)?;
+            rows.map(|r| to_invitation(r?)).collect()
+        })
+        .await
+    }
+
+    async fn cancel_invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let (status, _, _) = attempt_state(tx, &org, &invitation)?;
+            ensure_pending(status)?;
+            tx.execute(
+                "UPDATE invitations SET status = 'cancelled' WHERE org = ?1 AND id = ?2",
+                params![org, invitation.as_bytes()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn join_attempt(&self, id: &OrganizationId, invitation: TokenId, side: InviteSide) -> StoreResult<u32> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let (status, attempt, aborted) = attempt_state(tx, &org, &invitation)?;
+            ensure_pending(status)?;
+            let restarted = step_count(tx, &org, &invitation, attempt, side)? > 0;
+            if aborted.is_none() && !restarted {
+                return Ok(attempt);
+            }
+            let next = attempt + 1;
+            tx.execute(
+                "UPDATE invitations SET attempt = ?3, aborted_by = NULL, aborted_reason = NULL WHERE org = ?1 AND id = ?2",
+                params![org, invitation.as_bytes(), next],
+            )?;
+            tx.execute(
+                "DELETE FROM invitation_steps WHERE org = ?1 AND id = ?2 AND attempt < ?3",
+                params![org, invitation.as_bytes(), next],
+            )?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn post_step(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, side: InviteSide, step: Vec<u8>) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let (status, current, aborted) = attempt_state(tx, &org, &invitation)?;
+            ensure_pending(status)?;
+            check_current_attempt(current, aborted, attempt)?;
+            append_step(tx, &org, &invitation, attempt, side, &step)
+        })
+        .await
+    }
+
+    async fn abort_attempt(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, abort: AttemptAbort) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let (status, current, aborted) = attempt_state(tx, &org, &invitation)?;
+            ensure_pending(status)?;
+            if attempt != current {
+                return Err(refuse(ErrorCode::AttemptMismatch, "the other side restarted the exchange; start again"));
+            }
+            if aborted.is_none() {
+                tx.execute(
+                    "UPDATE invitations SET aborted_by = ?3, aborted_reason = ?4 WHERE org = ?1 AND id = ?2",
+                    params![org, invitation.as_bytes(), side_text(abort.by), reason_text(abort.reason)],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn conversation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Conversation> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let (_, attempt, aborted) = attempt_state(tx, &org, &invitation)?;
+            let mut conversation = Conversation {
+                attempt,
+                aborted,
+                ..Default::default()
+            };
+            let mut stmt = tx.prepare(
+                "SELECT side, bytes FROM invitation_steps WHERE org = ?1 AND id = ?2 AND attempt = ?3 ORDER BY side, seq",
+            )?;
+            let rows = stmt.query_map(params![org, invitation.as_bytes(), attempt], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (side, bytes) = row?;
+                match side_from(&side)? {
+                    InviteSide::Greeter => conversation.greeter.push(bytes),
+                    InviteSide::Claimer => conversation.claimer.push(bytes),
+                }
+            }
+            Ok(conversation)
+        })
+        .await
+    }
+}
