@@ -8,16 +8,16 @@
 //!    the claimer sends its new public keys and the greeter answers with what the claimer needs.
 
 use crate::certificates::UserProfile;
-use crate::crypto::CryptoError;
 use crate::crypto::hash::{Digest, derive_key};
 use crate::crypto::sealed_box::{PrivateKey, PublicKey};
 use crate::crypto::secret_key::SecretKey;
 use crate::crypto::signing::VerifyKey;
+use crate::crypto::{CryptoError, SecretBytes};
 use crate::encoding::{DecodeError, Encoded};
 use crate::ids::{DeviceId, DeviceLabel, Email, HumanName, OrganizationId, UserId};
 use crate::sas::{self, NONCE_LEN, SasCode, SasCodes};
 use rand_core::CryptoRngCore;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 const CHANNEL_KEY_CONTEXT: &str = "strongroom 2026-11 invitation channel key";
@@ -391,36 +391,6 @@ pub struct InviteConfirmation {
 impl Encoded for InviteConfirmation {
     const TAG: &'static str = "invite-confirmation";
     const VERSION: u8 = 1;
-}
-
-/// 32 secret bytes inside an encrypted container; zeroized on drop.
-#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
-pub struct SecretBytes(pub [u8; 32]);
-
-impl std::fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretBytes(..)")
-    }
-}
-
-impl PartialEq for SecretBytes {
-    fn eq(&self, other: &Self) -> bool {
-        use subtle::ConstantTimeEq;
-        self.0.ct_eq(&other.0).into()
-    }
-}
-impl Eq for SecretBytes {}
-
-impl Serialize for SecretBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serde_bytes::serialize(&self.0, s)
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretBytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self(serde_bytes::deserialize(d)?))
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `STRONGROOM_UPDATE_VECTORS=1 cargo test -p strongroom-protocol test_vectors`.
 
 use crate::certificates::*;
+use crate::crypto::SecretBytes;
 use crate::crypto::hash::Digest;
 use crate::crypto::sealed_box::PrivateKey;
 use crate::crypto::signing::SigningKey;

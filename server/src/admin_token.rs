@@ -26,7 +26,11 @@ impl AdminToken {
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(bytes.as_mut());
-        let token = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(bytes.as_ref()).to_lowercase());
+        let token = Zeroizing::new(
+            data_encoding::BASE32_NOPAD
+                .encode(bytes.as_ref())
+                .to_lowercase(),
+        );
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -9,11 +9,11 @@ use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::signing::Signature;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, InvitationToken, OrganizationId};
+use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     ErrorCode, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BODY_BYTES,
     MAX_CLOCK_SKEW_MICROS, RequestSignature,
 };
-use strongroom_protocol::time::Timestamp;
 
 use crate::clock::now;
 use crate::error::ApiError;
@@ -33,9 +33,14 @@ pub struct AuthenticatedDevice {
 }
 
 /// The organization named by the second path segment (`/family/{org}/...`).
-pub async fn organization_from_path(state: &AppState, path: &str) -> Result<OrganizationRecord, ApiError> {
+pub async fn organization_from_path(
+    state: &AppState,
+    path: &str,
+) -> Result<OrganizationRecord, ApiError> {
     let name = path.split('/').nth(2).unwrap_or_default();
-    let org: OrganizationId = name.parse().map_err(|_| ApiError::unknown_organization(name))?;
+    let org: OrganizationId = name
+        .parse()
+        .map_err(|_| ApiError::unknown_organization(name))?;
     state
         .store
         .organization(&org)
@@ -56,21 +61,36 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new(ErrorCode::BadSignature, format!("the request is not signed (missing {name} header)")))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadSignature,
+                format!("the request is not signed (missing {name} header)"),
+            )
+        })
 }
 
 fn bad_signature() -> ApiError {
-    ApiError::new(ErrorCode::BadSignature, "the request's signature does not verify")
+    ApiError::new(
+        ErrorCode::BadSignature,
+        "the request's signature does not verify",
+    )
 }
 
 /// Middleware of the `/authenticated/{org}` family: checks the device signature over method,
 /// path, timestamp and body, the clock skew, and that the device's user is not revoked.
-pub async fn authenticate_device(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn authenticate_device(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
     let uri = original_uri(&parts);
     let org = organization_from_path(&state, uri.path()).await?;
     if org.root_verify_key.is_none() {
-        return Err(ApiError::new(ErrorCode::NotBootstrapped, "this organization is not bootstrapped yet"));
+        return Err(ApiError::new(
+            ErrorCode::NotBootstrapped,
+            "this organization is not bootstrapped yet",
+        ));
     }
     let device_id: DeviceId = header(&parts.headers, HEADER_DEVICE)?
         .parse()
@@ -97,11 +117,22 @@ pub async fn authenticate_device(State(state): State<AppState>, request: Request
             ),
         ));
     }
-    let device = state.store.device(&org.id, device_id).await?.ok_or_else(|| {
-        ApiError::new(ErrorCode::UnknownDevice, format!("device {device_id} is not a device of this organization"))
-    })?;
+    let device = state
+        .store
+        .device(&org.id, device_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownDevice,
+                format!("device {device_id} is not a device of this organization"),
+            )
+        })?;
     let bytes = read_body(body, MAX_BODY_BYTES).await?;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_owned();
     let signed = RequestSignature {
         organization: org.id.clone(),
         device: device_id,
@@ -110,7 +141,10 @@ pub async fn authenticate_device(State(state): State<AppState>, request: Request
         timestamp,
         body_digest: Digest::of(&bytes),
     };
-    device.verify_key.verify(&signed.encode(), &signature).map_err(|_| bad_signature())?;
+    device
+        .verify_key
+        .verify(&signed.encode(), &signature)
+        .map_err(|_| bad_signature())?;
     let user = state
         .store
         .user(&org.id, device.user_id)
@@ -119,7 +153,10 @@ pub async fn authenticate_device(State(state): State<AppState>, request: Request
     if user.revoked_on.is_some() {
         return Err(ApiError::new(
             ErrorCode::DeviceRevoked,
-            format!("user {} was revoked from this organization; their devices can no longer connect", user.email),
+            format!(
+                "user {} was revoked from this organization; their devices can no longer connect",
+                user.email
+            ),
         ));
     }
     parts.extensions.insert(AuthenticatedDevice {
@@ -127,7 +164,9 @@ pub async fn authenticate_device(State(state): State<AppState>, request: Request
         device_id,
         user,
     });
-    Ok(next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await)
+    Ok(next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await)
 }
 
 impl FromRequestParts<AppState> for AuthenticatedDevice {
@@ -137,7 +176,12 @@ impl FromRequestParts<AppState> for AuthenticatedDevice {
             .extensions
             .get::<AuthenticatedDevice>()
             .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "route is missing the authentication layer"))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "route is missing the authentication layer",
+                )
+            })
     }
 }
 
@@ -161,11 +205,26 @@ impl FromRequestParts<AppState> for Claimer {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let org = organization_from_path(state, original_uri(parts).path()).await?;
-        let unknown = || ApiError::new(ErrorCode::UnknownInvitation, "this invitation does not exist in this organization");
-        let token: InvitationToken = bearer(&parts.headers).ok_or_else(unknown)?.parse().map_err(|_| unknown())?;
+        let unknown = || {
+            ApiError::new(
+                ErrorCode::UnknownInvitation,
+                "this invitation does not exist in this organization",
+            )
+        };
+        let token: InvitationToken = bearer(&parts.headers)
+            .ok_or_else(unknown)?
+            .parse()
+            .map_err(|_| unknown())?;
         // Looked up by its digest: the token itself is never compared or stored.
-        let invitation = state.store.invitation(&org.id, token.id()).await?.ok_or_else(unknown)?;
-        Ok(Claimer { org: org.id, invitation })
+        let invitation = state
+            .store
+            .invitation(&org.id, token.id())
+            .await?
+            .ok_or_else(unknown)?;
+        Ok(Claimer {
+            org: org.id,
+            invitation,
+        })
     }
 }
 
@@ -177,7 +236,10 @@ impl FromRequestParts<AppState> for Administrator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer(&parts.headers) {
             Some(token) if state.admin_token.matches(token) => Ok(Administrator),
-            _ => Err(ApiError::new(ErrorCode::InvalidAdminToken, "the administrator token is missing or wrong")),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidAdminToken,
+                "the administrator token is missing or wrong",
+            )),
         }
     }
 }

@@ -27,7 +27,9 @@ impl ServerConfig {
         if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir).join("strongroom-server");
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ".".into());
         home.join(".local/share/strongroom-server")
     }
 }

@@ -34,7 +34,10 @@ impl ApiError {
             MalformedRequest | InvalidCertificate => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound | UnknownOrganization | UnknownInvitation => StatusCode::NOT_FOUND,
-            BadSignature | StaleTimestamp | UnknownDevice | InvalidAdminToken
+            BadSignature
+            | StaleTimestamp
+            | UnknownDevice
+            | InvalidAdminToken
             | InvalidBootstrapToken => StatusCode::UNAUTHORIZED,
             DeviceRevoked | NotAllowed => StatusCode::FORBIDDEN,
             OrganizationExists | AlreadyBootstrapped | EmailInUse | Conflict | AttemptMismatch
@@ -55,7 +58,10 @@ impl ApiError {
 
     /// The body could not be decoded.
     pub fn malformed(reason: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::MalformedRequest, format!("malformed request: {reason}"))
+        Self::new(
+            ErrorCode::MalformedRequest,
+            format!("malformed request: {reason}"),
+        )
     }
 }
 
@@ -76,7 +82,10 @@ impl From<StoreError> for ApiError {
             StoreError::Api(api) => api,
             StoreError::Backend(reason) => {
                 tracing::error!(%reason, "metadata store failure");
-                Self::new(ErrorCode::Internal, "the server's storage failed; see its log")
+                Self::new(
+                    ErrorCode::Internal,
+                    "the server's storage failed; see its log",
+                )
             }
         }
     }
@@ -94,6 +103,11 @@ impl IntoResponse for ApiError {
             message: self.message.clone(),
         }
         .encode();
-        (self.status(), [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+        (
+            self.status(),
+            [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+            body,
+        )
+            .into_response()
     }
 }

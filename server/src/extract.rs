@@ -44,6 +44,10 @@ impl<S: Send + Sync, T: Encoded> FromRequest<S> for Msgpack<T> {
 
 impl<T: Encoded> IntoResponse for Msgpack<T> {
     fn into_response(self) -> Response {
-        ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], self.0.encode()).into_response()
+        (
+            [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+            self.0.encode(),
+        )
+            .into_response()
     }
 }

@@ -11,14 +11,14 @@
 //! - [`routes`]: the HTTP API, by family (admin, anonymous, invited, authenticated).
 
 pub mod admin_token;
+mod auth;
+mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
 mod extract;
 pub mod mail;
 pub mod routes;
-mod auth;
-mod clock;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -41,7 +41,9 @@ pub trait Mailer: Send + Sync + 'static {
 }
 
 fn build(from: &str, mail: &Mail) -> Result<Message, MailError> {
-    let from: Mailbox = from.parse().map_err(|e| MailError::Build(format!("sender {from:?}: {e}")))?;
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| MailError::Build(format!("sender {from:?}: {e}")))?;
     let to: Mailbox = mail
         .to
         .as_str()
@@ -68,11 +70,14 @@ impl SmtpMailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| MailError::Build(format!("SMTP URL: {e}")))?
             .build();
-        build(from, &Mail {
-            to: "check@example.com".parse().expect("valid"),
-            subject: String::new(),
-            body: String::new(),
-        })?;
+        build(
+            from,
+            &Mail {
+                to: "check@example.com".parse().expect("valid"),
+                subject: String::new(),
+                body: String::new(),
+            },
+        )?;
         Ok(Self {
             transport,
             from: from.to_owned(),

@@ -15,7 +15,11 @@ use strongroom_server::ServerConfig;
 use strongroom_server::admin_token::AdminToken;
 
 #[derive(Parser)]
-#[command(name = "strongroom-server", version, about = "The Strongroom metadata server")]
+#[command(
+    name = "strongroom-server",
+    version,
+    about = "The Strongroom metadata server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,11 +104,12 @@ async fn real_main() -> anyhow::Result<()> {
             strongroom_server::run(config, shutdown_signal()).await
         }
         Command::Org {
-            command: OrgCommand::Create {
-                name,
-                server,
-                admin_token_file,
-            },
+            command:
+                OrgCommand::Create {
+                    name,
+                    server,
+                    admin_token_file,
+                },
         } => create_organization(&name, &server, admin_token_file).await,
     }
 }
@@ -124,12 +129,21 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn create_organization(name: &str, server: &str, token_file: Option<PathBuf>) -> anyhow::Result<()> {
+async fn create_organization(
+    name: &str,
+    server: &str,
+    token_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let organization: OrganizationId = name.parse()?;
     let server = ServerAddr::parse(server)?;
-    let token_file = token_file.unwrap_or_else(|| AdminToken::path(&ServerConfig::default_data_dir()));
-    let token = std::fs::read_to_string(&token_file)
-        .with_context(|| format!("cannot read the administrator token {}", token_file.display()))?;
+    let token_file =
+        token_file.unwrap_or_else(|| AdminToken::path(&ServerConfig::default_data_dir()));
+    let token = std::fs::read_to_string(&token_file).with_context(|| {
+        format!(
+            "cannot read the administrator token {}",
+            token_file.display()
+        )
+    })?;
     let response = reqwest::Client::new()
         .post(server.join("/admin/organizations"))
         .bearer_auth(token.trim())
@@ -146,7 +160,8 @@ async fn create_organization(name: &str, server: &str, token_file: Option<PathBu
             Err(_) => bail!("the server answered {status}"),
         }
     }
-    let created = CreateOrganizationResponse::decode(&body).context("unexpected answer from the server")?;
+    let created =
+        CreateOrganizationResponse::decode(&body).context("unexpected answer from the server")?;
     println!("Organization {name} created. Send this bootstrap link to its first administrator:");
     println!("{}", created.bootstrap_url);
     Ok(())

@@ -26,15 +26,29 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Runs the server until `shutdown` completes, then stops accepting, ends event streams and
 /// lets requests in flight finish. Prints `listening on URL` on standard output once ready.
-pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    create_private_dir(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    let admin_token = AdminToken::load_or_create(&config.data_dir)
-        .with_context(|| format!("cannot read or write {}", AdminToken::path(&config.data_dir).display()))?;
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    create_private_dir(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let admin_token = AdminToken::load_or_create(&config.data_dir).with_context(|| {
+        format!(
+            "cannot read or write {}",
+            AdminToken::path(&config.data_dir).display()
+        )
+    })?;
     let store = SqliteStore::open(&config.data_dir).context("cannot open the metadata database")?;
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpMailer::new(url, &config.email_from)?),
-        None => Arc::new(OutboxMailer::new(config.data_dir.join("outbox"), &config.email_from)),
+        None => Arc::new(OutboxMailer::new(
+            config.data_dir.join("outbox"),
+            &config.email_from,
+        )),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

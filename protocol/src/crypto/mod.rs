@@ -12,6 +12,9 @@ pub mod sealed_box;
 pub mod secret_key;
 pub mod signing;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
 /// Why a cryptographic operation failed. Deliberately terse: it never says more than "no".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
@@ -30,4 +33,34 @@ pub enum CryptoError {
     /// Key derivation from a password failed (parameters out of range).
     #[error("invalid password key parameters: {0}")]
     PasswordParameters(&'static str),
+}
+
+/// 32 secret bytes inside an encrypted container; zeroized on drop.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct SecretBytes(pub [u8; 32]);
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBytes(..)")
+    }
+}
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+impl Eq for SecretBytes {}
+
+impl Serialize for SecretBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(&self.0, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self(serde_bytes::deserialize(d)?))
+    }
 }

@@ -17,7 +17,10 @@ pub async fn create_organization(
     Msgpack(request): Msgpack<CreateOrganizationRequest>,
 ) -> Result<Msgpack<CreateOrganizationResponse>, ApiError> {
     let token = BootstrapToken::generate(&mut OsRng);
-    state.store.create_organization(&request.organization, token.id(), now()).await?;
+    state
+        .store
+        .create_organization(&request.organization, token.id(), now())
+        .await?;
     tracing::info!(organization = %request.organization, "organization created");
     let link = BootstrapLink {
         server: state.public_url.clone(),

@@ -17,7 +17,9 @@ pub async fn bootstrap(
     Path(org): Path<String>,
     Msgpack(request): Msgpack<BootstrapRequest>,
 ) -> Result<Msgpack<Ack>, ApiError> {
-    let org: OrganizationId = org.parse().map_err(|_| ApiError::unknown_organization(&org))?;
+    let org: OrganizationId = org
+        .parse()
+        .map_err(|_| ApiError::unknown_organization(&org))?;
     state
         .store
         .organization(&org)
@@ -26,7 +28,10 @@ pub async fn bootstrap(
     let mut chain = CertificateChain::new(request.root_verify_key);
     let user = chain.add(&request.user_certificate)?;
     let device = chain.add(&request.device_certificate)?;
-    if !matches!((&user, &device), (Certificate::User(_), Certificate::Device(_))) {
+    if !matches!(
+        (&user, &device),
+        (Certificate::User(_), Certificate::Device(_))
+    ) {
         return Err(ApiError::new(
             ErrorCode::InvalidCertificate,
             "bootstrap takes a user certificate, then a device certificate",
@@ -44,9 +49,17 @@ pub async fn bootstrap(
     ];
     state
         .store
-        .bootstrap(&org, request.token.id(), request.root_verify_key, certificates, now())
+        .bootstrap(
+            &org,
+            request.token.id(),
+            request.root_verify_key,
+            certificates,
+            now(),
+        )
         .await?;
     tracing::info!(organization = %org, "organization bootstrapped");
-    state.events.publish(&org, ServerEvent::Certificates { count: 2 });
+    state
+        .events
+        .publish(&org, ServerEvent::Certificates { count: 2 });
     Ok(Msgpack(Ack {}))
 }

@@ -34,18 +34,27 @@ pub async fn list(
 }
 
 /// The organization's chain as stored, validated from its root key.
-pub async fn load_chain(state: &AppState, org: &OrganizationId) -> Result<CertificateChain, ApiError> {
+pub async fn load_chain(
+    state: &AppState,
+    org: &OrganizationId,
+) -> Result<CertificateChain, ApiError> {
     let record = state
         .store
         .organization(org)
         .await?
         .ok_or_else(|| ApiError::unknown_organization(org.as_str()))?;
-    let root = record
-        .root_verify_key
-        .ok_or_else(|| ApiError::new(ErrorCode::NotBootstrapped, "this organization is not bootstrapped yet"))?;
+    let root = record.root_verify_key.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotBootstrapped,
+            "this organization is not bootstrapped yet",
+        )
+    })?;
     let stored = state.store.certificates(org, 0).await?;
     CertificateChain::from_certificates(root, stored.iter().map(Vec::as_slice)).map_err(|e| {
-        ApiError::new(ErrorCode::Internal, format!("the stored certificate chain is invalid: {e}"))
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("the stored certificate chain is invalid: {e}"),
+        )
     })
 }
 
@@ -80,7 +89,9 @@ pub async fn append_signed_by(
         .store
         .append_certificates(&auth.org, expected_len, new, completion)
         .await?;
-    state.events.publish(&auth.org, ServerEvent::Certificates { count: len });
+    state
+        .events
+        .publish(&auth.org, ServerEvent::Certificates { count: len });
     Ok(len)
 }
 

@@ -12,7 +12,6 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::auth::{AuthenticatedDevice, Claimer};
 use crate::state::AppState;
 
-
 /// A stream of the hub's events that pass `keep`, ending when the server shuts down.
 fn stream<F>(state: &AppState, keep: F) -> impl IntoResponse + use<F>
 where
@@ -38,13 +37,21 @@ where
 }
 
 /// `GET /authenticated/{org}/events`: new certificates and invitation activity.
-pub async fn organization_events(State(state): State<AppState>, auth: AuthenticatedDevice) -> impl IntoResponse {
+pub async fn organization_events(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+) -> impl IntoResponse {
     let org = auth.org;
     stream(&state, move |o, _| *o == org)
 }
 
 /// `GET /invited/{org}/invitation/events`: activity on the claimer's invitation only.
-pub async fn invitation_events(State(state): State<AppState>, claimer: Claimer) -> impl IntoResponse {
+pub async fn invitation_events(
+    State(state): State<AppState>,
+    claimer: Claimer,
+) -> impl IntoResponse {
     let (org, id) = (claimer.org, claimer.invitation.id);
-    stream(&state, move |o, e| *o == org && matches!(e, ServerEvent::Invitation { id: i } if *i == id))
+    stream(&state, move |o, e| {
+        *o == org && matches!(e, ServerEvent::Invitation { id: i } if *i == id)
+    })
 }

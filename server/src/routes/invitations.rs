@@ -1,5 +1,6 @@
 use axum::extract::{Path, State};
 use rand_core::OsRng;
+use serde_bytes::ByteBuf;
 use strongroom_protocol::certificates::{Certificate, UserProfile};
 use strongroom_protocol::ids::{InvitationToken, OrganizationId, TokenId};
 use strongroom_protocol::invite::InviteSide;
@@ -10,7 +11,6 @@ use strongroom_protocol::wire::{
     InvitationListResponse, InvitationStatus, JoinAttemptResponse, PostStepRequest, ServerEvent,
     StepsResponse,
 };
-use serde_bytes::ByteBuf;
 
 use super::certificates::append_signed_by;
 use crate::auth::{AuthenticatedDevice, Claimer};
@@ -39,16 +39,27 @@ fn not_allowed(message: &str) -> ApiError {
 
 /// May this device act as greeter (or see, or cancel) this invitation? User invitations belong
 /// to the organization's ADMINs; device invitations to the user who created them.
-fn check_greeter(auth: &AuthenticatedDevice, invitation: &InvitationRecord) -> Result<(), ApiError> {
+fn check_greeter(
+    auth: &AuthenticatedDevice,
+    invitation: &InvitationRecord,
+) -> Result<(), ApiError> {
     match invitation.kind {
         InvitationKind::User { .. } if auth.user.profile == UserProfile::Admin => Ok(()),
-        InvitationKind::User { .. } => Err(not_allowed("only an ADMIN can greet a user invitation")),
+        InvitationKind::User { .. } => {
+            Err(not_allowed("only an ADMIN can greet a user invitation"))
+        }
         InvitationKind::Device if invitation.greeter_user_id == auth.user.user_id => Ok(()),
-        InvitationKind::Device => Err(not_allowed("only the user who invited a device can greet it")),
+        InvitationKind::Device => Err(not_allowed(
+            "only the user who invited a device can greet it",
+        )),
     }
 }
 
-async fn greeter_invitation(state: &AppState, auth: &AuthenticatedDevice, id: &str) -> Result<InvitationRecord, ApiError> {
+async fn greeter_invitation(
+    state: &AppState,
+    auth: &AuthenticatedDevice,
+    id: &str,
+) -> Result<InvitationRecord, ApiError> {
     let id: TokenId = id
         .parse()
         .map_err(|_| ApiError::new(ErrorCode::UnknownInvitation, "malformed invitation id"))?;
@@ -56,7 +67,12 @@ async fn greeter_invitation(state: &AppState, auth: &AuthenticatedDevice, id: &s
         .store
         .invitation(&auth.org, id)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownInvitation, "no such invitation in this organization"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownInvitation,
+                "no such invitation in this organization",
+            )
+        })?;
     check_greeter(auth, &invitation)?;
     Ok(invitation)
 }
@@ -70,9 +86,16 @@ pub async fn create(
     let email = match &request.kind {
         InvitationKind::User { email, .. } => {
             if auth.user.profile != UserProfile::Admin {
-                return Err(not_allowed("only an ADMIN can invite users; ask an ADMIN of your organization"));
+                return Err(not_allowed(
+                    "only an ADMIN can invite users; ask an ADMIN of your organization",
+                ));
             }
-            if state.store.active_user_by_email(&auth.org, email).await?.is_some() {
+            if state
+                .store
+                .active_user_by_email(&auth.org, email)
+                .await?
+                .is_some()
+            {
                 return Err(ApiError::new(
                     ErrorCode::EmailInUse,
                     format!("{email} already belongs to a user who is not revoked"),
@@ -120,10 +143,17 @@ pub async fn create(
     }))
 }
 
-fn invitation_mail(auth: &AuthenticatedDevice, to: &strongroom_protocol::ids::Email, link: &InvitationLink) -> Mail {
+fn invitation_mail(
+    auth: &AuthenticatedDevice,
+    to: &strongroom_protocol::ids::Email,
+    link: &InvitationLink,
+) -> Mail {
     Mail {
         to: to.clone(),
-        subject: format!("{} invites you to {} on Strongroom", auth.user.human_name, auth.org),
+        subject: format!(
+            "{} invites you to {} on Strongroom",
+            auth.user.human_name, auth.org
+        ),
         body: format!(
             "Hello,\n\n{name} <{from}> invites you to join the organization {org} on Strongroom.\n\n\
              To accept, install Strongroom and run:\n\n    strongroom claim {link}\n\n\
@@ -137,7 +167,10 @@ fn invitation_mail(auth: &AuthenticatedDevice, to: &strongroom_protocol::ids::Em
 }
 
 /// `GET /authenticated/{org}/invitations`: the pending invitations this device may greet.
-pub async fn list(State(state): State<AppState>, auth: AuthenticatedDevice) -> Result<Msgpack<InvitationListResponse>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+) -> Result<Msgpack<InvitationListResponse>, ApiError> {
     let invitations = state
         .store
         .pending_invitations(&auth.org)
@@ -155,7 +188,9 @@ pub async fn info(
     auth: AuthenticatedDevice,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Msgpack<InvitationInfo>, ApiError> {
-    Ok(Msgpack(describe(&greeter_invitation(&state, &auth, &id).await?)))
+    Ok(Msgpack(describe(
+        &greeter_invitation(&state, &auth, &id).await?,
+    )))
 }
 
 /// `DELETE /authenticated/{org}/invitations/{id}`
@@ -165,21 +200,37 @@ pub async fn cancel(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Msgpack<Ack>, ApiError> {
     let invitation = greeter_invitation(&state, &auth, &id).await?;
-    state.store.cancel_invitation(&auth.org, invitation.id).await?;
+    state
+        .store
+        .cancel_invitation(&auth.org, invitation.id)
+        .await?;
     tracing::info!(organization = %auth.org, invitation = %invitation.id, "invitation cancelled");
-    state.events.publish(&auth.org, ServerEvent::Invitation { id: invitation.id });
+    state
+        .events
+        .publish(&auth.org, ServerEvent::Invitation { id: invitation.id });
     Ok(Msgpack(Ack {}))
 }
 
 // The exchange, shared by both sides.
 
-async fn join(state: &AppState, org: &OrganizationId, invitation: &InvitationRecord, side: InviteSide) -> Result<Msgpack<JoinAttemptResponse>, ApiError> {
+async fn join(
+    state: &AppState,
+    org: &OrganizationId,
+    invitation: &InvitationRecord,
+    side: InviteSide,
+) -> Result<Msgpack<JoinAttemptResponse>, ApiError> {
     let attempt = state.store.join_attempt(org, invitation.id, side).await?;
-    state.events.publish(org, ServerEvent::Invitation { id: invitation.id });
+    state
+        .events
+        .publish(org, ServerEvent::Invitation { id: invitation.id });
     Ok(Msgpack(JoinAttemptResponse { attempt }))
 }
 
-async fn steps(state: &AppState, org: &OrganizationId, invitation: &InvitationRecord) -> Result<Msgpack<StepsResponse>, ApiError> {
+async fn steps(
+    state: &AppState,
+    org: &OrganizationId,
+    invitation: &InvitationRecord,
+) -> Result<Msgpack<StepsResponse>, ApiError> {
     if invitation.status == InvitationStatus::Cancelled {
         ensure_pending(invitation.status)?;
     }
@@ -188,47 +239,91 @@ async fn steps(state: &AppState, org: &OrganizationId, invitation: &InvitationRe
         attempt: conversation.attempt,
         aborted: conversation.aborted,
         completed: invitation.status == InvitationStatus::Completed,
-        greeter: conversation.greeter.into_iter().map(ByteBuf::from).collect(),
-        claimer: conversation.claimer.into_iter().map(ByteBuf::from).collect(),
+        greeter: conversation
+            .greeter
+            .into_iter()
+            .map(ByteBuf::from)
+            .collect(),
+        claimer: conversation
+            .claimer
+            .into_iter()
+            .map(ByteBuf::from)
+            .collect(),
     }))
 }
 
 /// Longest step accepted: steps are keys, nonces and small encrypted payloads.
 const MAX_STEP_BYTES: usize = 64 * 1024;
 
-async fn post_step(state: &AppState, org: &OrganizationId, invitation: &InvitationRecord, side: InviteSide, request: PostStepRequest) -> Result<Msgpack<Ack>, ApiError> {
+async fn post_step(
+    state: &AppState,
+    org: &OrganizationId,
+    invitation: &InvitationRecord,
+    side: InviteSide,
+    request: PostStepRequest,
+) -> Result<Msgpack<Ack>, ApiError> {
     if request.step.len() > MAX_STEP_BYTES {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "an invitation step is at most 64 KiB"));
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "an invitation step is at most 64 KiB",
+        ));
     }
     state
         .store
-        .post_step(org, invitation.id, request.attempt, side, request.step.into_vec())
+        .post_step(
+            org,
+            invitation.id,
+            request.attempt,
+            side,
+            request.step.into_vec(),
+        )
         .await?;
-    state.events.publish(org, ServerEvent::Invitation { id: invitation.id });
+    state
+        .events
+        .publish(org, ServerEvent::Invitation { id: invitation.id });
     Ok(Msgpack(Ack {}))
 }
 
-async fn abort(state: &AppState, org: &OrganizationId, invitation: &InvitationRecord, side: InviteSide, request: AbortRequest) -> Result<Msgpack<Ack>, ApiError> {
+async fn abort(
+    state: &AppState,
+    org: &OrganizationId,
+    invitation: &InvitationRecord,
+    side: InviteSide,
+    request: AbortRequest,
+) -> Result<Msgpack<Ack>, ApiError> {
     let abort = AttemptAbort {
         by: side,
         reason: request.reason,
     };
-    state.store.abort_attempt(org, invitation.id, request.attempt, abort).await?;
+    state
+        .store
+        .abort_attempt(org, invitation.id, request.attempt, abort)
+        .await?;
     tracing::info!(organization = %org, invitation = %invitation.id, ?side, reason = ?request.reason, "invitation attempt aborted");
-    state.events.publish(org, ServerEvent::Invitation { id: invitation.id });
+    state
+        .events
+        .publish(org, ServerEvent::Invitation { id: invitation.id });
     Ok(Msgpack(Ack {}))
 }
 
 // Greeter side (a signed device).
 
 /// `POST /authenticated/{org}/invitations/{id}/join`
-pub async fn greeter_join(State(state): State<AppState>, auth: AuthenticatedDevice, Path((_, id)): Path<(String, String)>) -> Result<Msgpack<JoinAttemptResponse>, ApiError> {
+pub async fn greeter_join(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Msgpack<JoinAttemptResponse>, ApiError> {
     let invitation = greeter_invitation(&state, &auth, &id).await?;
     join(&state, &auth.org, &invitation, InviteSide::Greeter).await
 }
 
 /// `GET /authenticated/{org}/invitations/{id}/steps`
-pub async fn greeter_steps(State(state): State<AppState>, auth: AuthenticatedDevice, Path((_, id)): Path<(String, String)>) -> Result<Msgpack<StepsResponse>, ApiError> {
+pub async fn greeter_steps(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Msgpack<StepsResponse>, ApiError> {
     let invitation = greeter_invitation(&state, &auth, &id).await?;
     steps(&state, &auth.org, &invitation).await
 }
@@ -272,27 +367,36 @@ pub async fn complete(
     };
     let kind = invitation.kind.clone();
     let greeter_user = auth.user.user_id;
-    append_signed_by(&state, &auth, request.certificates, Some(completion), move |new| {
-        let certificates: Vec<&Certificate> = new.iter().map(|c| &c.certificate).collect();
-        let fits = match (&kind, certificates.as_slice()) {
-            (InvitationKind::User { email, profile }, [Certificate::User(u), Certificate::Device(d)]) => {
-                u.email == *email && u.profile == *profile && d.user_id == u.user_id
+    append_signed_by(
+        &state,
+        &auth,
+        request.certificates,
+        Some(completion),
+        move |new| {
+            let certificates: Vec<&Certificate> = new.iter().map(|c| &c.certificate).collect();
+            let fits = match (&kind, certificates.as_slice()) {
+                (
+                    InvitationKind::User { email, profile },
+                    [Certificate::User(u), Certificate::Device(d)],
+                ) => u.email == *email && u.profile == *profile && d.user_id == u.user_id,
+                (InvitationKind::Device, [Certificate::Device(d)]) => d.user_id == greeter_user,
+                _ => false,
+            };
+            if fits {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::InvalidCertificate,
+                    "the certificates do not match the invitation (its email, profile or user)",
+                ))
             }
-            (InvitationKind::Device, [Certificate::Device(d)]) => d.user_id == greeter_user,
-            _ => false,
-        };
-        if fits {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorCode::InvalidCertificate,
-                "the certificates do not match the invitation (its email, profile or user)",
-            ))
-        }
-    })
+        },
+    )
     .await?;
     tracing::info!(organization = %auth.org, invitation = %invitation.id, "invitation completed");
-    state.events.publish(&auth.org, ServerEvent::Invitation { id: invitation.id });
+    state
+        .events
+        .publish(&auth.org, ServerEvent::Invitation { id: invitation.id });
     Ok(Msgpack(Ack {}))
 }
 
@@ -305,21 +409,55 @@ pub async fn claimer_info(claimer: Claimer) -> Result<Msgpack<InvitationInfo>, A
 }
 
 /// `POST /invited/{org}/invitation/join`
-pub async fn claimer_join(State(state): State<AppState>, claimer: Claimer) -> Result<Msgpack<JoinAttemptResponse>, ApiError> {
-    join(&state, &claimer.org, &claimer.invitation, InviteSide::Claimer).await
+pub async fn claimer_join(
+    State(state): State<AppState>,
+    claimer: Claimer,
+) -> Result<Msgpack<JoinAttemptResponse>, ApiError> {
+    join(
+        &state,
+        &claimer.org,
+        &claimer.invitation,
+        InviteSide::Claimer,
+    )
+    .await
 }
 
 /// `GET /invited/{org}/invitation/steps`
-pub async fn claimer_steps(State(state): State<AppState>, claimer: Claimer) -> Result<Msgpack<StepsResponse>, ApiError> {
+pub async fn claimer_steps(
+    State(state): State<AppState>,
+    claimer: Claimer,
+) -> Result<Msgpack<StepsResponse>, ApiError> {
     steps(&state, &claimer.org, &claimer.invitation).await
 }
 
 /// `POST /invited/{org}/invitation/steps`
-pub async fn claimer_post_step(State(state): State<AppState>, claimer: Claimer, Msgpack(request): Msgpack<PostStepRequest>) -> Result<Msgpack<Ack>, ApiError> {
-    post_step(&state, &claimer.org, &claimer.invitation, InviteSide::Claimer, request).await
+pub async fn claimer_post_step(
+    State(state): State<AppState>,
+    claimer: Claimer,
+    Msgpack(request): Msgpack<PostStepRequest>,
+) -> Result<Msgpack<Ack>, ApiError> {
+    post_step(
+        &state,
+        &claimer.org,
+        &claimer.invitation,
+        InviteSide::Claimer,
+        request,
+    )
+    .await
 }
 
 /// `POST /invited/{org}/invitation/abort`
-pub async fn claimer_abort(State(state): State<AppState>, claimer: Claimer, Msgpack(request): Msgpack<AbortRequest>) -> Result<Msgpack<Ack>, ApiError> {
-    abort(&state, &claimer.org, &claimer.invitation, InviteSide::Claimer, request).await
+pub async fn claimer_abort(
+    State(state): State<AppState>,
+    claimer: Claimer,
+    Msgpack(request): Msgpack<AbortRequest>,
+) -> Result<Msgpack<Ack>, ApiError> {
+    abort(
+        &state,
+        &claimer.org,
+        &claimer.invitation,
+        InviteSide::Claimer,
+        request,
+    )
+    .await
 }

@@ -22,19 +22,37 @@ use crate::state::AppState;
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
-        .route("/certificates", get(certificates::list).post(certificates::upload))
-        .route("/invitations", get(invitations::list).post(invitations::create))
-        .route("/invitations/{id}", get(invitations::info).delete(invitations::cancel))
+        .route(
+            "/certificates",
+            get(certificates::list).post(certificates::upload),
+        )
+        .route(
+            "/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route(
+            "/invitations/{id}",
+            get(invitations::info).delete(invitations::cancel),
+        )
         .route("/invitations/{id}/join", post(invitations::greeter_join))
-        .route("/invitations/{id}/steps", get(invitations::greeter_steps).post(invitations::greeter_post_step))
+        .route(
+            "/invitations/{id}/steps",
+            get(invitations::greeter_steps).post(invitations::greeter_post_step),
+        )
         .route("/invitations/{id}/abort", post(invitations::greeter_abort))
         .route("/invitations/{id}/complete", post(invitations::complete))
         .route("/events", get(events::organization_events))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate_device));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_device,
+        ));
     let invited = Router::new()
         .route("/invitation", get(invitations::claimer_info))
         .route("/invitation/join", post(invitations::claimer_join))
-        .route("/invitation/steps", get(invitations::claimer_steps).post(invitations::claimer_post_step))
+        .route(
+            "/invitation/steps",
+            get(invitations::claimer_steps).post(invitations::claimer_post_step),
+        )
         .route("/invitation/abort", post(invitations::claimer_abort))
         .route("/invitation/events", get(events::invitation_events));
     Router::new()

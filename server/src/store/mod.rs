@@ -127,7 +127,12 @@ pub const MAX_STEPS_PER_SIDE: usize = 16;
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     /// Creates an organization awaiting bootstrap.
-    async fn create_organization(&self, id: &OrganizationId, bootstrap_token_id: TokenId, now: Timestamp) -> StoreResult<()>;
+    async fn create_organization(
+        &self,
+        id: &OrganizationId,
+        bootstrap_token_id: TokenId,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 
     /// An organization.
     async fn organization(&self, id: &OrganizationId) -> StoreResult<Option<OrganizationRecord>>;
@@ -161,16 +166,32 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn user(&self, id: &OrganizationId, user: UserId) -> StoreResult<Option<UserRecord>>;
 
     /// The non-revoked user holding an email.
-    async fn active_user_by_email(&self, id: &OrganizationId, email: &Email) -> StoreResult<Option<UserRecord>>;
+    async fn active_user_by_email(
+        &self,
+        id: &OrganizationId,
+        email: &Email,
+    ) -> StoreResult<Option<UserRecord>>;
 
     /// A device.
-    async fn device(&self, id: &OrganizationId, device: DeviceId) -> StoreResult<Option<DeviceRecord>>;
+    async fn device(
+        &self,
+        id: &OrganizationId,
+        device: DeviceId,
+    ) -> StoreResult<Option<DeviceRecord>>;
 
     /// Creates an invitation.
-    async fn create_invitation(&self, id: &OrganizationId, invitation: InvitationRecord) -> StoreResult<()>;
+    async fn create_invitation(
+        &self,
+        id: &OrganizationId,
+        invitation: InvitationRecord,
+    ) -> StoreResult<()>;
 
     /// An invitation.
-    async fn invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Option<InvitationRecord>>;
+    async fn invitation(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+    ) -> StoreResult<Option<InvitationRecord>>;
 
     /// Pending invitations.
     async fn pending_invitations(&self, id: &OrganizationId) -> StoreResult<Vec<InvitationRecord>>;
@@ -180,14 +201,36 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Joins the exchange for `side`: the current attempt, or a new one if the current attempt
     /// was aborted or `side` already posted in it (it restarted).
-    async fn join_attempt(&self, id: &OrganizationId, invitation: TokenId, side: InviteSide) -> StoreResult<u32>;
+    async fn join_attempt(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+        side: InviteSide,
+    ) -> StoreResult<u32>;
 
     /// Appends a step of `side` to the current attempt.
-    async fn post_step(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, side: InviteSide, step: Vec<u8>) -> StoreResult<()>;
+    async fn post_step(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+        attempt: u32,
+        side: InviteSide,
+        step: Vec<u8>,
+    ) -> StoreResult<()>;
 
     /// Marks the current attempt aborted.
-    async fn abort_attempt(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, abort: AttemptAbort) -> StoreResult<()>;
+    async fn abort_attempt(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+        attempt: u32,
+        abort: AttemptAbort,
+    ) -> StoreResult<()>;
 
     /// The current attempt's steps.
-    async fn conversation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Conversation>;
+    async fn conversation(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+    ) -> StoreResult<Conversation>;
 }

@@ -13,7 +13,9 @@ use strongroom_protocol::crypto::signing::VerifyKey;
 use strongroom_protocol::ids::{DeviceId, Email, OrganizationId, TokenId, UserId};
 use strongroom_protocol::invite::InviteSide;
 use strongroom_protocol::time::Timestamp;
-use strongroom_protocol::wire::{AbortReason, AttemptAbort, ErrorCode, InvitationKind, InvitationStatus};
+use strongroom_protocol::wire::{
+    AbortReason, AttemptAbort, ErrorCode, InvitationKind, InvitationStatus,
+};
 
 use super::*;
 use crate::error::ApiError;
@@ -160,7 +162,9 @@ fn profile_from(text: &str) -> StoreResult<UserProfile> {
 }
 
 fn fixed<const N: usize>(bytes: Vec<u8>) -> StoreResult<[u8; N]> {
-    bytes.try_into().map_err(|_| backend("stored identifier of the wrong length"))
+    bytes
+        .try_into()
+        .map_err(|_| backend("stored identifier of the wrong length"))
 }
 
 fn verify_key(bytes: Vec<u8>) -> StoreResult<VerifyKey> {
@@ -188,7 +192,10 @@ pub(crate) fn ensure_pending(status: InvitationStatus) -> Result<(), ApiError> {
 }
 
 fn unknown_invitation() -> StoreError {
-    refuse(ErrorCode::UnknownInvitation, "no such invitation in this organization")
+    refuse(
+        ErrorCode::UnknownInvitation,
+        "no such invitation in this organization",
+    )
 }
 
 impl SqliteStore {
@@ -221,14 +228,22 @@ impl SqliteStore {
     }
 }
 
-fn insert_certificates(tx: &Transaction<'_>, org: &str, first_index: u64, certificates: &[NewCertificate]) -> StoreResult<()> {
+fn insert_certificates(
+    tx: &Transaction<'_>,
+    org: &str,
+    first_index: u64,
+    certificates: &[NewCertificate],
+) -> StoreResult<()> {
     for (i, c) in certificates.iter().enumerate() {
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO certificates (org, idx, bytes) VALUES (?1, ?2, ?3)",
             params![org, (first_index + i as u64) as i64, c.bytes],
         )?;
         if inserted == 0 {
-            return Err(refuse(ErrorCode::Conflict, "another certificate was added at the same time; retry"));
+            return Err(refuse(
+                ErrorCode::Conflict,
+                "another certificate was added at the same time; retry",
+            ));
         }
         match &c.certificate {
             Certificate::User(u) => {
@@ -263,8 +278,16 @@ fn insert_certificates(tx: &Transaction<'_>, org: &str, first_index: u64, certif
     Ok(())
 }
 
-fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, String, String, String, Option<i64>)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+fn read_user(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(Vec<u8>, String, String, String, Option<i64>)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
 fn to_user(raw: (Vec<u8>, String, String, String, Option<i64>)) -> StoreResult<UserRecord> {
@@ -281,7 +304,15 @@ fn to_user(raw: (Vec<u8>, String, String, String, Option<i64>)) -> StoreResult<U
 type RawInvitation = (Vec<u8>, Vec<u8>, String, Vec<u8>, String, i64, String);
 
 fn read_invitation(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInvitation> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
 }
 
 const INVITATION_COLUMNS: &str =
@@ -301,7 +332,11 @@ fn to_invitation(raw: RawInvitation) -> StoreResult<InvitationRecord> {
 }
 
 /// The invitation's status, current attempt and abort, inside a transaction.
-fn attempt_state(tx: &Transaction<'_>, org: &str, id: &TokenId) -> StoreResult<(InvitationStatus, u32, Option<AttemptAbort>)> {
+fn attempt_state(
+    tx: &Transaction<'_>,
+    org: &str,
+    id: &TokenId,
+) -> StoreResult<(InvitationStatus, u32, Option<AttemptAbort>)> {
     let row: Option<(String, u32, Option<String>, Option<String>)> = tx
         .query_row(
             "SELECT status, attempt, aborted_by, aborted_reason FROM invitations WHERE org = ?1 AND id = ?2",
@@ -320,7 +355,11 @@ fn attempt_state(tx: &Transaction<'_>, org: &str, id: &TokenId) -> StoreResult<(
     Ok((status_from(&status)?, attempt, aborted))
 }
 
-fn check_current_attempt(current: u32, aborted: Option<AttemptAbort>, attempt: u32) -> StoreResult<()> {
+fn check_current_attempt(
+    current: u32,
+    aborted: Option<AttemptAbort>,
+    attempt: u32,
+) -> StoreResult<()> {
     if attempt != current {
         return Err(refuse(
             ErrorCode::AttemptMismatch,
@@ -346,7 +385,13 @@ pub(crate) fn aborted_message(abort: AttemptAbort) -> String {
     }
 }
 
-fn step_count(tx: &Transaction<'_>, org: &str, id: &TokenId, attempt: u32, side: InviteSide) -> StoreResult<usize> {
+fn step_count(
+    tx: &Transaction<'_>,
+    org: &str,
+    id: &TokenId,
+    attempt: u32,
+    side: InviteSide,
+) -> StoreResult<usize> {
     let n: i64 = tx.query_row(
         "SELECT COUNT(*) FROM invitation_steps WHERE org = ?1 AND id = ?2 AND attempt = ?3 AND side = ?4",
         params![org, id.as_bytes(), attempt, side_text(side)],
@@ -355,10 +400,20 @@ fn step_count(tx: &Transaction<'_>, org: &str, id: &TokenId, attempt: u32, side:
     Ok(n as usize)
 }
 
-fn append_step(tx: &Transaction<'_>, org: &str, id: &TokenId, attempt: u32, side: InviteSide, step: &[u8]) -> StoreResult<()> {
+fn append_step(
+    tx: &Transaction<'_>,
+    org: &str,
+    id: &TokenId,
+    attempt: u32,
+    side: InviteSide,
+    step: &[u8],
+) -> StoreResult<()> {
     let seq = step_count(tx, org, id, attempt, side)?;
     if seq >= MAX_STEPS_PER_SIDE {
-        return Err(refuse(ErrorCode::MalformedRequest, "too many steps in this attempt"));
+        return Err(refuse(
+            ErrorCode::MalformedRequest,
+            "too many steps in this attempt",
+        ));
     }
     tx.execute(
         "INSERT INTO invitation_steps (org, id, attempt, side, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -369,7 +424,12 @@ fn append_step(tx: &Transaction<'_>, org: &str, id: &TokenId, attempt: u32, side
 
 #[async_trait]
 impl MetadataStore for SqliteStore {
-    async fn create_organization(&self, id: &OrganizationId, bootstrap_token_id: TokenId, now: Timestamp) -> StoreResult<()> {
+    async fn create_organization(
+        &self,
+        id: &OrganizationId,
+        bootstrap_token_id: TokenId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
             let inserted = tx.execute(
@@ -443,7 +503,9 @@ impl MetadataStore for SqliteStore {
     async fn certificates(&self, id: &OrganizationId, from: u64) -> StoreResult<Vec<Vec<u8>>> {
         let org = id.to_string();
         self.with(move |tx| {
-            let mut stmt = tx.prepare("SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx")?;
+            let mut stmt = tx.prepare(
+                "SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx",
+            )?;
             let rows = stmt.query_map(params![org, from as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<Vec<u8>>, _>>()?)
         })
@@ -459,15 +521,29 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<u64> {
         let org = id.to_string();
         self.with(move |tx| {
-            let len: i64 = tx.query_row("SELECT COUNT(*) FROM certificates WHERE org = ?1", params![org], |r| r.get(0))?;
+            let len: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM certificates WHERE org = ?1",
+                params![org],
+                |r| r.get(0),
+            )?;
             if len as u64 != expected_len {
-                return Err(refuse(ErrorCode::Conflict, "another certificate was added at the same time; retry"));
+                return Err(refuse(
+                    ErrorCode::Conflict,
+                    "another certificate was added at the same time; retry",
+                ));
             }
             if let Some(c) = &completion {
                 let (status, current, aborted) = attempt_state(tx, &org, &c.invitation)?;
                 ensure_pending(status)?;
                 check_current_attempt(current, aborted, c.attempt)?;
-                append_step(tx, &org, &c.invitation, c.attempt, InviteSide::Greeter, &c.final_step)?;
+                append_step(
+                    tx,
+                    &org,
+                    &c.invitation,
+                    c.attempt,
+                    InviteSide::Greeter,
+                    &c.final_step,
+                )?;
                 tx.execute(
                     "UPDATE invitations SET status = 'completed' WHERE org = ?1 AND id = ?2",
                     params![org, c.invitation.as_bytes()],
@@ -494,7 +570,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn active_user_by_email(&self, id: &OrganizationId, email: &Email) -> StoreResult<Option<UserRecord>> {
+    async fn active_user_by_email(
+        &self,
+        id: &OrganizationId,
+        email: &Email,
+    ) -> StoreResult<Option<UserRecord>> {
         let org = id.to_string();
         let email = email.to_string();
         self.with(move |tx| {
@@ -510,7 +590,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn device(&self, id: &OrganizationId, device: DeviceId) -> StoreResult<Option<DeviceRecord>> {
+    async fn device(
+        &self,
+        id: &OrganizationId,
+        device: DeviceId,
+    ) -> StoreResult<Option<DeviceRecord>> {
         let org = id.to_string();
         self.with(move |tx| {
             let row: Option<(Vec<u8>, Vec<u8>)> = tx
@@ -532,7 +616,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn create_invitation(&self, id: &OrganizationId, inv: InvitationRecord) -> StoreResult<()> {
+    async fn create_invitation(
+        &self,
+        id: &OrganizationId,
+        inv: InvitationRecord,
+    ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
             tx.execute(
@@ -554,7 +642,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Option<InvitationRecord>> {
+    async fn invitation(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+    ) -> StoreResult<Option<InvitationRecord>> {
         let org = id.to_string();
         self.with(move |tx| {
             tx.query_row(
@@ -595,7 +687,12 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn join_attempt(&self, id: &OrganizationId, invitation: TokenId, side: InviteSide) -> StoreResult<u32> {
+    async fn join_attempt(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+        side: InviteSide,
+    ) -> StoreResult<u32> {
         let org = id.to_string();
         self.with(move |tx| {
             let (status, attempt, aborted) = attempt_state(tx, &org, &invitation)?;
@@ -618,7 +715,14 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn post_step(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, side: InviteSide, step: Vec<u8>) -> StoreResult<()> {
+    async fn post_step(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+        attempt: u32,
+        side: InviteSide,
+        step: Vec<u8>,
+    ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
             let (status, current, aborted) = attempt_state(tx, &org, &invitation)?;
@@ -629,7 +733,13 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn abort_attempt(&self, id: &OrganizationId, invitation: TokenId, attempt: u32, abort: AttemptAbort) -> StoreResult<()> {
+    async fn abort_attempt(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+        attempt: u32,
+        abort: AttemptAbort,
+    ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
             let (status, current, aborted) = attempt_state(tx, &org, &invitation)?;
@@ -648,7 +758,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn conversation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<Conversation> {
+    async fn conversation(
+        &self,
+        id: &OrganizationId,
+        invitation: TokenId,
+    ) -> StoreResult<Conversation> {
         let org = id.to_string();
         self.with(move |tx| {
             let (_, attempt, aborted) = attempt_state(tx, &org, &invitation)?;

@@ -1,0 +1,139 @@
+use std::sync::Arc;
+
+use strongroom_engine::Client;
+use strongroom_engine::bootstrap::default_device_label;
+use strongroom_engine::invite::{self, DEFAULT_STEP_TIMEOUT};
+use strongroom_protocol::certificates::UserProfile;
+use strongroom_protocol::ids::InvitationToken;
+use strongroom_protocol::links::InvitationLink;
+use strongroom_protocol::wire::{EmailDelivery, InvitationKind};
+
+use crate::Context;
+use crate::prompt::StdinCodes;
+
+/// `strongroom invite user EMAIL [--admin]`
+pub async fn user(context: &Context, email: &str, admin: bool) -> anyhow::Result<()> {
+    let email = email.parse()?;
+    let mut client = Client::open(&context.home, &context.password()?)?;
+    let profile = if admin {
+        UserProfile::Admin
+    } else {
+        UserProfile::Standard
+    };
+    let created = client.invite_user(email, profile).await?;
+    let email = client.keys().email.clone();
+    match created.delivery {
+        EmailDelivery::Sent => println!("The invitation was emailed."),
+        EmailDelivery::Outbox => {
+            println!("The invitation was written to the server's outbox (no SMTP configured).")
+        }
+        EmailDelivery::Failed => {
+            println!("The invitation email could not be sent; pass the link on yourself.")
+        }
+        EmailDelivery::NotSent => {}
+    }
+    println!(
+        "When they run `strongroom claim`, run `strongroom greet` with this link (as {email}):"
+    );
+    println!("{}", created.url);
+    Ok(())
+}
+
+/// `strongroom invite device`
+pub async fn device(context: &Context) -> anyhow::Result<()> {
+    let mut client = Client::open(&context.home, &context.password()?)?;
+    let created = client.invite_device().await?;
+    println!(
+        "Run `strongroom claim` with this link on the new device, and `strongroom greet` with it here:"
+    );
+    println!("{}", created.url);
+    Ok(())
+}
+
+fn parse_token(invitation: &str) -> anyhow::Result<InvitationToken> {
+    if invitation.contains("://") {
+        Ok(invitation.parse::<InvitationLink>()?.token)
+    } else {
+        Ok(invitation.parse()?)
+    }
+}
+
+/// `strongroom greet URL|TOKEN`
+pub async fn greet(context: &Context, invitation: &str) -> anyhow::Result<()> {
+    let token = parse_token(invitation)?;
+    let mut client = Client::open(&context.home, &context.password()?)?;
+    eprintln!("Waiting for the invited side to run `strongroom claim`...");
+    let outcome = invite::greet(
+        &mut client,
+        &token,
+        Arc::new(StdinCodes),
+        DEFAULT_STEP_TIMEOUT,
+    )
+    .await?;
+    if outcome.new_user {
+        println!(
+            "{} joined the organization (user {}).",
+            outcome.email, outcome.user_id
+        );
+    } else {
+        println!(
+            "A new device of {} was added (device {}).",
+            outcome.email, outcome.device_id
+        );
+    }
+    Ok(())
+}
+
+/// `strongroom claim URL [--name N] [--label L]`
+pub async fn claim(
+    context: &Context,
+    url: &str,
+    name: Option<String>,
+    label: Option<String>,
+) -> anyhow::Result<()> {
+    let link: InvitationLink = url.parse()?;
+    let human_name = name.map(|n| n.parse()).transpose()?;
+    let device_label = match label {
+        Some(l) => l.parse()?,
+        None => default_device_label(),
+    };
+    if context.home.device_file().exists() {
+        anyhow::bail!(
+            "a Strongroom device already exists in {}; use another --home",
+            context.home.dir().display()
+        );
+    }
+    let info = invite::invitation_info(&link).await?;
+    match &info.kind {
+        InvitationKind::User { email, .. } => eprintln!(
+            "{} invites {email} to the organization {}.",
+            info.greeter_human_name, link.organization
+        ),
+        InvitationKind::Device => eprintln!(
+            "This adds a device of {} to {}.",
+            info.email, link.organization
+        ),
+    }
+    let password = context.new_password()?;
+    eprintln!(
+        "Waiting for {} to run `strongroom greet`...",
+        info.greeter_human_name
+    );
+    let outcome = invite::claim(
+        &context.home,
+        &link,
+        human_name,
+        device_label,
+        &password,
+        context.kdf,
+        Arc::new(StdinCodes),
+        DEFAULT_STEP_TIMEOUT,
+    )
+    .await?;
+    let keys = outcome.keys;
+    println!(
+        "Welcome to {}, {} <{}>: this device ({}, {}) is ready.",
+        keys.organization, keys.human_name, keys.email, keys.device_label, keys.device_id
+    );
+    Ok(())
+}

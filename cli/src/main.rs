@@ -1,0 +1,198 @@
+//! `strongroom`: the Strongroom command line (DESIGN.md §10).
+
+mod commands;
+mod output;
+mod prompt;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use strongroom_engine::device_file::KdfCost;
+use strongroom_engine::home::Home;
+use strongroom_engine::password::Password;
+
+/// Zero-trust, end-to-end encrypted file sharing.
+#[derive(Parser)]
+#[command(name = "strongroom", version)]
+struct Cli {
+    /// This device's directory [env: STRONGROOM_HOME; default: $XDG_DATA_HOME/strongroom].
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// Read the device password from the first line of this file (else STRONGROOM_PASSWORD, else a prompt).
+    #[arg(long, global = true)]
+    password_file: Option<PathBuf>,
+    /// Protect new device files with a weak password key (256 KiB, 1 pass). For tests only.
+    #[arg(long, global = true, env = "STRONGROOM_INSECURE_FAST_KDF", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    insecure_fast_kdf: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bootstrap an organization from the link its server administrator gave you.
+    Bootstrap {
+        /// The bootstrap link.
+        url: String,
+        /// Your email.
+        #[arg(long)]
+        email: String,
+        /// Your name.
+        #[arg(long)]
+        name: String,
+        /// This device's label [default: the host name].
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Invite a person (ADMIN only) or a new device of yours; prints the link as the last line.
+    Invite {
+        #[command(subcommand)]
+        what: InviteCommand,
+    },
+    /// Greet an invited person or device: compare codes, then certify them.
+    Greet {
+        /// The invitation link or its token.
+        invitation: String,
+    },
+    /// Claim an invitation: compare codes with the greeter; writes this device's file.
+    Claim {
+        /// The invitation link.
+        url: String,
+        /// Your name (user invitations) [default: from your email].
+        #[arg(long)]
+        name: Option<String>,
+        /// This device's label [default: the host name].
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Users of the organization.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Your devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCommand {
+    /// Invite a person by email; the server emails them the link.
+    User {
+        /// Their email.
+        email: String,
+        /// Make them an ADMIN.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Invite a new device of yours.
+    Device,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// List users, with their profile and status.
+    List,
+    /// Revoke a user (ADMIN only): their devices are refused from now on.
+    Revoke {
+        /// Their email.
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List your devices.
+    List,
+}
+
+/// What every command gets from the global options.
+pub struct Context {
+    /// The device's home.
+    pub home: Home,
+    password_file: Option<PathBuf>,
+    /// The password key cost for new device files.
+    pub kdf: KdfCost,
+}
+
+impl Context {
+    /// The password of the existing device.
+    pub fn password(&self) -> anyhow::Result<Password> {
+        Ok(Password::obtain(
+            self.password_file.as_deref(),
+            "Device password: ",
+            false,
+        )?)
+    }
+
+    /// A password for a new device file.
+    pub fn new_password(&self) -> anyhow::Result<Password> {
+        Ok(Password::obtain(
+            self.password_file.as_deref(),
+            "Choose a password for this device: ",
+            true,
+        )?)
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let context = Context {
+        home: Home::resolve(cli.home),
+        password_file: cli.password_file,
+        kdf: if cli.insecure_fast_kdf {
+            KdfCost::INSECURE_FAST
+        } else {
+            KdfCost::DEFAULT
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the async runtime");
+    if let Err(e) = runtime.block_on(run(context, cli.command)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    // Blocking prompt threads may still wait on standard input; do not wait for them.
+    runtime.shutdown_background();
+}
+
+async fn run(context: Context, command: Command) -> anyhow::Result<()> {
+    use commands::*;
+    match command {
+        Command::Bootstrap {
+            url,
+            email,
+            name,
+            label,
+        } => bootstrap::run(&context, &url, &email, &name, label).await,
+        Command::Invite {
+            what: InviteCommand::User { email, admin },
+        } => invite::user(&context, &email, admin).await,
+        Command::Invite {
+            what: InviteCommand::Device,
+        } => invite::device(&context).await,
+        Command::Greet { invitation } => invite::greet(&context, &invitation).await,
+        Command::Claim { url, name, label } => invite::claim(&context, &url, name, label).await,
+        Command::User {
+            command: UserCommand::List,
+        } => users::list(&context).await,
+        Command::User {
+            command: UserCommand::Revoke { email },
+        } => users::revoke(&context, &email).await,
+        Command::Device {
+            command: DeviceCommand::List,
+        } => users::devices(&context).await,
+    }
+}

@@ -1,0 +1,213 @@
+//! An opened device and what it can do: keep its view of the organization up to date, list
+//! users and devices, invite, revoke.
+
+use reqwest::Method;
+use serde_bytes::ByteBuf;
+use strongroom_protocol::certificates::{
+    Certificate, DeviceCertificate, RevokedUserCertificate, SignedCertificate, Signer, UserProfile,
+};
+use strongroom_protocol::crypto::signing::SigningKey;
+use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::ids::Email;
+use strongroom_protocol::trust::{CertificateChain, TrustedUser};
+use strongroom_protocol::wire::{
+    CreateInvitationRequest, CreateInvitationResponse, InvitationKind, UploadCertificateRequest,
+    UploadCertificateResponse,
+};
+
+use crate::clock::certificate_time;
+use crate::connection::{Connection, Credentials, ErasedEncoded, EventStream};
+use crate::device_file::{self, DeviceKeys};
+use crate::error::{EngineError, Result};
+use crate::home::Home;
+use crate::local_store::EncryptedFile;
+use crate::password::Password;
+use crate::trust::TrustStore;
+
+/// An opened device.
+pub struct Client {
+    keys: DeviceKeys,
+    signing_key: SigningKey,
+    connection: Connection,
+    trust: TrustStore,
+}
+
+impl Client {
+    /// Opens the device of `home` with its password.
+    pub fn open(home: &Home, password: &Password) -> Result<Self> {
+        let keys = device_file::load(&home.device_file(), password)?;
+        Self::from_keys(home, keys)
+    }
+
+    pub(crate) fn from_keys(home: &Home, keys: DeviceKeys) -> Result<Self> {
+        let trust = TrustStore::open(
+            keys.root_verify_key,
+            EncryptedFile::new(home.certificates_file(), keys.local_key()),
+        )?;
+        Ok(Self {
+            signing_key: keys.signing_key(),
+            connection: Connection::new(keys.server()?)?,
+            keys,
+            trust,
+        })
+    }
+
+    /// The device's identity and keys.
+    pub fn keys(&self) -> &DeviceKeys {
+        &self.keys
+    }
+
+    /// The connection to the server.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// This device's request credentials.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials::Device {
+            organization: &self.keys.organization,
+            device: self.keys.device_id,
+            key: &self.signing_key,
+        }
+    }
+
+    /// This device's signing key.
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
+    }
+
+    /// A signed call to `/authenticated/{org}{suffix}`.
+    pub async fn call<R: Encoded>(
+        &self,
+        method: Method,
+        suffix: &str,
+        body: Option<&dyn ErasedEncoded>,
+    ) -> Result<R> {
+        let path = format!("/authenticated/{}{suffix}", self.keys.organization);
+        self.connection
+            .call(method, &path, body, self.credentials())
+            .await
+    }
+
+    /// The organization's event stream.
+    pub async fn events(&self) -> Result<EventStream> {
+        let path = format!("/authenticated/{}/events", self.keys.organization);
+        self.connection.events(&path, self.credentials()).await
+    }
+
+    /// The chain as last validated, without asking the server.
+    pub fn chain(&self) -> &CertificateChain {
+        self.trust.chain()
+    }
+
+    /// Fetches and validates new certificates; returns the up-to-date chain.
+    pub async fn refresh(&mut self) -> Result<&CertificateChain> {
+        let organization = self.keys.organization.to_string();
+        let credentials = Credentials::Device {
+            organization: &self.keys.organization,
+            device: self.keys.device_id,
+            key: &self.signing_key,
+        };
+        self.trust
+            .refresh(&self.connection, credentials, &organization)
+            .await?;
+        Ok(self.trust.chain())
+    }
+
+    /// This device's user, as the chain knows them.
+    pub fn me(&self) -> Result<&TrustedUser> {
+        self.trust.chain().user(&self.keys.user_id).ok_or_else(|| {
+            EngineError::Protocol("this device's user is missing from the chain".into())
+        })
+    }
+
+    /// All users, fetched and validated.
+    pub async fn users(&mut self) -> Result<Vec<TrustedUser>> {
+        Ok(self.refresh().await?.users().cloned().collect())
+    }
+
+    /// This user's devices, fetched and validated.
+    pub async fn devices(&mut self) -> Result<Vec<DeviceCertificate>> {
+        self.refresh().await?;
+        let chain = self.trust.chain();
+        Ok(self
+            .me()?
+            .devices
+            .iter()
+            .filter_map(|d| chain.device(d).cloned())
+            .collect())
+    }
+
+    /// Invites a person by email (ADMIN only); the server emails them the link.
+    pub async fn invite_user(
+        &mut self,
+        email: Email,
+        profile: UserProfile,
+    ) -> Result<CreateInvitationResponse> {
+        let request = CreateInvitationRequest {
+            kind: InvitationKind::User { email, profile },
+        };
+        self.call(Method::POST, "/invitations", Some(&request))
+            .await
+    }
+
+    /// Invites a new device of this user.
+    pub async fn invite_device(&mut self) -> Result<CreateInvitationResponse> {
+        let request = CreateInvitationRequest {
+            kind: InvitationKind::Device,
+        };
+        self.call(Method::POST, "/invitations", Some(&request))
+            .await
+    }
+
+    /// Signs `certificate` and checks it against `chain`, as the server and every other client
+    /// will: a refusal here saves a round trip and gives the precise reason.
+    pub(crate) fn sign_checked_against(
+        &self,
+        chain: &CertificateChain,
+        certificate: Certificate,
+    ) -> Result<Vec<u8>> {
+        let signed = SignedCertificate::sign(&certificate, &self.signing_key).encode();
+        chain.validate(&signed)?;
+        Ok(signed)
+    }
+
+    /// Revokes the non-revoked user holding `email` (ADMIN only): every device of theirs is
+    /// refused from now on.
+    pub async fn revoke_user(&mut self, email: &Email) -> Result<()> {
+        self.refresh().await?;
+        let chain = self.trust.chain();
+        let user = chain.active_user_by_email(email).ok_or_else(|| {
+            EngineError::InvalidInput(format!(
+                "no user with the email {email} (or already revoked)"
+            ))
+        })?;
+        if self.me()?.certificate.profile != UserProfile::Admin {
+            return Err(EngineError::NotAllowed(
+                "only an ADMIN can revoke users".into(),
+            ));
+        }
+        let certificate = Certificate::RevokedUser(RevokedUserCertificate {
+            author: Signer::Device(self.keys.device_id),
+            timestamp: certificate_time(chain.last_timestamp()),
+            user_id: user.certificate.user_id,
+        });
+        let signed = self
+            .sign_checked_against(self.trust.chain(), certificate)
+            .map_err(|e| match e {
+                EngineError::Trust(t) => EngineError::NotAllowed(t.to_string()),
+                other => other,
+            })?;
+        let _: UploadCertificateResponse = self
+            .call(
+                Method::POST,
+                "/certificates",
+                Some(&UploadCertificateRequest {
+                    certificate: ByteBuf::from(signed),
+                }),
+            )
+            .await?;
+        self.refresh().await?;
+        Ok(())
+    }
+}

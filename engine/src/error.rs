@@ -1,0 +1,109 @@
+//! The engine's errors: each says what happened in words a user understands.
+
+use std::path::PathBuf;
+
+use strongroom_protocol::encoding::DecodeError;
+use strongroom_protocol::invite::InviteError;
+use strongroom_protocol::trust::TrustError;
+use strongroom_protocol::wire::ErrorCode;
+
+/// Everything that can go wrong in the client.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The password does not open the device file.
+    #[error("wrong password for the device file {0}")]
+    WrongPassword(PathBuf),
+    /// No device file in the home directory.
+    #[error("no Strongroom device in {0}: run `strongroom bootstrap` or `strongroom claim` first")]
+    NoDevice(PathBuf),
+    /// A device file exists already where a new one would go.
+    #[error("a Strongroom device already exists in {0}; use another --home")]
+    DeviceExists(PathBuf),
+    /// A file is not what it should be.
+    #[error("{path} is damaged or not a Strongroom file: {reason}")]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// No password could be obtained.
+    #[error(
+        "no password: give --password-file FILE, set STRONGROOM_PASSWORD, or run in a terminal"
+    )]
+    NoPassword,
+    /// The server could not be reached.
+    #[error("cannot reach the server at {server}: {reason}")]
+    Unreachable {
+        /// The server.
+        server: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server refused the request.
+    #[error("the server refused: {message}")]
+    Server {
+        /// The typed code.
+        code: ErrorCode,
+        /// The server's sentence.
+        message: String,
+    },
+    /// The server answered something this client cannot use.
+    #[error("the server sent an invalid answer: {0}")]
+    Protocol(String),
+    /// The server sent a certificate that fails validation: it is lying or was tampered with.
+    #[error("the server sent a certificate that fails validation, nothing was changed: {0}")]
+    Trust(#[from] TrustError),
+    /// The invitation exchange failed.
+    #[error("{0}")]
+    Invite(#[from] InviteError),
+    /// The other side aborted the exchange.
+    #[error("{0}; nothing was created")]
+    Aborted(String),
+    /// The other side did not answer in time.
+    #[error("the other side did not answer within {0} seconds")]
+    Timeout(u64),
+    /// A request that this user may not make.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Bad input from the user.
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+impl EngineError {
+    /// A helper for IO errors with their context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A file that does not decode.
+    pub fn corrupt(path: impl Into<PathBuf>, e: DecodeError) -> Self {
+        EngineError::CorruptFile {
+            path: path.into(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The server's error code, if the server refused.
+    pub fn server_code(&self) -> Option<ErrorCode> {
+        match self {
+            EngineError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Results of the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
