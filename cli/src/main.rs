@@ -89,6 +89,13 @@ enum InviteCommand {
     },
     /// Invite a new device of yours.
     Device,
+    /// List the pending invitations you may greet.
+    List,
+    /// Cancel a pending invitation: its link stops working.
+    Cancel {
+        /// The invitation link, its token, or its id (from `invite list`).
+        invitation: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +190,12 @@ async fn run(context: Context, command: Command) -> anyhow::Result<()> {
         Command::Invite {
             what: InviteCommand::Device,
         } => invite::device(&context).await,
+        Command::Invite {
+            what: InviteCommand::List,
+        } => invite::list(&context).await,
+        Command::Invite {
+            what: InviteCommand::Cancel { invitation },
+        } => invite::cancel(&context, &invitation).await,
         Command::Greet { invitation } => invite::greet(&context, &invitation).await,
         Command::Claim { url, name, label } => invite::claim(&context, &url, name, label).await,
         Command::User {

@@ -8,11 +8,11 @@ use strongroom_protocol::certificates::{
 };
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
-use strongroom_protocol::ids::Email;
+use strongroom_protocol::ids::{Email, TokenId};
 use strongroom_protocol::trust::{CertificateChain, TrustedUser};
 use strongroom_protocol::wire::{
-    CreateInvitationRequest, CreateInvitationResponse, InvitationKind, UploadCertificateRequest,
-    UploadCertificateResponse,
+    Ack, CreateInvitationRequest, CreateInvitationResponse, InvitationInfo, InvitationKind,
+    InvitationListResponse, UploadCertificateRequest, UploadCertificateResponse,
 };
 
 use crate::clock::certificate_time;
@@ -158,6 +158,20 @@ impl Client {
         };
         self.call(Method::POST, "/invitations", Some(&request))
             .await
+    }
+
+    /// Pending invitations this device may greet.
+    pub async fn invitations(&self) -> Result<Vec<InvitationInfo>> {
+        let list: InvitationListResponse = self.call(Method::GET, "/invitations", None).await?;
+        Ok(list.invitations)
+    }
+
+    /// Cancels a pending invitation: its token stops working.
+    pub async fn cancel_invitation(&self, id: TokenId) -> Result<()> {
+        let _: Ack = self
+            .call(Method::DELETE, &format!("/invitations/{id}"), None)
+            .await?;
+        Ok(())
     }
 
     /// Signs `certificate` and checks it against `chain`, as the server and every other client

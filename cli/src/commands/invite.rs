@@ -4,11 +4,12 @@ use strongroom_engine::Client;
 use strongroom_engine::bootstrap::default_device_label;
 use strongroom_engine::invite::{self, DEFAULT_STEP_TIMEOUT};
 use strongroom_protocol::certificates::UserProfile;
-use strongroom_protocol::ids::InvitationToken;
+use strongroom_protocol::ids::{InvitationToken, TokenId};
 use strongroom_protocol::links::InvitationLink;
 use strongroom_protocol::wire::{EmailDelivery, InvitationKind};
 
 use crate::Context;
+use crate::output::{table, time};
 use crate::prompt::StdinCodes;
 
 /// `strongroom invite user EMAIL [--admin]`
@@ -56,6 +57,43 @@ fn parse_token(invitation: &str) -> anyhow::Result<InvitationToken> {
     } else {
         Ok(invitation.parse()?)
     }
+}
+
+/// `strongroom invite list`
+pub async fn list(context: &Context) -> anyhow::Result<()> {
+    let client = Client::open(&context.home, &context.password()?)?;
+    let rows: Vec<Vec<String>> = client
+        .invitations()
+        .await?
+        .iter()
+        .map(|i| {
+            let kind = match &i.kind {
+                InvitationKind::User { profile, .. } => format!("user ({profile})"),
+                InvitationKind::Device => "device".into(),
+            };
+            vec![
+                i.email.to_string(),
+                kind,
+                i.greeter_human_name.to_string(),
+                time(i.created_on),
+                i.id.to_string(),
+            ]
+        })
+        .collect();
+    table(&["EMAIL", "KIND", "BY", "CREATED", "ID"], &rows);
+    Ok(())
+}
+
+/// `strongroom invite cancel URL|TOKEN|ID`
+pub async fn cancel(context: &Context, invitation: &str) -> anyhow::Result<()> {
+    let id = match invitation.parse::<TokenId>() {
+        Ok(id) => id,
+        Err(_) => parse_token(invitation)?.id(),
+    };
+    let client = Client::open(&context.home, &context.password()?)?;
+    client.cancel_invitation(id).await?;
+    println!("The invitation {id} was cancelled.");
+    Ok(())
 }
 
 /// `strongroom greet URL|TOKEN`

@@ -1,0 +1,133 @@
+//! A hostile server: a reverse proxy in front of the real one that can rewrite what it serves.
+//! Clients that bootstrapped through it (links point at it) never talk to the server directly.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::TryStreamExt;
+
+/// Rewrites a response body: `(method, path and query, body) -> body`.
+pub type Tamper = Arc<dyn Fn(&str, &str, Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+#[derive(Clone)]
+struct Shared {
+    upstream: Arc<Mutex<String>>,
+    tamper: Arc<Mutex<Option<Tamper>>>,
+    http: reqwest::Client,
+}
+
+/// The proxy; stops when dropped.
+pub struct TamperingProxy {
+    addr: SocketAddr,
+    shared: Shared,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TamperingProxy {
+    /// Listens on an ephemeral loopback port; forwards to nothing until [`Self::set_upstream`].
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        let shared = Shared {
+            upstream: Arc::new(Mutex::new(String::new())),
+            tamper: Arc::new(Mutex::new(None)),
+            http: reqwest::Client::new(),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("binding the proxy");
+        let addr = listener.local_addr().expect("address");
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            addr,
+            shared,
+            _runtime: runtime,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Where requests go.
+    pub fn set_upstream(&self, url: &str) {
+        *self.shared.upstream.lock().expect("lock") = url.to_owned();
+    }
+
+    /// Starts (or with `None`, stops) rewriting responses.
+    pub fn set_tamper(&self, tamper: Option<Tamper>) {
+        *self.shared.tamper.lock().expect("lock") = tamper;
+    }
+}
+
+async fn forward(State(shared): State<Shared>, request: Request) -> Result<Response, StatusCode> {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let upstream = shared.upstream.lock().expect("lock").clone();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    let response = shared
+        .http
+        .request(parts.method.clone(), format!("{upstream}{path}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let status = response.status();
+    let mut builder = Response::builder().status(status);
+    for (name, value) in response.headers() {
+        if name != axum::http::header::CONTENT_LENGTH
+            && name != axum::http::header::TRANSFER_ENCODING
+        {
+            builder = builder.header(name, value);
+        }
+    }
+    let streaming = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        return builder
+            .body(Body::from_stream(stream))
+            .map_err(|_| StatusCode::BAD_GATEWAY);
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?
+        .to_vec();
+    let tamper = shared.tamper.lock().expect("lock").clone();
+    let bytes = match tamper {
+        Some(t) if status.is_success() => t(parts.method.as_str(), &path, bytes),
+        _ => bytes,
+    };
+    builder
+        .body(Body::from(bytes))
+        .map_err(|_| StatusCode::BAD_GATEWAY)
+}
