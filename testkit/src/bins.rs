@@ -36,15 +36,9 @@ fn build_once() -> &'static PathBuf {
         let mut command = Command::new(cargo);
         command
             .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "strongroom-server",
-                "-p",
-                "strongroom-cli",
-                "--bins",
-            ])
+            // The whole workspace, as `cargo test --workspace` builds it: the same features, so
+            // nothing is rebuilt when the binaries are fresh.
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .arg("--target-dir")
             .arg(&target_dir);
         if release {

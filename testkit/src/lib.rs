@@ -8,6 +8,7 @@ pub mod bins;
 pub mod exchange;
 pub mod member;
 pub mod proxy;
+pub mod raw;
 pub mod scenario;
 pub mod server;
 pub mod smtp;

@@ -1,0 +1,113 @@
+//! The bodies of the fuzz targets, shared by the libFuzzer binaries (`fuzz_targets/`, run with
+//! `cargo fuzz run TARGET --features libfuzzer`) and by the stable-toolchain test that replays
+//! every corpus in CI (`tests/replay_corpus.rs`).
+//!
+//! Each target feeds arbitrary bytes to decoders that read network or disk bytes. A decoder may
+//! refuse input; it must never panic, and what it accepts must encode back to what decodes equal.
+#![forbid(unsafe_code)]
+
+use strongroom_engine::device_file::{DeviceFile, DeviceKeys};
+use strongroom_engine::local_store::StoredCertificates;
+use strongroom_engine::password::Password;
+use strongroom_protocol::certificates::{Certificate, SignedCertificate};
+use strongroom_protocol::crypto::signing::SigningKey;
+use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::invite::{
+    ClaimerDeviceIdentity, ClaimerUserIdentity, InviteConfirmation, InviteStep,
+};
+use strongroom_protocol::links::{BootstrapLink, InvitationLink, ServerAddr};
+use strongroom_protocol::trust::CertificateChain;
+use strongroom_protocol::wire::*;
+
+/// Decodes as `T`; anything accepted must survive an encode/decode round trip unchanged.
+fn round_trip<T: Encoded>(data: &[u8]) {
+    if let Ok(value) = T::decode(data) {
+        let encoded = value.encode();
+        let again = T::decode(&encoded).expect("what decodes must encode to something that decodes");
+        assert_eq!(again.encode(), encoded, "{}: unstable round trip", T::TAG);
+    }
+}
+
+/// Every request and response body.
+pub fn wire_message(data: &[u8]) {
+    round_trip::<Ack>(data);
+    round_trip::<ErrorResponse>(data);
+    round_trip::<CreateOrganizationRequest>(data);
+    round_trip::<CreateOrganizationResponse>(data);
+    round_trip::<BootstrapRequest>(data);
+    round_trip::<CertificatesResponse>(data);
+    round_trip::<UploadCertificateRequest>(data);
+    round_trip::<UploadCertificateResponse>(data);
+    round_trip::<CreateInvitationRequest>(data);
+    round_trip::<CreateInvitationResponse>(data);
+    round_trip::<InvitationInfo>(data);
+    round_trip::<InvitationListResponse>(data);
+    round_trip::<JoinAttemptResponse>(data);
+    round_trip::<PostStepRequest>(data);
+    round_trip::<AbortRequest>(data);
+    round_trip::<StepsResponse>(data);
+    round_trip::<CompleteInvitationRequest>(data);
+    round_trip::<RequestSignature>(data);
+}
+
+/// Certificates: decoding, and validation against a small chain (the path a hostile server
+/// feeds).
+pub fn certificate(data: &[u8]) {
+    round_trip::<SignedCertificate>(data);
+    let _ = Certificate::decode(data);
+    let root = SigningKey::from_secret_bytes(&[7; 32]).verify_key();
+    let chain = CertificateChain::new(root);
+    let _ = chain.validate(data);
+    if let Ok(signed) = SignedCertificate::decode(data)
+        && let Ok(content) = signed.unverified()
+    {
+        assert_eq!(Certificate::decode(&content.encode()).ok(), Some(content));
+    }
+}
+
+/// Device files and the local store, as read from disk.
+pub fn device_file(data: &[u8]) {
+    round_trip::<DeviceFile>(data);
+    round_trip::<DeviceKeys>(data);
+    round_trip::<StoredCertificates>(data);
+    if let Ok(file) = DeviceFile::decode(data) {
+        // Opening runs Argon2 with the file's own parameters: keep the fuzzer fast (the bounds
+        // themselves are checked in unit tests).
+        if file.kdf.memory_kib <= 1024 && file.kdf.iterations <= 2 {
+            let _ = DeviceFile::open(data, &Password::new("fuzz"));
+        }
+    }
+}
+
+/// Invitation steps as relayed by the server, and what travels inside the channel.
+pub fn invite_step(data: &[u8]) {
+    round_trip::<InviteStep>(data);
+    round_trip::<ClaimerUserIdentity>(data);
+    round_trip::<ClaimerDeviceIdentity>(data);
+    round_trip::<InviteConfirmation>(data);
+}
+
+/// Text from the network or the user: event-stream blocks, links, server addresses.
+pub fn text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = strongroom_engine::connection::parse_block(&text);
+    if let Some((name, rest)) = text.split_once('\n') {
+        let _ = ServerEvent::from_sse(name, rest);
+    }
+    if let Ok(link) = text.parse::<InvitationLink>() {
+        assert_eq!(link.to_string().parse::<InvitationLink>().ok(), Some(link));
+    }
+    if let Ok(link) = text.parse::<BootstrapLink>() {
+        assert_eq!(link.to_string().parse::<BootstrapLink>().ok(), Some(link));
+    }
+    let _ = ServerAddr::parse(&text);
+}
+
+/// The targets by name, as the corpus folders are named.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("wire_message", wire_message),
+    ("certificate", certificate),
+    ("device_file", device_file),
+    ("invite_step", invite_step),
+    ("text", text),
+];

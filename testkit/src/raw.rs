@@ -1,0 +1,179 @@
+//! Doing by hand what a client does, for tests that need what no honest client keeps: the
+//! organization's root key, or requests with chosen timestamps and signatures.
+
+use std::path::Path;
+
+use rand_core::OsRng;
+use serde_bytes::ByteBuf;
+use strongroom_engine::connection::{Connection, Credentials};
+use strongroom_engine::device_file::{self, DeviceKeys, KdfCost};
+use strongroom_engine::home::Home;
+use strongroom_engine::local_store::EncryptedFile;
+use strongroom_engine::password::Password;
+use strongroom_engine::trust::TrustStore;
+use strongroom_protocol::certificates::{
+    Certificate, DeviceCertificate, SignedCertificate, Signer, UserCertificate, UserProfile,
+};
+use strongroom_protocol::crypto::SecretBytes;
+use strongroom_protocol::crypto::hash::Digest;
+use strongroom_protocol::crypto::sealed_box::PrivateKey;
+use strongroom_protocol::crypto::secret_key::SecretKey;
+use strongroom_protocol::crypto::signing::SigningKey;
+use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::ids::{DeviceId, UserId};
+use strongroom_protocol::links::BootstrapLink;
+use strongroom_protocol::time::Timestamp;
+use strongroom_protocol::wire::{
+    BootstrapRequest, ErrorResponse, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    RequestSignature,
+};
+
+use crate::member::PASSWORD;
+
+/// Now, as the protocol counts time.
+pub fn now() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros() as i64;
+    Timestamp::from_micros(micros)
+}
+
+/// Bootstraps the organization of `link` like `strongroom bootstrap`, writing a working home at
+/// `home`, but keeps and returns the root signing key, which an honest client discards.
+pub fn bootstrap_keeping_root(link: &str, home: &Path, email: &str, name: &str) -> SigningKey {
+    let link: BootstrapLink = link.parse().expect("bootstrap link");
+    let root = SigningKey::generate(&mut OsRng);
+    let user_key = PrivateKey::generate(&mut OsRng);
+    let device_key = SigningKey::generate(&mut OsRng);
+    let (user_id, device_id) = (UserId::generate(&mut OsRng), DeviceId::generate(&mut OsRng));
+    let t = now();
+    let user = SignedCertificate::sign(
+        &Certificate::User(UserCertificate {
+            author: Signer::Root,
+            timestamp: t,
+            user_id,
+            email: email.parse().expect("email"),
+            human_name: name.parse().expect("name"),
+            public_key: user_key.public_key(),
+            profile: UserProfile::Admin,
+        }),
+        &root,
+    )
+    .encode();
+    let device = SignedCertificate::sign(
+        &Certificate::Device(DeviceCertificate {
+            author: Signer::Root,
+            timestamp: t.plus_micros(1),
+            user_id,
+            device_id,
+            device_label: "laptop".parse().expect("label"),
+            verify_key: device_key.verify_key(),
+        }),
+        &root,
+    )
+    .encode();
+    let request = BootstrapRequest {
+        token: link.token.clone(),
+        root_verify_key: root.verify_key(),
+        user_certificate: ByteBuf::from(user.clone()),
+        device_certificate: ByteBuf::from(device.clone()),
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let connection = Connection::new(link.server.clone()).expect("connection");
+    runtime
+        .block_on(connection.send_raw(
+            reqwest::Method::POST,
+            &format!("/anonymous/{}/bootstrap", link.organization),
+            request.encode(),
+            Credentials::Anonymous,
+        ))
+        .expect("bootstrap");
+    let keys = DeviceKeys {
+        server: link.server.to_string(),
+        organization: link.organization.clone(),
+        root_verify_key: root.verify_key(),
+        user_id,
+        device_id,
+        device_label: "laptop".parse().expect("label"),
+        email: email.parse().expect("email"),
+        human_name: name.parse().expect("name"),
+        signing_key: SecretBytes(*device_key.to_secret_bytes()),
+        user_private_key: SecretBytes(*user_key.to_secret_bytes()),
+        local_key: SecretBytes(*SecretKey::generate(&mut OsRng).as_bytes()),
+    };
+    let home = Home::new(home);
+    home.create().expect("home");
+    let mut trust = TrustStore::open(keys.root_verify_key, EncryptedFile::new(home.certificates_file(), keys.local_key()))
+        .expect("trust store");
+    trust.accept(vec![ByteBuf::from(user), ByteBuf::from(device)]).expect("valid chain");
+    device_file::create(&home.device_file(), &keys, &Password::new(PASSWORD), KdfCost::INSECURE_FAST).expect("device file");
+    root
+}
+
+/// The keys of a test device.
+pub fn keys(home: &Path) -> DeviceKeys {
+    device_file::load(&Home::new(home).device_file(), &Password::new(PASSWORD)).expect("device file")
+}
+
+/// A request signed by `keys` at `timestamp` (the signature may be made by `signer` instead).
+pub struct SignedRequest<'a> {
+    /// The device whose id goes into the headers.
+    pub keys: &'a DeviceKeys,
+    /// `GET`, `POST`...
+    pub method: &'a str,
+    /// Path and query.
+    pub path: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The signed timestamp.
+    pub timestamp: Timestamp,
+    /// Signs instead of the device's key.
+    pub signer: Option<SigningKey>,
+    /// Sent instead of the signed body.
+    pub sent_body: Option<Vec<u8>>,
+}
+
+impl<'a> SignedRequest<'a> {
+    /// A correctly signed request.
+    pub fn new(keys: &'a DeviceKeys, method: &'a str, path: String, body: Vec<u8>) -> Self {
+        Self {
+            keys,
+            method,
+            path,
+            body,
+            timestamp: now(),
+            signer: None,
+            sent_body: None,
+        }
+    }
+
+    /// Sends it; returns the HTTP status and, for errors, the decoded error.
+    pub fn send(self) -> (u16, Option<ErrorResponse>) {
+        let signed = RequestSignature {
+            organization: self.keys.organization.clone(),
+            device: self.keys.device_id,
+            method: self.method.to_owned(),
+            path: self.path.clone(),
+            timestamp: self.timestamp,
+            body_digest: Digest::of(&self.body),
+        };
+        let key = self.signer.unwrap_or_else(|| self.keys.signing_key());
+        let signature = key.sign(&signed.encode());
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .request(self.method.parse().expect("method"), format!("{}{}", self.keys.server, self.path))
+                .header(HEADER_DEVICE, self.keys.device_id.to_string())
+                .header(HEADER_TIMESTAMP, self.timestamp.as_micros().to_string())
+                .header(HEADER_SIGNATURE, data_encoding::BASE64.encode(&signature.to_bytes()))
+                .body(self.sent_body.unwrap_or(self.body))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.expect("body");
+            (status, ErrorResponse::decode(&bytes).ok())
+        })
+    }
+}
