@@ -245,9 +245,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn default_cost_is_at_least_64_mib_and_3_passes() {
-        assert!(KdfCost::DEFAULT.memory_kib >= 64 * 1024);
-        assert!(KdfCost::DEFAULT.iterations >= 3);
+    fn new_files_default_to_at_least_64_mib_and_3_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.strongroom");
+        create(
+            &path,
+            &sample_keys(),
+            &Password::new("pw"),
+            KdfCost::DEFAULT,
+        )
+        .unwrap();
+        let file = DeviceFile::decode(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(file.kdf.memory_kib >= 64 * 1024, "{:?}", file.kdf);
+        assert!(file.kdf.iterations >= 3, "{:?}", file.kdf);
+        assert_eq!(load(&path, &Password::new("pw")).unwrap(), sample_keys());
     }
 
     #[test]

@@ -23,7 +23,8 @@ use strongroom_protocol::wire::*;
 fn round_trip<T: Encoded>(data: &[u8]) {
     if let Ok(value) = T::decode(data) {
         let encoded = value.encode();
-        let again = T::decode(&encoded).expect("what decodes must encode to something that decodes");
+        let again =
+            T::decode(&encoded).expect("what decodes must encode to something that decodes");
         assert_eq!(again.encode(), encoded, "{}: unstable round trip", T::TAG);
     }
 }
@@ -103,8 +104,11 @@ pub fn text(data: &[u8]) {
     let _ = ServerAddr::parse(&text);
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as the corpus folders are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("wire_message", wire_message),
     ("certificate", certificate),
     ("device_file", device_file),

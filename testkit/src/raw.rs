@@ -104,16 +104,28 @@ pub fn bootstrap_keeping_root(link: &str, home: &Path, email: &str, name: &str) 
     };
     let home = Home::new(home);
     home.create().expect("home");
-    let mut trust = TrustStore::open(keys.root_verify_key, EncryptedFile::new(home.certificates_file(), keys.local_key()))
-        .expect("trust store");
-    trust.accept(vec![ByteBuf::from(user), ByteBuf::from(device)]).expect("valid chain");
-    device_file::create(&home.device_file(), &keys, &Password::new(PASSWORD), KdfCost::INSECURE_FAST).expect("device file");
+    let mut trust = TrustStore::open(
+        keys.root_verify_key,
+        EncryptedFile::new(home.certificates_file(), keys.local_key()),
+    )
+    .expect("trust store");
+    trust
+        .accept(vec![ByteBuf::from(user), ByteBuf::from(device)])
+        .expect("valid chain");
+    device_file::create(
+        &home.device_file(),
+        &keys,
+        &Password::new(PASSWORD),
+        KdfCost::INSECURE_FAST,
+    )
+    .expect("device file");
     root
 }
 
 /// The keys of a test device.
 pub fn keys(home: &Path) -> DeviceKeys {
-    device_file::load(&Home::new(home).device_file(), &Password::new(PASSWORD)).expect("device file")
+    device_file::load(&Home::new(home).device_file(), &Password::new(PASSWORD))
+        .expect("device file")
 }
 
 /// A request signed by `keys` at `timestamp` (the signature may be made by `signer` instead).
@@ -163,10 +175,16 @@ impl<'a> SignedRequest<'a> {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async {
             let response = reqwest::Client::new()
-                .request(self.method.parse().expect("method"), format!("{}{}", self.keys.server, self.path))
+                .request(
+                    self.method.parse().expect("method"),
+                    format!("{}{}", self.keys.server, self.path),
+                )
                 .header(HEADER_DEVICE, self.keys.device_id.to_string())
                 .header(HEADER_TIMESTAMP, self.timestamp.as_micros().to_string())
-                .header(HEADER_SIGNATURE, data_encoding::BASE64.encode(&signature.to_bytes()))
+                .header(
+                    HEADER_SIGNATURE,
+                    data_encoding::BASE64.encode(&signature.to_bytes()),
+                )
                 .body(self.sent_body.unwrap_or(self.body))
                 .send()
                 .await

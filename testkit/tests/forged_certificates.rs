@@ -41,7 +41,12 @@ fn world() -> World {
     proxy.set_upstream(server.url());
     let dir = tempfile::tempdir().unwrap();
     let alice = Member::new(dir.path(), "alice");
-    let root = bootstrap_keeping_root(&server.create_org("acme"), &alice.home, "alice@example.com", "Alice");
+    let root = bootstrap_keeping_root(
+        &server.create_org("acme"),
+        &alice.home,
+        "alice@example.com",
+        "Alice",
+    );
     let bob = Member::new(dir.path(), "bob");
     join_user(&alice, &bob, "bob@example.com", "Bob", &[]);
     let dave = Member::new(dir.path(), "dave");
@@ -84,21 +89,30 @@ fn forgeries(w: &World) -> Vec<(&'static str, Vec<u8>, &DeviceKeys, ErrorCode, &
     vec![
         (
             "wrong signer",
-            sign(new_user(device(&w.alice_keys), t, UserProfile::Admin), &w.bob_keys.signing_key()),
+            sign(
+                new_user(device(&w.alice_keys), t, UserProfile::Admin),
+                &w.bob_keys.signing_key(),
+            ),
             &w.alice_keys,
             ErrorCode::InvalidCertificate,
             "signature does not match its author",
         ),
         (
             "signer not ADMIN",
-            sign(new_user(device(&w.bob_keys), t, UserProfile::Admin), &w.bob_keys.signing_key()),
+            sign(
+                new_user(device(&w.bob_keys), t, UserProfile::Admin),
+                &w.bob_keys.signing_key(),
+            ),
             &w.bob_keys,
             ErrorCode::NotAllowed,
             "is not an ADMIN",
         ),
         (
             "signer revoked",
-            sign(new_user(device(&w.dave_keys), t, UserProfile::Admin), &w.dave_keys.signing_key()),
+            sign(
+                new_user(device(&w.dave_keys), t, UserProfile::Admin),
+                &w.dave_keys.signing_key(),
+            ),
             &w.dave_keys,
             ErrorCode::DeviceRevoked,
             "whose user was revoked",
@@ -142,7 +156,13 @@ fn the_server_refuses_forged_certificates() {
             certificate: ByteBuf::from(certificate),
         }
         .encode();
-        let (status, error) = SignedRequest::new(uploader, "POST", "/authenticated/acme/certificates".into(), body).send();
+        let (status, error) = SignedRequest::new(
+            uploader,
+            "POST",
+            "/authenticated/acme/certificates".into(),
+            body,
+        )
+        .send();
         let error = error.unwrap_or_else(|| panic!("{name}: accepted with status {status}"));
         assert_eq!(error.code, code, "{name}: {}", error.message);
         assert!(status >= 400, "{name}");
@@ -160,11 +180,20 @@ fn the_server_refuses_forged_certificates() {
         certificate: ByteBuf::from(revocation),
     }
     .encode();
-    let (_, error) = SignedRequest::new(&w.bob_keys, "POST", "/authenticated/acme/certificates".into(), body).send();
+    let (_, error) = SignedRequest::new(
+        &w.bob_keys,
+        "POST",
+        "/authenticated/acme/certificates".into(),
+        body,
+    )
+    .send();
     assert_eq!(error.unwrap().code, ErrorCode::NotAllowed);
     // Nothing was added: Bob is still active.
     let users = w.alice.user_list();
-    assert!(users.contains(&("bob@example.com".into(), "STANDARD".into(), "active".into())), "{users:?}");
+    assert!(
+        users.contains(&("bob@example.com".into(), "STANDARD".into(), "active".into())),
+        "{users:?}"
+    );
 }
 
 #[test]
@@ -176,20 +205,32 @@ fn clients_refuse_forged_certificates_from_a_hostile_server() {
         let before = std::fs::read(&store).unwrap();
         let forged = certificate.clone();
         // The hostile server slips the forgery in after the genuine certificates.
-        w.proxy.set_tamper(Some(Arc::new(move |method: &str, path: &str, body: Vec<u8>| {
-            if method != "GET" || !path.contains("/certificates") {
-                return body;
-            }
-            let mut response = CertificatesResponse::decode(&body).expect("certificates");
-            response.certificates.push(ByteBuf::from(forged.clone()));
-            response.encode()
-        })));
+        w.proxy.set_tamper(Some(Arc::new(
+            move |method: &str, path: &str, body: Vec<u8>| {
+                if method != "GET" || !path.contains("/certificates") {
+                    return body;
+                }
+                let mut response = CertificatesResponse::decode(&body).expect("certificates");
+                response.certificates.push(ByteBuf::from(forged.clone()));
+                response.encode()
+            },
+        )));
         let err = w.alice.fails(&["user", "list"]);
-        assert!(err.contains("fails validation, nothing was changed"), "{name}: {err}");
+        assert!(
+            err.contains("fails validation, nothing was changed"),
+            "{name}: {err}"
+        );
         assert!(err.contains(message), "{name}: {err}");
-        assert_eq!(std::fs::read(&store).unwrap(), before, "{name}: local state changed");
+        assert_eq!(
+            std::fs::read(&store).unwrap(),
+            before,
+            "{name}: local state changed"
+        );
         w.proxy.set_tamper(None);
         let users = w.alice.user_list();
-        assert!(!users.iter().any(|u| u.0 == "eve@example.com"), "{name}: {users:?}");
+        assert!(
+            !users.iter().any(|u| u.0 == "eve@example.com"),
+            "{name}: {users:?}"
+        );
     }
 }

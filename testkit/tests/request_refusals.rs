@@ -16,10 +16,17 @@ use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::Org;
 use strongroom_testkit::{Pick, greet_and_claim};
 
-fn plain(method: &str, url: &str, bearer: Option<&str>, body: Vec<u8>) -> (u16, Option<ErrorResponse>) {
+fn plain(
+    method: &str,
+    url: &str,
+    bearer: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Option<ErrorResponse>) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut request = reqwest::Client::new().request(method.parse().unwrap(), url).body(body);
+        let mut request = reqwest::Client::new()
+            .request(method.parse().unwrap(), url)
+            .body(body);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
@@ -52,10 +59,12 @@ fn signed_requests_are_checked() {
     let (status, error) = SignedRequest::new(&alice, "POST", path.clone(), valid.clone()).send();
     assert_eq!(status, 200, "{error:?}");
 
-    let malformed = SignedRequest::new(&alice, "POST", path.clone(), b"\x93\xa5hello".to_vec()).send();
+    let malformed =
+        SignedRequest::new(&alice, "POST", path.clone(), b"\x93\xa5hello".to_vec()).send();
     assert_eq!(code(malformed), ErrorCode::MalformedRequest);
 
-    let oversized = SignedRequest::new(&alice, "POST", path.clone(), vec![0; MAX_BODY_BYTES + 1]).send();
+    let oversized =
+        SignedRequest::new(&alice, "POST", path.clone(), vec![0; MAX_BODY_BYTES + 1]).send();
     assert_eq!(oversized.0, 413);
     assert_eq!(code(oversized), ErrorCode::PayloadTooLarge);
 
@@ -91,11 +100,24 @@ fn signed_requests_are_checked() {
     let mut other_org = alice.clone();
     other_org.organization = "nope".parse().unwrap();
     assert_eq!(
-        code(SignedRequest::new(&other_org, "GET", "/authenticated/nope/certificates".into(), vec![]).send()),
+        code(
+            SignedRequest::new(
+                &other_org,
+                "GET",
+                "/authenticated/nope/certificates".into(),
+                vec![]
+            )
+            .send()
+        ),
         ErrorCode::UnknownOrganization
     );
 
-    let unsigned = plain("GET", &format!("{}/authenticated/acme/certificates", org.server.url()), None, vec![]);
+    let unsigned = plain(
+        "GET",
+        &format!("{}/authenticated/acme/certificates", org.server.url()),
+        None,
+        vec![],
+    );
     assert_eq!(code(unsigned), ErrorCode::BadSignature);
 }
 
@@ -110,11 +132,21 @@ fn tokens_are_checked() {
     }
     .encode();
     assert_eq!(
-        code(plain("POST", &format!("{url}/admin/organizations"), Some("wrong"), create.clone())),
+        code(plain(
+            "POST",
+            &format!("{url}/admin/organizations"),
+            Some("wrong"),
+            create.clone()
+        )),
         ErrorCode::InvalidAdminToken
     );
     assert_eq!(
-        code(plain("POST", &format!("{url}/admin/organizations"), None, create)),
+        code(plain(
+            "POST",
+            &format!("{url}/admin/organizations"),
+            None,
+            create
+        )),
         ErrorCode::InvalidAdminToken
     );
 
@@ -127,33 +159,89 @@ fn tokens_are_checked() {
             user_certificate: serde_bytes::ByteBuf::new(),
             device_certificate: serde_bytes::ByteBuf::new(),
         };
-        plain("POST", &format!("{url}/anonymous/{org_name}/bootstrap"), None, request.encode())
+        plain(
+            "POST",
+            &format!("{url}/anonymous/{org_name}/bootstrap"),
+            None,
+            request.encode(),
+        )
     };
-    assert_eq!(code(bootstrap("missing", link.token.clone())), ErrorCode::UnknownOrganization);
+    assert_eq!(
+        code(bootstrap("missing", link.token.clone())),
+        ErrorCode::UnknownOrganization
+    );
     // Empty certificates are refused before the token is even looked at.
-    assert_eq!(code(bootstrap("second", link.token.clone())), ErrorCode::InvalidCertificate);
+    assert_eq!(
+        code(bootstrap("second", link.token.clone())),
+        ErrorCode::InvalidCertificate
+    );
     let bob_home = org.member("second-admin");
     let wrong = BootstrapLink {
         token: strongroom_protocol::ids::BootstrapToken::generate(&mut OsRng),
         ..link.clone()
     };
-    let err = bob_home.fails(&["bootstrap", &wrong.to_string(), "--email", "a@example.com", "--name", "A"]);
-    assert!(err.contains("bootstrap token is not this organization's"), "{err}");
-    bob_home.ok(&["bootstrap", &link.to_string(), "--email", "a@example.com", "--name", "A"]);
+    let err = bob_home.fails(&[
+        "bootstrap",
+        &wrong.to_string(),
+        "--email",
+        "a@example.com",
+        "--name",
+        "A",
+    ]);
+    assert!(
+        err.contains("bootstrap token is not this organization's"),
+        "{err}"
+    );
+    bob_home.ok(&[
+        "bootstrap",
+        &link.to_string(),
+        "--email",
+        "a@example.com",
+        "--name",
+        "A",
+    ]);
     let again = org.member("again");
-    let err = again.fails(&["bootstrap", &link.to_string(), "--email", "b@example.com", "--name", "B"]);
+    let err = again.fails(&[
+        "bootstrap",
+        &link.to_string(),
+        "--email",
+        "b@example.com",
+        "--name",
+        "B",
+    ]);
     assert!(err.contains("already bootstrapped"), "{err}");
 
     // Invitation tokens: unknown, spent, cancelled.
     let unknown = InvitationToken::generate(&mut OsRng).to_string();
-    let info = |token: &str| plain("GET", &format!("{url}/invited/acme/invitation"), Some(token), vec![]);
-    let join = |token: &str| plain("POST", &format!("{url}/invited/acme/invitation/join"), Some(token), vec![]);
+    let info = |token: &str| {
+        plain(
+            "GET",
+            &format!("{url}/invited/acme/invitation"),
+            Some(token),
+            vec![],
+        )
+    };
+    let join = |token: &str| {
+        plain(
+            "POST",
+            &format!("{url}/invited/acme/invitation/join"),
+            Some(token),
+            vec![],
+        )
+    };
     assert_eq!(code(info(&unknown)), ErrorCode::UnknownInvitation);
     assert_eq!(code(info("not-a-token")), ErrorCode::UnknownInvitation);
 
     let bob = org.member("bob");
     let bob_url = org.alice.last_line(&["invite", "user", "bob@example.com"]);
-    let (g, c) = greet_and_claim(&org.alice, &bob, &bob_url, &["--name", "Bob"], Pick::Heard, Pick::Heard);
+    let (g, c) = greet_and_claim(
+        &org.alice,
+        &bob,
+        &bob_url,
+        &["--name", "Bob"],
+        Pick::Heard,
+        Pick::Heard,
+    );
     assert!(g.success && c.success, "{}{}", g.stderr, c.stderr);
     let spent = bob_url.parse::<InvitationLink>().unwrap().token.to_string();
     assert_eq!(code(info(&spent)), ErrorCode::InvitationAlreadyUsed);
@@ -161,9 +249,22 @@ fn tokens_are_checked() {
     let err = org.alice.fails(&["greet", &bob_url]);
     assert!(err.contains("completed"), "{err}");
 
-    let carol_link: InvitationLink = org.alice.last_line(&["invite", "user", "carol@example.com"]).parse().unwrap();
+    let carol_link: InvitationLink = org
+        .alice
+        .last_line(&["invite", "user", "carol@example.com"])
+        .parse()
+        .unwrap();
     let carol = carol_link.token.to_string();
-    assert_eq!(plain("GET", &format!("{url}/invited/acme/invitation"), Some(&carol), vec![]).0, 200);
+    assert_eq!(
+        plain(
+            "GET",
+            &format!("{url}/invited/acme/invitation"),
+            Some(&carol),
+            vec![]
+        )
+        .0,
+        200
+    );
     org.alice.ok(&["invite", "cancel", &carol_link.to_string()]);
     assert_eq!(code(info(&carol)), ErrorCode::InvitationCancelled);
     assert_eq!(code(join(&carol)), ErrorCode::InvitationCancelled);

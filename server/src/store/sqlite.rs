@@ -278,9 +278,10 @@ fn insert_certificates(
     Ok(())
 }
 
-fn read_user(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(Vec<u8>, String, String, String, Option<i64>)> {
+/// A user row: id, email, name, profile, revocation time.
+type RawUser = (Vec<u8>, String, String, String, Option<i64>);
+
+fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawUser> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -290,7 +291,7 @@ fn read_user(
     ))
 }
 
-fn to_user(raw: (Vec<u8>, String, String, String, Option<i64>)) -> StoreResult<UserRecord> {
+fn to_user(raw: RawUser) -> StoreResult<UserRecord> {
     let (id, email, name, profile, revoked) = raw;
     Ok(UserRecord {
         user_id: UserId::from_bytes(fixed(id)?),

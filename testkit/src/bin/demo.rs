@@ -1,1 +1,170 @@
-fn main() {}
+//! `strongroom-demo`: the quick start. Runs the real server and the real clients on this
+//! machine and walks through what the product does today: an organization bootstrapped without
+//! the server seeing its root key, a user invited by email and confirmed with short codes, a
+//! second device, and every client validating the whole chain.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use strongroom_testkit::member::PASSWORD;
+use strongroom_testkit::{Member, Pick, Server, ServerOptions, greet_and_claim};
+
+#[derive(Parser)]
+#[command(about = "Walk through Strongroom with a real server and real clients on this machine")]
+struct Args {
+    /// Where the demo keeps its server data and device homes (recreated on each run).
+    #[arg(long, default_value = "strongroom-demo")]
+    dir: PathBuf,
+    /// Stop the server and exit after the walkthrough instead of serving until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
+}
+
+const MARKER: &str = ".strongroom-demo";
+
+fn step(n: u32, text: &str) {
+    println!("\n[{n}/7] {text}");
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = std::path::absolute(&args.dir)?;
+    if dir.exists() {
+        if !dir.join(MARKER).exists() {
+            bail!(
+                "{} exists and is not a demo folder; choose another --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(MARKER), "created by strongroom-demo\n")?;
+
+    step(
+        1,
+        "Starting strongroom-server (SQLite and files, no SMTP: emails go to its outbox folder)",
+    );
+    let server = Server::start_in(&dir.join("server"), ServerOptions::default());
+    println!(
+        "      listening on {}, data in {}",
+        server.url(),
+        server.data_dir().display()
+    );
+
+    step(
+        2,
+        "The server administrator creates the organization \"demo\"",
+    );
+    let bootstrap_url = server.create_org("demo");
+    println!("      bootstrap link: {bootstrap_url}");
+
+    step(
+        3,
+        "Alice bootstraps it: her laptop creates the root key, signs her user and device, keeps no copy",
+    );
+    let alice = Member::new(&dir, "alice");
+    alice.bootstrap(&bootstrap_url, "alice@example.com", "Alice");
+    println!("      Alice's device: {}", alice.home.display());
+
+    step(
+        4,
+        "Alice invites bob@example.com; the server emails him the link",
+    );
+    let url = alice.last_line(&["invite", "user", "bob@example.com"]);
+    let outbox = server.data_dir().join("outbox");
+    for mail in std::fs::read_dir(&outbox)?.flatten() {
+        println!("      email written to {}", mail.path().display());
+    }
+
+    step(
+        5,
+        "Alice runs `greet`, Bob runs `claim`: each reads a code aloud and picks the other's",
+    );
+    let bob = Member::new(&dir, "bob");
+    let (g, c) = greet_and_claim(
+        &alice,
+        &bob,
+        &url,
+        &["--name", "Bob", "--label", "desktop"],
+        Pick::Heard,
+        Pick::Heard,
+    );
+    if !(g.success && c.success) {
+        bail!(
+            "the invitation failed:\n{}{}\n{}{}",
+            g.stdout,
+            g.stderr,
+            c.stdout,
+            c.stderr
+        );
+    }
+    println!(
+        "      Alice's code {}, Bob's code {}; Bob chose among {:?}",
+        g.code.unwrap_or_default(),
+        c.code.unwrap_or_default(),
+        c.choices
+    );
+    print!("      {}", c.stdout.lines().last().unwrap_or_default());
+    println!();
+
+    step(6, "Bob adds his phone with a device invitation");
+    let phone = Member::new(&dir, "bob-phone");
+    let url = bob.last_line(&["invite", "device"]);
+    let (g, c) = greet_and_claim(
+        &bob,
+        &phone,
+        &url,
+        &["--label", "phone"],
+        Pick::Heard,
+        Pick::Heard,
+    );
+    if !(g.success && c.success) {
+        bail!("adding the device failed:\n{}\n{}", g.stderr, c.stderr);
+    }
+    for line in phone.ok(&["device", "list"]).lines() {
+        println!("      {line}");
+    }
+
+    step(
+        7,
+        "Users, as Bob's phone validates them up to the organization's root key",
+    );
+    for line in phone.ok(&["user", "list"]).lines() {
+        println!("      {line}");
+    }
+
+    println!(
+        "\nEvery device home is under {}. Try, with the password {PASSWORD:?}:",
+        dir.display()
+    );
+    let exe = strongroom_testkit::bins::bin("strongroom");
+    println!(
+        "  {} --home {} user list",
+        exe.display(),
+        alice.home.display()
+    );
+    println!(
+        "  {} --home {} invite user carol@example.com",
+        exe.display(),
+        alice.home.display()
+    );
+    println!(
+        "(Demo devices use a deliberately weak password key, --insecure-fast-kdf, to run fast.)"
+    );
+    println!("Files, workspaces and the mounted drive are not built yet: see the README.");
+    if args.exit {
+        return Ok(());
+    }
+    println!(
+        "\nThe server keeps running at {}; press Ctrl-C to stop it.",
+        server.url()
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(tokio::signal::ctrl_c())?;
+    drop(server);
+    Ok(())
+}
