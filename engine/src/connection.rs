@@ -11,7 +11,7 @@ use strongroom_protocol::ids::{DeviceId, InvitationToken, OrganizationId};
 use strongroom_protocol::links::ServerAddr;
 use strongroom_protocol::wire::{
     CONTENT_TYPE, ErrorResponse, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    RequestSignature, ServerEvent,
+    MAX_RESPONSE_BYTES, RequestSignature, ServerEvent,
 };
 
 use crate::clock::now;
@@ -125,9 +125,9 @@ impl Connection {
             .await
             .map_err(|e| self.unreachable(e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        let bytes = self.read_bounded(response).await?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return Ok(bytes);
         }
         match ErrorResponse::decode(&bytes) {
             Ok(error) => Err(EngineError::Server {
@@ -138,6 +138,31 @@ impl Connection {
                 "HTTP {status} without an error body"
             ))),
         }
+    }
+
+    /// Reads a response body, refusing more than [`MAX_RESPONSE_BYTES`].
+    async fn read_bounded(&self, response: reqwest::Response) -> Result<Vec<u8>> {
+        let too_large = || {
+            EngineError::Protocol(format!(
+                "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|l| l > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(e))?;
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Sends a typed body (or none) and decodes a typed answer.

@@ -5,7 +5,7 @@
 use serde_bytes::ByteBuf;
 use strongroom_protocol::crypto::signing::VerifyKey;
 use strongroom_protocol::trust::CertificateChain;
-use strongroom_protocol::wire::CertificatesResponse;
+use strongroom_protocol::wire::{CERTIFICATES_PAGE, CertificatesResponse};
 
 use crate::connection::{Connection, Credentials};
 use crate::error::{EngineError, Result};
@@ -77,28 +77,37 @@ impl TrustStore {
         Ok(added)
     }
 
-    /// Fetches the certificates the server added since the last fetch and accepts them.
+    /// Fetches the certificates the server added since the last fetch, page by page, and
+    /// accepts them.
     pub async fn refresh(
         &mut self,
         connection: &Connection,
         credentials: Credentials<'_>,
         organization: &str,
     ) -> Result<usize> {
-        let from = self.chain.len();
-        let response: CertificatesResponse = connection
-            .call(
-                reqwest::Method::GET,
-                &format!("/authenticated/{organization}/certificates?from={from}"),
-                None,
-                credentials,
-            )
-            .await?;
-        if response.from != from {
-            return Err(EngineError::Protocol(format!(
-                "asked for certificates from {from}, got them from {}",
-                response.from
-            )));
+        let mut added = 0;
+        loop {
+            let from = self.chain.len();
+            let response: CertificatesResponse = connection
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/authenticated/{organization}/certificates?from={from}"),
+                    None,
+                    credentials,
+                )
+                .await?;
+            if response.from != from || response.certificates.len() as u64 > CERTIFICATES_PAGE {
+                return Err(EngineError::Protocol(format!(
+                    "asked for at most {CERTIFICATES_PAGE} certificates from {from}, got {} from {}",
+                    response.certificates.len(),
+                    response.from
+                )));
+            }
+            let full_page = response.certificates.len() as u64 == CERTIFICATES_PAGE;
+            added += self.accept(response.certificates)?;
+            if !full_page {
+                return Ok(added);
+            }
         }
-        self.accept(response.certificates)
     }
 }

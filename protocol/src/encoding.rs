@@ -77,12 +77,27 @@ pub fn encode<T: Encoded>(value: &T) -> Vec<u8> {
         .expect("serializing protocol types into memory cannot fail")
 }
 
+/// How deeply values may nest. Protocol objects nest a few levels; a hostile input nested a
+/// thousand levels deep must not exhaust the decoding thread's stack.
+pub const MAX_DEPTH: usize = 32;
+
+fn deserializer<'a, 'b>(
+    reader: &'a mut &'b [u8],
+) -> rmp_serde::Deserializer<rmp_serde::decode::ReadReader<&'a mut &'b [u8]>> {
+    let mut deserializer = rmp_serde::Deserializer::new(reader);
+    deserializer.set_max_depth(MAX_DEPTH);
+    deserializer
+}
+
 /// Reads only the tag and version of an envelope.
 pub fn peek_tag(bytes: &[u8]) -> Result<(String, u8), DecodeError> {
+    let mut reader = bytes;
     let (tag, version, _): (String, u8, IgnoredAny) =
-        rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed {
-            expected: "envelope",
-            reason: e.to_string(),
+        Deserialize::deserialize(&mut deserializer(&mut reader)).map_err(|e| {
+            DecodeError::Malformed {
+                expected: "envelope",
+                reason: e.to_string(),
+            }
         })?;
     Ok((tag, version))
 }
@@ -184,6 +199,21 @@ mod tests {
             Sample::decode(&bytes),
             Err(DecodeError::TrailingBytes { count: 1, .. })
         ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_exhausting_the_stack() {
+        // [ "sample", 1, [[[[ ... ]]]] ] nested far deeper than any protocol object.
+        let mut bytes = vec![0x93, 0xa6];
+        bytes.extend_from_slice(b"sample");
+        bytes.push(0x01);
+        bytes.extend(std::iter::repeat_n(0x91, 100_000));
+        bytes.push(0xc0);
+        assert!(matches!(
+            Sample::decode(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
+        assert!(peek_tag(&bytes).is_err());
     }
 
     #[test]

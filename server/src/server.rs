@@ -66,7 +66,7 @@ pub async fn run(
         public_url: public_url.clone(),
         admin_token,
         shutdown: stopping,
-        certificate_writes: tokio::sync::Mutex::new(()),
+        chains: Default::default(),
     });
     tracing::info!(%local, %public_url, data = %config.data_dir.display(), "strongroom-server started");
     println!("listening on http://{local}");

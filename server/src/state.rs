@@ -1,6 +1,10 @@
 //! What every handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use strongroom_protocol::ids::OrganizationId;
+use strongroom_protocol::trust::CertificateChain;
 
 use strongroom_protocol::links::ServerAddr;
 use tokio::sync::watch;
@@ -28,9 +32,10 @@ pub struct Inner {
     pub admin_token: AdminToken,
     /// Becomes true when the server shuts down, ending event streams.
     pub shutdown: watch::Receiver<bool>,
-    /// Serializes certificate writes in this process; the store's optimistic length check
-    /// covers several processes.
-    pub certificate_writes: tokio::sync::Mutex<()>,
+    /// Each organization's validated chain, as last read from the store. Holding the lock
+    /// serializes certificate writes in this process; the store's optimistic length check covers
+    /// several processes.
+    pub chains: tokio::sync::Mutex<HashMap<OrganizationId, CertificateChain>>,
 }
 
 impl AppState {

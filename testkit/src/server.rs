@@ -92,25 +92,26 @@ impl Server {
             .to_owned()
     }
 
-    /// Stops the server gracefully (SIGTERM) and waits for it.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            #[cfg(unix)]
-            {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(child.id().to_string())
-                    .status();
-                for _ in 0..100 {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
+    /// Stops the server gracefully (SIGTERM) and waits up to 10 seconds for it; returns its
+    /// exit status, or `None` if it had to be killed (or was not running).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            for _ in 0..200 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Some(status);
                 }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// Starts the server again on the same port and data.

@@ -234,3 +234,47 @@ fn clients_refuse_forged_certificates_from_a_hostile_server() {
         );
     }
 }
+
+#[test]
+fn clients_refuse_malformed_and_oversized_answers() {
+    let w = world();
+    let store = w.alice.home.join("certificates.bin");
+    let before = std::fs::read(&store).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "malformed",
+            b"\x93\xa5hello\x01\xc0".to_vec(),
+            "invalid answer",
+        ),
+        (
+            "a response of another type",
+            strongroom_protocol::wire::Ack {}.encode(),
+            "expected a certificates-response",
+        ),
+        (
+            "oversized",
+            vec![0; strongroom_protocol::wire::MAX_RESPONSE_BYTES + 1],
+            "larger than",
+        ),
+    ];
+    for (name, answer, message) in cases {
+        w.proxy.set_tamper(Some(Arc::new(
+            move |method: &str, path: &str, body: Vec<u8>| {
+                if method == "GET" && path.contains("/certificates") {
+                    answer.clone()
+                } else {
+                    body
+                }
+            },
+        )));
+        let err = w.alice.fails(&["user", "list"]);
+        assert!(err.contains(message), "{name}: {err}");
+        assert_eq!(
+            std::fs::read(&store).unwrap(),
+            before,
+            "{name}: local state changed"
+        );
+    }
+    w.proxy.set_tamper(None);
+    assert_eq!(w.alice.user_list().len(), 3);
+}

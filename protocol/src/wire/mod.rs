@@ -27,3 +27,10 @@ pub const CONTENT_TYPE: &str = "application/vnd.strongroom.v1+msgpack";
 
 /// The largest request body the server accepts on identity endpoints (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The largest response a client reads from identity endpoints (16 MiB): a hostile server
+/// cannot make it allocate without bound.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// At most this many certificates per [`CertificatesResponse`]; clients page through the rest.
+pub const CERTIFICATES_PAGE: u64 = 1000;

@@ -1,10 +1,12 @@
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use serde_bytes::ByteBuf;
 use strongroom_protocol::certificates::Signer;
 use strongroom_protocol::ids::OrganizationId;
 use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::wire::{
-    CertificatesResponse, ErrorCode, ServerEvent, UploadCertificateRequest,
+    CERTIFICATES_PAGE, CertificatesResponse, ErrorCode, ServerEvent, UploadCertificateRequest,
     UploadCertificateResponse,
 };
 
@@ -26,36 +28,47 @@ pub async fn list(
     auth: AuthenticatedDevice,
     Query(query): Query<FromQuery>,
 ) -> Result<Msgpack<CertificatesResponse>, ApiError> {
-    let certificates = state.store.certificates(&auth.org, query.from).await?;
+    let certificates = state
+        .store
+        .certificates(&auth.org, query.from, Some(CERTIFICATES_PAGE))
+        .await?;
     Ok(Msgpack(CertificatesResponse {
         from: query.from,
         certificates: certificates.into_iter().map(ByteBuf::from).collect(),
     }))
 }
 
-/// The organization's chain as stored, validated from its root key.
-pub async fn load_chain(
+/// The organization's chain, brought up to date with the store: only certificates added since
+/// the cached copy (by this process or another one) are read and validated.
+async fn current_chain<'a>(
     state: &AppState,
+    chains: &'a mut HashMap<OrganizationId, CertificateChain>,
     org: &OrganizationId,
-) -> Result<CertificateChain, ApiError> {
-    let record = state
-        .store
-        .organization(org)
-        .await?
-        .ok_or_else(|| ApiError::unknown_organization(org.as_str()))?;
-    let root = record.root_verify_key.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NotBootstrapped,
-            "this organization is not bootstrapped yet",
-        )
-    })?;
-    let stored = state.store.certificates(org, 0).await?;
-    CertificateChain::from_certificates(root, stored.iter().map(Vec::as_slice)).map_err(|e| {
-        ApiError::new(
-            ErrorCode::Internal,
-            format!("the stored certificate chain is invalid: {e}"),
-        )
-    })
+) -> Result<&'a mut CertificateChain, ApiError> {
+    if !chains.contains_key(org) {
+        let record = state
+            .store
+            .organization(org)
+            .await?
+            .ok_or_else(|| ApiError::unknown_organization(org.as_str()))?;
+        let root = record.root_verify_key.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotBootstrapped,
+                "this organization is not bootstrapped yet",
+            )
+        })?;
+        chains.insert(org.clone(), CertificateChain::new(root));
+    }
+    let chain = chains.get_mut(org).expect("inserted above");
+    for bytes in state.store.certificates(org, chain.len(), None).await? {
+        chain.add(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("the stored certificate chain is invalid: {e}"),
+            )
+        })?;
+    }
+    Ok(chain)
 }
 
 /// Validates certificates signed by the calling device against the chain and appends them
@@ -67,9 +80,10 @@ pub async fn append_signed_by(
     completion: Option<Completion>,
     check: impl Fn(&[NewCertificate]) -> Result<(), ApiError>,
 ) -> Result<u64, ApiError> {
-    let _serialized = state.certificate_writes.lock().await;
-    let mut chain = load_chain(state, &auth.org).await?;
-    let expected_len = chain.len();
+    let mut chains = state.chains.lock().await;
+    let current = current_chain(state, &mut chains, &auth.org).await?;
+    let expected_len = current.len();
+    let mut chain = current.clone();
     let mut new = Vec::with_capacity(certificates.len());
     for bytes in certificates {
         let certificate = chain.add(&bytes)?;
@@ -89,6 +103,7 @@ pub async fn append_signed_by(
         .store
         .append_certificates(&auth.org, expected_len, new, completion)
         .await?;
+    *current = chain;
     state
         .events
         .publish(&auth.org, ServerEvent::Certificates { count: len });

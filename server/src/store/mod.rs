@@ -148,8 +148,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<()>;
 
-    /// Signed certificates from index `from` on.
-    async fn certificates(&self, id: &OrganizationId, from: u64) -> StoreResult<Vec<Vec<u8>>>;
+    /// Signed certificates from index `from` on, at most `limit` of them.
+    async fn certificates(
+        &self,
+        id: &OrganizationId,
+        from: u64,
+        limit: Option<u64>,
+    ) -> StoreResult<Vec<Vec<u8>>>;
 
     /// Appends validated certificates if the chain still has `expected_len` certificates
     /// (otherwise [`ErrorCode::Conflict`](strongroom_protocol::wire::ErrorCode::Conflict));

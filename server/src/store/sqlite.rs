@@ -501,13 +501,20 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn certificates(&self, id: &OrganizationId, from: u64) -> StoreResult<Vec<Vec<u8>>> {
+    async fn certificates(
+        &self,
+        id: &OrganizationId,
+        from: u64,
+        limit: Option<u64>,
+    ) -> StoreResult<Vec<Vec<u8>>> {
         let org = id.to_string();
+        // SQLite reads a negative LIMIT as "no limit".
+        let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
         self.with(move |tx| {
             let mut stmt = tx.prepare(
-                "SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx",
+                "SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![org, from as i64], |r| r.get(0))?;
+            let rows = stmt.query_map(params![org, from as i64, limit], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<Vec<u8>>, _>>()?)
         })
         .await
