@@ -168,7 +168,7 @@ fn main() {
         .build()
         .expect("starting the async runtime");
     if let Err(e) = runtime.block_on(run(context, cli.command)) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_sentence(&e));
         std::process::exit(1);
     }
     // Blocking prompt threads may still wait on standard input; do not wait for them.
@@ -208,4 +208,20 @@ async fn run(context: Context, command: Command) -> anyhow::Result<()> {
             command: DeviceCommand::List,
         } => users::devices(&context).await,
     }
+}
+
+/// The error and its causes as one sentence, skipping causes whose words the sentence already
+/// holds (many errors quote their cause).
+fn one_sentence(error: &anyhow::Error) -> String {
+    let mut sentence = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !sentence.contains(&text) {
+            if !sentence.is_empty() {
+                sentence.push_str(": ");
+            }
+            sentence.push_str(&text);
+        }
+    }
+    sentence
 }

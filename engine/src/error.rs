@@ -68,6 +68,9 @@ pub enum EngineError {
     /// The other side aborted the exchange.
     #[error("{0}; nothing was created")]
     Aborted(String),
+    /// The person interrupted the exchange.
+    #[error("interrupted; the exchange was aborted on both sides and nothing was created")]
+    Interrupted,
     /// The other side did not answer in time.
     #[error("the other side did not answer within {0} seconds")]
     Timeout(u64),

@@ -439,3 +439,64 @@ fn wrong_password_and_no_secret_in_clear() {
         }
     }
 }
+
+#[test]
+fn interrupting_one_side_stops_the_other() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let org = Org::new();
+    let bob = org.member("bob");
+    let url = org.alice.last_line(&["invite", "user", "bob@example.com"]);
+    let spawn = |member: &strongroom_testkit::Member, args: &[&str]| {
+        member
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut greeter = spawn(&org.alice, &["greet", &url]);
+    let mut claimer = spawn(&bob, &["claim", &url, "--name", "Bob"]);
+    // Wait until the claimer shows its code, then press Ctrl-C on its side.
+    let mut lines = BufReader::new(claimer.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().starts_with("Enter the code")));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &claimer.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Standard input stays open: the claimer stops because of Ctrl-C, not for lack of input.
+    let _stdin = claimer.stdin.take();
+    let claimer = claimer.wait_with_output().unwrap();
+    assert!(!claimer.status.success());
+    let err = String::from_utf8_lossy(&claimer.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    let greeter_out = greeter_wait(&mut greeter);
+    assert!(
+        greeter_out.contains("the other person stopped the exchange"),
+        "{greeter_out}"
+    );
+    assert!(!bob.home.join("device.strongroom").exists());
+}
+
+fn greeter_wait(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the greeter kept waiting"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!child.wait().unwrap().success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use strongroom_engine::Client;
 use strongroom_engine::bootstrap::default_device_label;
-use strongroom_engine::invite::{self, DEFAULT_STEP_TIMEOUT};
+use strongroom_engine::invite::{self, Claimant, DEFAULT_STEP_TIMEOUT, Participant};
 use strongroom_protocol::certificates::UserProfile;
 use strongroom_protocol::ids::{InvitationToken, TokenId};
 use strongroom_protocol::links::InvitationLink;
@@ -49,6 +49,20 @@ pub async fn device(context: &Context) -> anyhow::Result<()> {
     );
     println!("{}", created.url);
     Ok(())
+}
+
+/// A person at this terminal: codes on standard input and output, Ctrl-C to stop.
+fn participant() -> Participant {
+    Participant {
+        ui: Arc::new(StdinCodes),
+        timeout: DEFAULT_STEP_TIMEOUT,
+        interrupted: Box::pin(async {
+            // If the handler cannot be installed, never report an interruption.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }),
+    }
 }
 
 fn parse_token(invitation: &str) -> anyhow::Result<InvitationToken> {
@@ -101,13 +115,7 @@ pub async fn greet(context: &Context, invitation: &str) -> anyhow::Result<()> {
     let token = parse_token(invitation)?;
     let mut client = Client::open(&context.home, &context.password()?)?;
     eprintln!("Waiting for the invited side to run `strongroom claim`...");
-    let outcome = invite::greet(
-        &mut client,
-        &token,
-        Arc::new(StdinCodes),
-        DEFAULT_STEP_TIMEOUT,
-    )
-    .await?;
+    let outcome = invite::greet(&mut client, &token, participant()).await?;
     if outcome.new_user {
         println!(
             "{} joined the organization (user {}).",
@@ -160,12 +168,13 @@ pub async fn claim(
     let outcome = invite::claim(
         &context.home,
         &link,
-        human_name,
-        device_label,
+        Claimant {
+            human_name,
+            device_label,
+        },
         &password,
         context.kdf,
-        Arc::new(StdinCodes),
-        DEFAULT_STEP_TIMEOUT,
+        participant(),
     )
     .await?;
     let keys = outcome.keys;

@@ -3,7 +3,6 @@
 //! certificates on the server carry exactly its keys before writing its device file.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand_core::OsRng;
 use reqwest::Method;
@@ -19,8 +18,8 @@ use strongroom_protocol::invite::{
 use strongroom_protocol::links::InvitationLink;
 use strongroom_protocol::wire::{InvitationInfo, InvitationKind};
 
-use super::CodeUi;
 use super::relay::Relay;
+use super::{CodeUi, Participant};
 use crate::bootstrap::install_device;
 use crate::connection::{Connection, Credentials};
 use crate::device_file::{DeviceKeys, KdfCost};
@@ -51,17 +50,24 @@ pub async fn invitation_info(link: &InvitationLink) -> Result<InvitationInfo> {
         .await
 }
 
-/// Claims the invitation of `link` into `home`.
-#[allow(clippy::too_many_arguments)]
+/// Who claims: their name (user invitations; defaults to the part of the email before `@`) and
+/// the new device's label.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    /// The person's name.
+    pub human_name: Option<HumanName>,
+    /// The new device's label.
+    pub device_label: DeviceLabel,
+}
+
+/// Claims the invitation of `link` into `home`, protecting the new device file with `password`.
 pub async fn claim(
     home: &Home,
     link: &InvitationLink,
-    human_name: Option<HumanName>,
-    device_label: DeviceLabel,
+    claimant: Claimant,
     password: &Password,
     cost: KdfCost,
-    ui: Arc<dyn CodeUi>,
-    timeout: Duration,
+    participant: Participant,
 ) -> Result<ClaimOutcome> {
     if home.device_file().exists() {
         return Err(EngineError::DeviceExists(home.dir().to_path_buf()));
@@ -74,10 +80,14 @@ pub async fn claim(
         format!("/invited/{}/invitation", link.organization),
         format!("/invited/{}/invitation/events", link.organization),
         InviteSide::Claimer,
-        timeout,
+        participant.timeout,
     );
     relay.join().await?;
-    let keys = match exchange(link, &info, human_name, device_label, &mut relay, ui).await {
+    let result = tokio::select! {
+        result = exchange(link, &info, claimant, &mut relay, participant.ui) => result,
+        () = participant.interrupted => Err(EngineError::Interrupted),
+    };
+    let keys = match result {
         Ok(keys) => keys,
         Err(e) => return Err(relay.fail(e).await),
     };
@@ -90,8 +100,7 @@ pub async fn claim(
 async fn exchange(
     link: &InvitationLink,
     info: &InvitationInfo,
-    human_name: Option<HumanName>,
-    device_label: DeviceLabel,
+    claimant: Claimant,
     relay: &mut Relay<'_>,
     ui: Arc<dyn CodeUi>,
 ) -> Result<DeviceKeys> {
@@ -108,7 +117,7 @@ async fn exchange(
     relay.post(&InviteStep::CodeConfirmed).await?;
     let identity = match &info.kind {
         InvitationKind::User { email, .. } => {
-            let human_name = match human_name {
+            let human_name = match claimant.human_name {
                 Some(name) => name,
                 None => email
                     .as_str()
@@ -123,7 +132,7 @@ async fn exchange(
             channel.seal(
                 &ClaimerUserIdentity {
                     human_name,
-                    device_label: device_label.clone(),
+                    device_label: claimant.device_label.clone(),
                     public_key: user_key.public_key(),
                     verify_key: device_key.verify_key(),
                 },
@@ -132,7 +141,7 @@ async fn exchange(
         }
         InvitationKind::Device => channel.seal(
             &ClaimerDeviceIdentity {
-                device_label: device_label.clone(),
+                device_label: claimant.device_label.clone(),
                 verify_key: device_key.verify_key(),
             },
             &mut OsRng,
@@ -168,7 +177,7 @@ async fn exchange(
         root_verify_key: confirmation.root_verify_key,
         user_id: confirmation.user_id,
         device_id: confirmation.device_id,
-        device_label,
+        device_label: claimant.device_label,
         email: confirmation.email.clone(),
         human_name: confirmation.human_name.clone(),
         signing_key: SecretBytes(*device_key.to_secret_bytes()),

@@ -2,7 +2,6 @@
 //! uploads them with its confirmation, and the invitation is spent.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand_core::OsRng;
 use reqwest::Method;
@@ -19,8 +18,8 @@ use strongroom_protocol::wire::{
     Ack, CompleteInvitationRequest, InvitationInfo, InvitationKind, InvitationStatus,
 };
 
-use super::CodeUi;
 use super::relay::Relay;
+use super::{CodeUi, Participant};
 use crate::client::Client;
 use crate::clock::certificate_time;
 use crate::error::{EngineError, Result};
@@ -38,13 +37,12 @@ pub struct GreetOutcome {
     pub new_user: bool,
 }
 
-/// Greets the invitation of `token`: relays the exchange, has the person compare codes through
-/// `ui`, then certifies the claimer.
+/// Greets the invitation of `token`: relays the exchange, has the person compare codes, then
+/// certifies the claimer.
 pub async fn greet(
     client: &mut Client,
     token: &InvitationToken,
-    ui: Arc<dyn CodeUi>,
-    timeout: Duration,
+    participant: Participant,
 ) -> Result<GreetOutcome> {
     client.refresh().await?;
     let id = token.id();
@@ -71,10 +69,14 @@ pub async fn greet(
         base.clone(),
         format!("/authenticated/{org}/events"),
         InviteSide::Greeter,
-        timeout,
+        participant.timeout,
     );
     relay.join().await?;
-    match run(client, &info, &mut relay, ui).await {
+    let result = tokio::select! {
+        result = run(client, &info, &mut relay, participant.ui) => result,
+        () = participant.interrupted => Err(EngineError::Interrupted),
+    };
+    match result {
         Ok(outcome) => Ok(outcome),
         Err(e) => Err(relay.fail(e).await),
     }

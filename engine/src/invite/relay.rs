@@ -259,13 +259,16 @@ impl<'a> Relay<'a> {
         }
     }
 
-    /// Aborts for a protocol error and returns it.
+    /// Tells the other side why this side stops (tampering, interruption), and returns the error.
     pub(crate) async fn fail(&self, e: EngineError) -> EngineError {
-        if matches!(
-            e,
-            EngineError::Invite(_) | EngineError::Trust(_) | EngineError::Protocol(_)
-        ) {
-            self.abort(AbortReason::ProtocolError).await;
+        match e {
+            EngineError::Invite(_) | EngineError::Trust(_) | EngineError::Protocol(_) => {
+                self.abort(AbortReason::ProtocolError).await
+            }
+            EngineError::Interrupted | EngineError::Timeout(_) => {
+                self.abort(AbortReason::Interrupted).await
+            }
+            _ => {}
         }
         e
     }

@@ -231,7 +231,8 @@ async fn steps(
     org: &OrganizationId,
     invitation: &InvitationRecord,
 ) -> Result<Msgpack<StepsResponse>, ApiError> {
-    if invitation.status == InvitationStatus::Cancelled {
+    // A completed attempt stays readable: the claimer reads the greeter's confirmation there.
+    if invitation.status != InvitationStatus::Completed {
         ensure_pending(invitation.status)?;
     }
     let conversation = state.store.conversation(org, invitation.id).await?;
