@@ -134,6 +134,17 @@ impl Context {
         )?)
     }
 
+    /// Refuses early (before asking for a password) when the home holds a device already.
+    pub fn ensure_no_device(&self) -> anyhow::Result<()> {
+        if self.home.device_file().exists() {
+            return Err(strongroom_engine::EngineError::DeviceExists(
+                self.home.dir().to_path_buf(),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// A password for a new device file.
     pub fn new_password(&self) -> anyhow::Result<Password> {
         Ok(Password::obtain(

@@ -69,17 +69,19 @@ pub(crate) fn install_device(
     device_file::create(&home.device_file(), keys, password, cost)
 }
 
-/// Bootstraps the organization of `link`, making this home its first ADMIN's first device.
-pub async fn bootstrap(
-    home: &Home,
-    link: &BootstrapLink,
-    user: NewUser,
-    password: &Password,
-    cost: KdfCost,
-) -> Result<DeviceKeys> {
-    if home.device_file().exists() {
-        return Err(EngineError::DeviceExists(home.dir().to_path_buf()));
-    }
+/// Everything a bootstrap creates, before anything is sent: the root key (which signs only the
+/// two certificates of the request), the new device's keys and the request.
+pub struct BootstrapPlan {
+    /// The organization's root key. [`submit`] drops (and so zeroizes) it before any IO.
+    pub root: SigningKey,
+    /// The first device's keys.
+    pub keys: DeviceKeys,
+    /// The request: the root verify key and the first user and device certificates.
+    pub request: BootstrapRequest,
+}
+
+/// Creates the root key, the first user (an ADMIN) and device, and signs their certificates.
+pub fn plan(link: &BootstrapLink, user: NewUser) -> BootstrapPlan {
     let root = SigningKey::generate(&mut OsRng);
     let user_key = PrivateKey::generate(&mut OsRng);
     let device_key = SigningKey::generate(&mut OsRng);
@@ -97,8 +99,7 @@ pub async fn bootstrap(
             profile: UserProfile::Admin,
         }),
         &root,
-    )
-    .encode();
+    );
     let device_certificate = SignedCertificate::sign(
         &Certificate::Device(DeviceCertificate {
             author: Signer::Root,
@@ -109,30 +110,17 @@ pub async fn bootstrap(
             verify_key: device_key.verify_key(),
         }),
         &root,
-    )
-    .encode();
+    );
     let request = BootstrapRequest {
         token: link.token.clone(),
         root_verify_key: root.verify_key(),
-        user_certificate: ByteBuf::from(user_certificate.clone()),
-        device_certificate: ByteBuf::from(device_certificate.clone()),
+        user_certificate: ByteBuf::from(user_certificate.encode()),
+        device_certificate: ByteBuf::from(device_certificate.encode()),
     };
-    let root_verify_key = root.verify_key();
-    // The root secret is used once: dropping it zeroizes it.
-    drop(root);
-    let connection = Connection::new(link.server.clone())?;
-    let _: Ack = connection
-        .call(
-            reqwest::Method::POST,
-            &format!("/anonymous/{}/bootstrap", link.organization),
-            Some(&request),
-            Credentials::Anonymous,
-        )
-        .await?;
     let keys = DeviceKeys {
         server: link.server.to_string(),
         organization: link.organization.clone(),
-        root_verify_key,
+        root_verify_key: root.verify_key(),
         user_id,
         device_id,
         device_label: user.device_label,
@@ -142,15 +130,56 @@ pub async fn bootstrap(
         user_private_key: SecretBytes(*user_key.to_secret_bytes()),
         local_key: SecretBytes(*SecretKey::generate(&mut OsRng).as_bytes()),
     };
+    BootstrapPlan {
+        root,
+        keys,
+        request,
+    }
+}
+
+/// Drops the root key, sends the request, and writes the device's files into `home`.
+pub async fn submit(
+    plan: BootstrapPlan,
+    home: &Home,
+    password: &Password,
+    cost: KdfCost,
+) -> Result<DeviceKeys> {
+    let BootstrapPlan {
+        root,
+        keys,
+        request,
+    } = plan;
+    // The root secret is used once: dropping it zeroizes it.
+    drop(root);
+    if home.device_file().exists() {
+        return Err(EngineError::DeviceExists(home.dir().to_path_buf()));
+    }
+    let connection = Connection::new(keys.server()?)?;
+    let _: Ack = connection
+        .call(
+            reqwest::Method::POST,
+            &format!("/anonymous/{}/bootstrap", keys.organization),
+            Some(&request),
+            Credentials::Anonymous,
+        )
+        .await?;
     install_device(
         home,
         &keys,
-        vec![
-            ByteBuf::from(user_certificate),
-            ByteBuf::from(device_certificate),
-        ],
+        vec![request.user_certificate, request.device_certificate],
         password,
         cost,
     )?;
     Ok(keys)
+}
+
+/// Bootstraps the organization of `link`, making this home its first ADMIN's first device.
+pub async fn bootstrap(
+    home: &Home,
+    link: &BootstrapLink,
+    user: NewUser,
+    password: &Password,
+    cost: KdfCost,
+) -> Result<DeviceKeys> {
+    submit(plan(link, user), home, password, cost).await
 }

@@ -3,29 +3,17 @@
 
 use std::path::Path;
 
-use rand_core::OsRng;
-use serde_bytes::ByteBuf;
-use strongroom_engine::connection::{Connection, Credentials};
+use strongroom_engine::bootstrap::{self, NewUser};
 use strongroom_engine::device_file::{self, DeviceKeys, KdfCost};
 use strongroom_engine::home::Home;
-use strongroom_engine::local_store::EncryptedFile;
 use strongroom_engine::password::Password;
-use strongroom_engine::trust::TrustStore;
-use strongroom_protocol::certificates::{
-    Certificate, DeviceCertificate, SignedCertificate, Signer, UserCertificate, UserProfile,
-};
-use strongroom_protocol::crypto::SecretBytes;
 use strongroom_protocol::crypto::hash::Digest;
-use strongroom_protocol::crypto::sealed_box::PrivateKey;
-use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
-use strongroom_protocol::ids::{DeviceId, UserId};
 use strongroom_protocol::links::BootstrapLink;
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
-    BootstrapRequest, ErrorResponse, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    RequestSignature,
+    ErrorResponse, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RequestSignature,
 };
 
 use crate::member::PASSWORD;
@@ -43,82 +31,22 @@ pub fn now() -> Timestamp {
 /// `home`, but keeps and returns the root signing key, which an honest client discards.
 pub fn bootstrap_keeping_root(link: &str, home: &Path, email: &str, name: &str) -> SigningKey {
     let link: BootstrapLink = link.parse().expect("bootstrap link");
-    let root = SigningKey::generate(&mut OsRng);
-    let user_key = PrivateKey::generate(&mut OsRng);
-    let device_key = SigningKey::generate(&mut OsRng);
-    let (user_id, device_id) = (UserId::generate(&mut OsRng), DeviceId::generate(&mut OsRng));
-    let t = now();
-    let user = SignedCertificate::sign(
-        &Certificate::User(UserCertificate {
-            author: Signer::Root,
-            timestamp: t,
-            user_id,
-            email: email.parse().expect("email"),
-            human_name: name.parse().expect("name"),
-            public_key: user_key.public_key(),
-            profile: UserProfile::Admin,
-        }),
-        &root,
-    )
-    .encode();
-    let device = SignedCertificate::sign(
-        &Certificate::Device(DeviceCertificate {
-            author: Signer::Root,
-            timestamp: t.plus_micros(1),
-            user_id,
-            device_id,
-            device_label: "laptop".parse().expect("label"),
-            verify_key: device_key.verify_key(),
-        }),
-        &root,
-    )
-    .encode();
-    let request = BootstrapRequest {
-        token: link.token.clone(),
-        root_verify_key: root.verify_key(),
-        user_certificate: ByteBuf::from(user.clone()),
-        device_certificate: ByteBuf::from(device.clone()),
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let connection = Connection::new(link.server.clone()).expect("connection");
-    runtime
-        .block_on(connection.send_raw(
-            reqwest::Method::POST,
-            &format!("/anonymous/{}/bootstrap", link.organization),
-            request.encode(),
-            Credentials::Anonymous,
-        ))
-        .expect("bootstrap");
-    let keys = DeviceKeys {
-        server: link.server.to_string(),
-        organization: link.organization.clone(),
-        root_verify_key: root.verify_key(),
-        user_id,
-        device_id,
-        device_label: "laptop".parse().expect("label"),
+    let user = NewUser {
         email: email.parse().expect("email"),
         human_name: name.parse().expect("name"),
-        signing_key: SecretBytes(*device_key.to_secret_bytes()),
-        user_private_key: SecretBytes(*user_key.to_secret_bytes()),
-        local_key: SecretBytes(*SecretKey::generate(&mut OsRng).as_bytes()),
+        device_label: "laptop".parse().expect("label"),
     };
-    let home = Home::new(home);
-    home.create().expect("home");
-    let mut trust = TrustStore::open(
-        keys.root_verify_key,
-        EncryptedFile::new(home.certificates_file(), keys.local_key()),
-    )
-    .expect("trust store");
-    trust
-        .accept(vec![ByteBuf::from(user), ByteBuf::from(device)])
-        .expect("valid chain");
-    device_file::create(
-        &home.device_file(),
-        &keys,
-        &Password::new(PASSWORD),
-        KdfCost::INSECURE_FAST,
-    )
-    .expect("device file");
+    let plan = bootstrap::plan(&link, user);
+    let root = plan.root.clone();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(bootstrap::submit(
+            plan,
+            &Home::new(home),
+            &Password::new(PASSWORD),
+            KdfCost::INSECURE_FAST,
+        ))
+        .expect("bootstrap");
     root
 }
 

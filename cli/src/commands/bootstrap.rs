@@ -21,12 +21,7 @@ pub async fn run(
             None => default_device_label(),
         },
     };
-    if context.home.device_file().exists() {
-        anyhow::bail!(
-            "a Strongroom device already exists in {}; use another --home",
-            context.home.dir().display()
-        );
-    }
+    context.ensure_no_device()?;
     let password = context.new_password()?;
     let keys = bootstrap(&context.home, &link, user, &password, context.kdf)
         .await

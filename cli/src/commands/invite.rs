@@ -143,12 +143,7 @@ pub async fn claim(
         Some(l) => l.parse()?,
         None => default_device_label(),
     };
-    if context.home.device_file().exists() {
-        anyhow::bail!(
-            "a Strongroom device already exists in {}; use another --home",
-            context.home.dir().display()
-        );
-    }
+    context.ensure_no_device()?;
     let info = invite::invitation_info(&link).await?;
     match &info.kind {
         InvitationKind::User { email, .. } => eprintln!(

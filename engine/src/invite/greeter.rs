@@ -22,6 +22,7 @@ use super::relay::Relay;
 use super::{CodeUi, Participant};
 use crate::client::Client;
 use crate::clock::certificate_time;
+use crate::connection::Credentials;
 use crate::error::{EngineError, Result};
 
 /// Who joined.
@@ -54,19 +55,20 @@ pub async fn greet(
             format!("this invitation is {:?}, not pending", info.status).to_lowercase(),
         ));
     }
+    // The relay keeps its own handles on the connection and key: `run` needs the client
+    // mutably (to refresh its chain) while the relay is in use.
     let org = client.keys().organization.clone();
-    let base = format!("/authenticated/{org}/invitations/{id}");
     let connection = client.connection().clone();
-    let credentials_key = client.signing_key().clone();
-    let credentials = crate::connection::Credentials::Device {
+    let key = client.signing_key().clone();
+    let credentials = Credentials::Device {
         organization: &org,
         device: client.keys().device_id,
-        key: &credentials_key,
+        key: &key,
     };
     let mut relay = Relay::new(
         &connection,
         credentials,
-        base.clone(),
+        format!("/authenticated/{org}/invitations/{id}"),
         format!("/authenticated/{org}/events"),
         InviteSide::Greeter,
         participant.timeout,

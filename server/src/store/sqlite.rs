@@ -97,69 +97,42 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> StoreError {
     StoreError::Api(ApiError::new(code, message))
 }
 
-fn side_text(side: InviteSide) -> &'static str {
-    match side {
-        InviteSide::Greeter => "greeter",
-        InviteSide::Claimer => "claimer",
-    }
+/// A two-way mapping between an enum and the text stored for it.
+macro_rules! stored_as_text {
+    ($to:ident, $from:ident, $ty:ty, $what:literal, { $($variant:path => $text:literal),+ $(,)? }) => {
+        fn $to(value: $ty) -> &'static str {
+            match value {
+                $($variant => $text),+
+            }
+        }
+
+        fn $from(text: &str) -> StoreResult<$ty> {
+            match text {
+                $($text => Ok($variant),)+
+                other => Err(backend(format!(concat!("unknown ", $what, " {:?}"), other))),
+            }
+        }
+    };
 }
 
-fn side_from(text: &str) -> StoreResult<InviteSide> {
-    match text {
-        "greeter" => Ok(InviteSide::Greeter),
-        "claimer" => Ok(InviteSide::Claimer),
-        other => Err(backend(format!("unknown side {other:?}"))),
-    }
-}
-
-fn reason_text(reason: AbortReason) -> &'static str {
-    match reason {
-        AbortReason::WrongCode => "wrong-code",
-        AbortReason::ProtocolError => "protocol-error",
-        AbortReason::Interrupted => "interrupted",
-    }
-}
-
-fn reason_from(text: &str) -> StoreResult<AbortReason> {
-    match text {
-        "wrong-code" => Ok(AbortReason::WrongCode),
-        "protocol-error" => Ok(AbortReason::ProtocolError),
-        "interrupted" => Ok(AbortReason::Interrupted),
-        other => Err(backend(format!("unknown abort reason {other:?}"))),
-    }
-}
-
-fn status_text(status: InvitationStatus) -> &'static str {
-    match status {
-        InvitationStatus::Pending => "pending",
-        InvitationStatus::Completed => "completed",
-        InvitationStatus::Cancelled => "cancelled",
-    }
-}
-
-fn status_from(text: &str) -> StoreResult<InvitationStatus> {
-    match text {
-        "pending" => Ok(InvitationStatus::Pending),
-        "completed" => Ok(InvitationStatus::Completed),
-        "cancelled" => Ok(InvitationStatus::Cancelled),
-        other => Err(backend(format!("unknown invitation status {other:?}"))),
-    }
-}
-
-fn profile_text(p: UserProfile) -> &'static str {
-    match p {
-        UserProfile::Admin => "ADMIN",
-        UserProfile::Standard => "STANDARD",
-    }
-}
-
-fn profile_from(text: &str) -> StoreResult<UserProfile> {
-    match text {
-        "ADMIN" => Ok(UserProfile::Admin),
-        "STANDARD" => Ok(UserProfile::Standard),
-        other => Err(backend(format!("unknown profile {other:?}"))),
-    }
-}
+stored_as_text!(side_text, side_from, InviteSide, "side", {
+    InviteSide::Greeter => "greeter",
+    InviteSide::Claimer => "claimer",
+});
+stored_as_text!(reason_text, reason_from, AbortReason, "abort reason", {
+    AbortReason::WrongCode => "wrong-code",
+    AbortReason::ProtocolError => "protocol-error",
+    AbortReason::Interrupted => "interrupted",
+});
+stored_as_text!(status_text, status_from, InvitationStatus, "invitation status", {
+    InvitationStatus::Pending => "pending",
+    InvitationStatus::Completed => "completed",
+    InvitationStatus::Cancelled => "cancelled",
+});
+stored_as_text!(profile_text, profile_from, UserProfile, "profile", {
+    UserProfile::Admin => "ADMIN",
+    UserProfile::Standard => "STANDARD",
+});
 
 fn fixed<const N: usize>(bytes: Vec<u8>) -> StoreResult<[u8; N]> {
     bytes
