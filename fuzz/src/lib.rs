@@ -9,15 +9,29 @@
 use strongroom_engine::device_file::{DeviceFile, DeviceKeys};
 use strongroom_engine::local_store::StoredCertificates;
 use strongroom_engine::password::Password;
+use strongroom_protocol::blocks::open_block;
 use strongroom_protocol::certificates::{Certificate, SignedCertificate};
+use strongroom_protocol::crypto::hash::Digest;
+use strongroom_protocol::crypto::sealed_box::PrivateKey;
+use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
 use strongroom_protocol::invite::{
     ClaimerDeviceIdentity, ClaimerUserIdentity, InviteConfirmation, InviteStep,
 };
 use strongroom_protocol::links::{BootstrapLink, InvitationLink, ServerAddr};
+use strongroom_protocol::manifests::{
+    BlockRef, Manifest, VlobCoordinates, WriteAuthority, open_manifest,
+};
+use strongroom_protocol::messages::{Message, open_message};
+use strongroom_protocol::signed::Signed;
+use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::wire::*;
+use strongroom_protocol::workspace::{
+    KeyRotationCertificate, RealmCertificate, RealmChain, RoleCertificate,
+};
 
 /// Decodes as `T`; anything accepted must survive an encode/decode round trip unchanged.
 fn round_trip<T: Encoded>(data: &[u8]) {
@@ -49,6 +63,17 @@ pub fn wire_message(data: &[u8]) {
     round_trip::<StepsResponse>(data);
     round_trip::<CompleteInvitationRequest>(data);
     round_trip::<RequestSignature>(data);
+    round_trip::<CreateRealmRequest>(data);
+    round_trip::<RealmCertificateRequest>(data);
+    round_trip::<RealmCertificatesResponse>(data);
+    round_trip::<VlobWriteRequest>(data);
+    round_trip::<VlobWriteResponse>(data);
+    round_trip::<VlobReadRequest>(data);
+    round_trip::<VlobReadResponse>(data);
+    round_trip::<VlobVersion>(data);
+    round_trip::<VlobHistoryResponse>(data);
+    round_trip::<RealmChangesResponse>(data);
+    round_trip::<MessagesResponse>(data);
 }
 
 /// Certificates: decoding, and validation against a small chain (the path a hostile server
@@ -59,11 +84,50 @@ pub fn certificate(data: &[u8]) {
     let root = SigningKey::from_secret_bytes(&[7; 32]).verify_key();
     let chain = CertificateChain::new(root);
     let _ = chain.validate(data);
+    let _ = RealmCertificate::decode(data);
+    round_trip::<RoleCertificate>(data);
+    round_trip::<KeyRotationCertificate>(data);
+    let _ = RealmChain::new(RealmId::from_bytes([1; 16])).validate(&chain, data);
     if let Ok(signed) = SignedCertificate::decode(data)
         && let Ok(content) = signed.unverified()
     {
         assert_eq!(Certificate::decode(&content.encode()).ok(), Some(content));
     }
+}
+
+/// Manifests, blocks and messages as a hostile server serves them.
+pub fn manifest(data: &[u8]) {
+    round_trip::<Manifest>(data);
+    round_trip::<Signed>(data);
+    round_trip::<Message>(data);
+    let key = SecretKey::from_bytes([9; 32]);
+    let realm = RealmId::from_bytes([1; 16]);
+    let identity = CertificateChain::new(SigningKey::from_secret_bytes(&[7; 32]).verify_key());
+    let coordinates = VlobCoordinates {
+        realm,
+        id: EntryId::from_bytes([2; 16]),
+        version: 1,
+        key_index: 1,
+        author: DeviceId::from_bytes([3; 16]),
+        timestamp: Timestamp::from_micros(0),
+    };
+    let _ = open_manifest(
+        data,
+        &coordinates,
+        &key,
+        &identity,
+        WriteAuthority::User(UserId::from_bytes([4; 16])),
+    );
+    let block = BlockRef {
+        id: BlockId::from_bytes([5; 16]),
+        key_index: 1,
+        offset: 0,
+        len: data.len() as u32,
+        digest: Digest::of(data),
+    };
+    let _ = open_block(&key, &realm, &block, data);
+    let private = PrivateKey::from_secret_bytes([6; 32]);
+    let _ = open_message(data, &UserId::from_bytes([4; 16]), &private, &identity);
 }
 
 /// Device files and the local store, as read from disk.
@@ -113,5 +177,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("certificate", certificate),
     ("device_file", device_file),
     ("invite_step", invite_step),
+    ("manifest", manifest),
     ("text", text),
 ];

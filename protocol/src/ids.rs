@@ -88,6 +88,35 @@ random_id!(
     /// One device of a user.
     DeviceId
 );
+random_id!(
+    /// A realm on the server: a workspace, or the realm of one user's own manifest.
+    RealmId
+);
+random_id!(
+    /// A file, folder or symlink: the id of the vlob that holds its versions.
+    EntryId
+);
+random_id!(
+    /// An immutable encrypted chunk of file content.
+    BlockId
+);
+
+impl RealmId {
+    /// The realm holding `user`'s own manifest: derived, so every device of the user finds it.
+    pub fn of_user(user: &UserId) -> Self {
+        let digest = derive_key("strongroom 2026-11 user realm id", user.as_bytes());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        Self(id)
+    }
+}
+
+impl From<RealmId> for EntryId {
+    /// A workspace's root folder has the workspace's id.
+    fn from(realm: RealmId) -> Self {
+        EntryId(realm.0)
+    }
+}
 
 /// The name of an organization on a server: 1 to 64 ASCII letters, digits, `-` or `_`,
 /// starting with a letter or digit. It appears in URLs.

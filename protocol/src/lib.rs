@@ -9,20 +9,29 @@
 //! - [`crypto`]: signing, sealed boxes, authenticated encryption, hashing, password keys.
 //! - [`certificates`] and [`trust`]: the identity certificates and their validation.
 //! - [`sas`] and [`invite`]: the invitation exchange confirmed by short codes.
+//! - [`workspace`], [`manifests`], [`blocks`], [`messages`]: workspaces and their roles and keys,
+//!   signed and encrypted manifests, encrypted blocks, messages sealed to a user.
 //! - [`wire`]: request and response bodies, errors, events and request signatures.
 //! - [`links`]: bootstrap and invitation URLs.
 #![forbid(unsafe_code)]
 
+pub mod blocks;
 pub mod certificates;
 pub mod crypto;
 pub mod encoding;
 pub mod ids;
 pub mod invite;
 pub mod links;
+pub mod manifests;
+pub mod messages;
 pub mod sas;
+pub mod signed;
 pub mod time;
 pub mod trust;
 pub mod wire;
+pub mod workspace;
 
 #[cfg(test)]
 mod test_vectors;
+#[cfg(test)]
+mod testing;

@@ -321,3 +321,219 @@ fn wire_messages() {
         },
     );
 }
+
+#[test]
+fn workspaces_manifests_and_messages() {
+    use crate::manifests::*;
+    use crate::messages::*;
+    use crate::workspace::*;
+    use std::collections::BTreeMap;
+    let mut f = Fixture::new();
+    let realm = RealmId::from_bytes([4; 16]);
+    let key = crate::crypto::secret_key::SecretKey::from_bytes([5; 32]);
+    let t = Timestamp::from_micros(1_795_000_000_000_000);
+    check(
+        "role-certificate",
+        &RoleCertificate {
+            author: f.device_id,
+            timestamp: t,
+            realm,
+            user_id: f.user_id,
+            role: Some(WorkspaceRole::Contributor),
+        },
+    );
+    check(
+        "key-rotation-certificate",
+        &KeyRotationCertificate {
+            author: f.device_id,
+            timestamp: t,
+            realm,
+            key_index: 2,
+            key_check: key_check(&key, &realm, 2),
+        },
+    );
+    let block = BlockRef {
+        id: BlockId::from_bytes([6; 16]),
+        key_index: 1,
+        offset: 0,
+        len: 5,
+        digest: Digest::of(b"hello"),
+    };
+    let mut children = BTreeMap::new();
+    children.insert("notes.txt".parse().unwrap(), EntryId::from_bytes([7; 16]));
+    for (name, body) in [
+        (
+            "manifest-folder",
+            ManifestBody::Folder {
+                parent: realm.into(),
+                children,
+            },
+        ),
+        (
+            "manifest-file",
+            ManifestBody::File {
+                parent: realm.into(),
+                size: 5,
+                block_size: 1 << 20,
+                blocks: vec![block.clone()],
+            },
+        ),
+        (
+            "manifest-symlink",
+            ManifestBody::Symlink {
+                parent: realm.into(),
+                target: "../notes.txt".into(),
+            },
+        ),
+        (
+            "manifest-user",
+            ManifestBody::User {
+                workspaces: vec![WorkspaceEntry {
+                    realm,
+                    name: "Projects".parse().unwrap(),
+                    keys: vec![IndexedKey {
+                        index: 1,
+                        key: key.clone(),
+                    }],
+                }],
+            },
+        ),
+    ] {
+        check(
+            name,
+            &Manifest {
+                author: f.device_id,
+                timestamp: t,
+                realm,
+                id: EntryId::from_bytes([7; 16]),
+                version: 3,
+                body,
+            },
+        );
+    }
+    check(
+        "signed",
+        &crate::signed::Signed::sign(&block_message(&f, realm, &key, t), &f.device),
+    );
+    check("message", &block_message(&f, realm, &key, t));
+    let _ = &mut f.rng;
+}
+
+fn block_message(
+    f: &Fixture,
+    realm: RealmId,
+    key: &crate::crypto::secret_key::SecretKey,
+    t: Timestamp,
+) -> crate::messages::Message {
+    crate::messages::Message {
+        author: f.device_id,
+        timestamp: t,
+        recipient: f.user_id,
+        body: crate::messages::MessageBody::WorkspaceShared {
+            realm,
+            name: "Projects".parse().unwrap(),
+            role: crate::workspace::WorkspaceRole::Reader,
+            keys: vec![crate::manifests::IndexedKey {
+                index: 1,
+                key: key.clone(),
+            }],
+        },
+    }
+}
+
+#[test]
+fn realm_wire_messages() {
+    let f = Fixture::new();
+    let t = Timestamp::from_micros(1_795_000_000_000_000);
+    let id = EntryId::from_bytes([7; 16]);
+    let blob = ByteBuf::from(vec![1, 2, 3]);
+    check(
+        "create-realm-request",
+        &CreateRealmRequest {
+            certificates: vec![blob.clone()],
+        },
+    );
+    check(
+        "realm-certificate-request",
+        &RealmCertificateRequest {
+            certificate: blob.clone(),
+            messages: vec![OutgoingMessage {
+                recipient: f.user_id,
+                sealed: blob.clone(),
+            }],
+        },
+    );
+    check(
+        "realm-certificates-response",
+        &RealmCertificatesResponse {
+            from: 2,
+            certificates: vec![blob.clone()],
+        },
+    );
+    check(
+        "vlob-write-request",
+        &VlobWriteRequest {
+            id,
+            version: 2,
+            key_index: 1,
+            timestamp: t,
+            blob: blob.clone(),
+        },
+    );
+    check("vlob-write-response", &VlobWriteResponse { checkpoint: 9 });
+    check(
+        "vlob-read-request",
+        &VlobReadRequest {
+            ids: vec![id],
+            at: Some(t),
+        },
+    );
+    let version = VlobVersion {
+        id,
+        version: 2,
+        key_index: 1,
+        author: f.device_id,
+        timestamp: t,
+        blob: blob.clone(),
+    };
+    check("vlob-version", &version);
+    check(
+        "vlob-read-response",
+        &VlobReadResponse {
+            vlobs: vec![version],
+        },
+    );
+    check(
+        "vlob-history-response",
+        &VlobHistoryResponse {
+            versions: vec![VlobVersionInfo {
+                version: 1,
+                key_index: 1,
+                author: f.device_id,
+                timestamp: t,
+                size: 3,
+            }],
+        },
+    );
+    check(
+        "realm-changes-response",
+        &RealmChangesResponse {
+            checkpoint: 9,
+            changes: vec![VlobChange {
+                checkpoint: 9,
+                id,
+                version: 2,
+            }],
+        },
+    );
+    check(
+        "messages-response",
+        &MessagesResponse {
+            messages: vec![IncomingMessage {
+                index: 0,
+                sender: f.device_id,
+                sealed: blob,
+            }],
+        },
+    );
+}

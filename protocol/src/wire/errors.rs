@@ -48,6 +48,16 @@ pub enum ErrorCode {
     AttemptAborted,
     /// A concurrent change won; retry.
     Conflict,
+    /// No such workspace (realm) in this organization.
+    UnknownRealm,
+    /// A realm with this id exists already.
+    RealmExists,
+    /// The vlob's version moved on since the client read it (another device wrote first).
+    VersionConflict,
+    /// The key index is not the realm's current one.
+    BadKeyIndex,
+    /// No such vlob, version or block.
+    UnknownObject,
     /// The server failed; details are in its log.
     Internal,
 }

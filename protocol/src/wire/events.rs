@@ -14,6 +14,15 @@ pub enum ServerEvent {
         /// The invitation.
         id: TokenId,
     },
+    /// A realm changed (a vlob was written, or its certificates changed).
+    Realm {
+        /// The realm.
+        id: crate::ids::RealmId,
+        /// Its checkpoint after the change.
+        checkpoint: u64,
+    },
+    /// A message arrived for the listening user.
+    Message,
     /// The stream fell behind and dropped events: poll to catch up.
     Lagged,
 }
@@ -32,6 +41,8 @@ impl ServerEvent {
         match self {
             ServerEvent::Certificates { count } => ("certificates", count.to_string()),
             ServerEvent::Invitation { id } => ("invitation", id.to_string()),
+            ServerEvent::Realm { id, checkpoint } => ("realm", format!("{id} {checkpoint}")),
+            ServerEvent::Message => ("message", String::new()),
             ServerEvent::Lagged => ("lagged", String::new()),
         }
     }
@@ -48,6 +59,14 @@ impl ServerEvent {
             "invitation" => Ok(ServerEvent::Invitation {
                 id: data.trim().parse().map_err(|_| err())?,
             }),
+            "realm" => {
+                let (id, checkpoint) = data.trim().split_once(' ').ok_or_else(err)?;
+                Ok(ServerEvent::Realm {
+                    id: id.parse().map_err(|_| err())?,
+                    checkpoint: checkpoint.parse().map_err(|_| err())?,
+                })
+            }
+            "message" => Ok(ServerEvent::Message),
             "lagged" => Ok(ServerEvent::Lagged),
             _ => Err(err()),
         }
@@ -63,6 +82,11 @@ mod tests {
         for e in [
             ServerEvent::Certificates { count: 7 },
             ServerEvent::Lagged,
+            ServerEvent::Message,
+            ServerEvent::Realm {
+                id: crate::ids::RealmId::from_bytes([3; 16]),
+                checkpoint: 42,
+            },
             ServerEvent::Invitation {
                 id: "00112233445566778899aabbccddeeff".parse().unwrap(),
             },

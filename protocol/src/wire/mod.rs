@@ -5,6 +5,7 @@ mod errors;
 mod events;
 mod identity;
 mod invitations;
+mod realms;
 mod signature;
 
 pub use errors::{ErrorCode, ErrorResponse};
@@ -17,6 +18,12 @@ pub use invitations::{
     AbortReason, AbortRequest, AttemptAbort, CompleteInvitationRequest, CreateInvitationRequest,
     CreateInvitationResponse, EmailDelivery, InvitationInfo, InvitationKind,
     InvitationListResponse, InvitationStatus, JoinAttemptResponse, PostStepRequest, StepsResponse,
+};
+pub use realms::{
+    CreateRealmRequest, IncomingMessage, MessagesResponse, OutgoingMessage,
+    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse, VlobChange,
+    VlobHistoryResponse, VlobReadRequest, VlobReadResponse, VlobVersion, VlobVersionInfo,
+    VlobWriteRequest, VlobWriteResponse,
 };
 pub use signature::{
     HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_MICROS, RequestSignature,
@@ -34,3 +41,15 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// At most this many certificates per [`CertificatesResponse`]; clients page through the rest.
 pub const CERTIFICATES_PAGE: u64 = 1000;
+
+/// The largest encrypted manifest a vlob holds (2 MiB).
+pub const MAX_VLOB_BYTES: usize = 2 << 20;
+
+/// The largest request body of realm endpoints (a batch read, a vlob write): 4 MiB.
+pub const MAX_REALM_BODY_BYTES: usize = 4 << 20;
+
+/// The largest encrypted block (plaintext block size plus encryption overhead): 8 MiB.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+
+/// At most this many changes per [`RealmChangesResponse`] and vlobs per [`VlobReadRequest`].
+pub const REALM_PAGE: u64 = 5000;

@@ -1,0 +1,336 @@
+//! Manifests: what the vlobs of a realm hold. Signed by their author device, then encrypted with
+//! the realm's key. The signed content repeats the realm, vlob id, version, author and timestamp,
+//! and the encryption binds realm, id, version and key index as associated data, so that a server
+//! that swaps blobs between entries, replays another version or renames an author is caught.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::hash::Digest;
+use crate::crypto::secret_key::SecretKey;
+use crate::crypto::signing::SigningKey;
+use crate::encoding::{DecodeError, Encoded};
+use crate::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
+use crate::signed::Signed;
+use crate::time::Timestamp;
+use crate::trust::{CertificateChain, TrustError};
+use crate::workspace::{RealmChain, WorkspaceRole};
+
+/// A name inside a folder: 1 to 255 bytes of UTF-8, without `/` or NUL, not `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EntryName(String);
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid name {name:?}: {reason}")]
+pub struct InvalidEntryName {
+    /// The name (truncated).
+    pub name: String,
+    /// Why.
+    pub reason: &'static str,
+}
+
+impl EntryName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EntryName {
+    type Error = InvalidEntryName;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let refuse = |reason| {
+            Err(InvalidEntryName {
+                name: s.chars().take(64).collect(),
+                reason,
+            })
+        };
+        if s.is_empty() {
+            return refuse("a name cannot be empty");
+        }
+        if s.len() > 255 {
+            return refuse("a name is at most 255 bytes");
+        }
+        if s == "." || s == ".." {
+            return refuse("`.` and `..` are not names");
+        }
+        if s.contains('/') {
+            return refuse("a name cannot contain `/`");
+        }
+        if s.contains('\0') {
+            return refuse("a name cannot contain NUL");
+        }
+        Ok(Self(s))
+    }
+}
+
+impl From<EntryName> for String {
+    fn from(n: EntryName) -> String {
+        n.0
+    }
+}
+
+impl FromStr for EntryName {
+    type Err = InvalidEntryName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl fmt::Display for EntryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One block of a file: where its bytes go and how to check them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// The block.
+    pub id: BlockId,
+    /// The realm key index it was encrypted with.
+    pub key_index: u32,
+    /// Offset of its first byte in the file.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u32,
+    /// BLAKE3 of its plaintext.
+    pub digest: Digest,
+}
+
+/// A realm key with its index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedKey {
+    /// The index.
+    pub index: u32,
+    /// The key.
+    pub key: SecretKey,
+}
+
+/// A workspace as its member's user manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceEntry {
+    /// The realm (also the root folder's id).
+    pub realm: RealmId,
+    /// The name this user gave it.
+    pub name: EntryName,
+    /// Every key index the user holds.
+    pub keys: Vec<IndexedKey>,
+}
+
+impl WorkspaceEntry {
+    /// The key of an index.
+    pub fn key(&self, index: u32) -> Option<&SecretKey> {
+        self.keys.iter().find(|k| k.index == index).map(|k| &k.key)
+    }
+
+    /// The highest index held.
+    pub fn latest(&self) -> Option<&IndexedKey> {
+        self.keys.iter().max_by_key(|k| k.index)
+    }
+}
+
+/// What a manifest describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ManifestBody {
+    /// A folder (a workspace root is the folder whose id is the realm's).
+    Folder {
+        /// The parent folder (the root is its own parent).
+        parent: EntryId,
+        /// Children by name.
+        children: BTreeMap<EntryName, EntryId>,
+    },
+    /// A file.
+    File {
+        /// The parent folder.
+        parent: EntryId,
+        /// Size in bytes.
+        size: u64,
+        /// The block size the file was cut with.
+        block_size: u32,
+        /// Blocks in offset order; ranges without a block read as zeros (sparse files).
+        blocks: Vec<BlockRef>,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// The parent folder.
+        parent: EntryId,
+        /// Where it points.
+        target: String,
+    },
+    /// A user's own manifest: their workspaces and keys.
+    User {
+        /// The workspaces.
+        workspaces: Vec<WorkspaceEntry>,
+    },
+}
+
+/// One version of a vlob's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The signing device.
+    pub author: DeviceId,
+    /// When.
+    pub timestamp: Timestamp,
+    /// The realm.
+    pub realm: RealmId,
+    /// The vlob.
+    pub id: EntryId,
+    /// The version (1, 2, ...).
+    pub version: u32,
+    /// The content.
+    pub body: ManifestBody,
+}
+
+impl Encoded for Manifest {
+    const TAG: &'static str = "manifest";
+    const VERSION: u8 = 1;
+}
+
+/// Where a manifest version sits, as the client asked for it and the server described it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VlobCoordinates {
+    /// The realm.
+    pub realm: RealmId,
+    /// The vlob.
+    pub id: EntryId,
+    /// The version.
+    pub version: u32,
+    /// The key index the server says encrypts it.
+    pub key_index: u32,
+    /// The author device the server reports.
+    pub author: DeviceId,
+    /// The timestamp the server reports.
+    pub timestamp: Timestamp,
+}
+
+fn manifest_aad(realm: &RealmId, id: &EntryId, version: u32, key_index: u32) -> Vec<u8> {
+    let mut aad = b"strongroom manifest v1".to_vec();
+    aad.extend_from_slice(realm.as_bytes());
+    aad.extend_from_slice(id.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(&key_index.to_be_bytes());
+    aad
+}
+
+/// Signs `manifest` with the author's device key and encrypts it with the realm key.
+pub fn seal_manifest(
+    manifest: &Manifest,
+    signer: &SigningKey,
+    key: &SecretKey,
+    key_index: u32,
+    rng: &mut impl CryptoRngCore,
+) -> Vec<u8> {
+    let signed = Signed::sign(manifest, signer).encode();
+    key.encrypt(
+        rng,
+        &signed,
+        &manifest_aad(&manifest.realm, &manifest.id, manifest.version, key_index),
+    )
+}
+
+/// Who may write a realm's manifests.
+#[derive(Debug, Clone, Copy)]
+pub enum WriteAuthority<'a> {
+    /// A workspace: members with a role that writes, at the manifest's timestamp.
+    Workspace(&'a RealmChain),
+    /// A user's own realm: that user's devices only.
+    User(UserId),
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The key index is unknown to this client.
+    #[error("manifest refused: it claims key index {0}, which this device does not hold")]
+    UnknownKeyIndex(u32),
+    /// Decryption failed: tampered, swapped between entries or versions, or the wrong key.
+    #[error(
+        "manifest refused: it does not decrypt for this entry, version and key (tampered or swapped)"
+    )]
+    Decryption,
+    /// Not a manifest.
+    #[error("manifest refused: it is malformed ({0})")]
+    Malformed(#[from] DecodeError),
+    /// The signed header disagrees with what was asked or what the server said.
+    #[error("manifest refused: its {field} does not match what the server served")]
+    Mismatch {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The author fails the identity chain (unknown, revoked, bad signature).
+    #[error("manifest refused: {0}")]
+    Author(TrustError),
+    /// The author may not write in this realm at that time.
+    #[error(
+        "manifest refused: its author (user {0}) could not write in this workspace at that time"
+    )]
+    NotAllowed(UserId),
+}
+
+/// Decrypts, decodes and verifies a manifest: header against `expected`, author against the
+/// identity chain, author's right to write against `authority`.
+pub fn open_manifest(
+    blob: &[u8],
+    expected: &VlobCoordinates,
+    key: &SecretKey,
+    identity: &CertificateChain,
+    authority: WriteAuthority<'_>,
+) -> Result<Manifest, ManifestError> {
+    let aad = manifest_aad(
+        &expected.realm,
+        &expected.id,
+        expected.version,
+        expected.key_index,
+    );
+    let plaintext = key
+        .decrypt(blob, &aad)
+        .map_err(|_| ManifestError::Decryption)?;
+    let signed = Signed::decode(&plaintext)?;
+    let manifest = Manifest::decode(&signed.content)?;
+    let mismatch = |field| Err(ManifestError::Mismatch { field });
+    if manifest.realm != expected.realm {
+        return mismatch("realm");
+    }
+    if manifest.id != expected.id {
+        return mismatch("id");
+    }
+    if manifest.version != expected.version {
+        return mismatch("version");
+    }
+    if manifest.author != expected.author {
+        return mismatch("author");
+    }
+    if manifest.timestamp != expected.timestamp {
+        return mismatch("timestamp");
+    }
+    let (device, user) = identity
+        .active_author_at(&manifest.author, manifest.timestamp)
+        .map_err(ManifestError::Author)?;
+    signed.verify(&device.verify_key).map_err(|_| {
+        ManifestError::Author(TrustError::BadSignature(format!(
+            "device {}",
+            manifest.author
+        )))
+    })?;
+    let user_id = user.certificate.user_id;
+    let allowed = match authority {
+        WriteAuthority::Workspace(chain) => chain
+            .role_at(&user_id, manifest.timestamp)
+            .is_some_and(WorkspaceRole::can_write),
+        WriteAuthority::User(owner) => owner == user_id,
+    };
+    if !allowed {
+        return Err(ManifestError::NotAllowed(user_id));
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests;

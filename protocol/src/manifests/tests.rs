@@ -1,0 +1,250 @@
+use super::*;
+use crate::certificates::UserProfile;
+use crate::testing::{Member, Org};
+use crate::workspace::{KeyRotationCertificate, RealmCertificate, RoleCertificate, key_check};
+use rand_core::OsRng;
+
+struct Setup {
+    org: Org,
+    alice: Member,
+    bob: Member,
+    realm: RealmId,
+    chain: RealmChain,
+    key: SecretKey,
+}
+
+/// A workspace of Alice (OWNER) where Bob is READER.
+fn setup() -> Setup {
+    let (mut org, alice) = Org::bootstrap();
+    let bob = org
+        .invite(&alice, "bob@example.com", UserProfile::Standard)
+        .unwrap();
+    let realm = RealmId::generate(&mut OsRng);
+    let key = SecretKey::generate(&mut OsRng);
+    let mut chain = RealmChain::new(realm);
+    for certificate in [
+        RealmCertificate::Role(RoleCertificate {
+            author: alice.device_id,
+            timestamp: org.tick(),
+            realm,
+            user_id: alice.user_id,
+            role: Some(WorkspaceRole::Owner),
+        }),
+        RealmCertificate::KeyRotation(KeyRotationCertificate {
+            author: alice.device_id,
+            timestamp: org.tick(),
+            realm,
+            key_index: 1,
+            key_check: key_check(&key, &realm, 1),
+        }),
+        RealmCertificate::Role(RoleCertificate {
+            author: alice.device_id,
+            timestamp: org.tick(),
+            realm,
+            user_id: bob.user_id,
+            role: Some(WorkspaceRole::Reader),
+        }),
+    ] {
+        chain
+            .add(&org.chain, &certificate.sign(&alice.key))
+            .unwrap();
+    }
+    Setup {
+        org,
+        alice,
+        bob,
+        realm,
+        chain,
+        key,
+    }
+}
+
+fn file(s: &mut Setup, author: &Member, id: EntryId, version: u32) -> Manifest {
+    Manifest {
+        author: author.device_id,
+        timestamp: s.org.tick(),
+        realm: s.realm,
+        id,
+        version,
+        body: ManifestBody::File {
+            parent: s.realm.into(),
+            size: 3,
+            block_size: 4 << 20,
+            blocks: vec![],
+        },
+    }
+}
+
+fn coordinates(m: &Manifest) -> VlobCoordinates {
+    VlobCoordinates {
+        realm: m.realm,
+        id: m.id,
+        version: m.version,
+        key_index: 1,
+        author: m.author,
+        timestamp: m.timestamp,
+    }
+}
+
+#[test]
+fn round_trip_with_every_check() {
+    let mut s = setup();
+    let id = EntryId::generate(&mut OsRng);
+    let alice = Member {
+        user_id: s.alice.user_id,
+        device_id: s.alice.device_id,
+        key: s.alice.key.clone(),
+    };
+    let m = file(&mut s, &alice, id, 1);
+    let blob = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
+    let opened = open_manifest(
+        &blob,
+        &coordinates(&m),
+        &s.key,
+        &s.org.chain,
+        WriteAuthority::Workspace(&s.chain),
+    )
+    .unwrap();
+    assert_eq!(opened, m);
+}
+
+#[test]
+fn swapped_replayed_or_misattributed_manifests_are_refused() {
+    let mut s = setup();
+    let alice = Member {
+        user_id: s.alice.user_id,
+        device_id: s.alice.device_id,
+        key: s.alice.key.clone(),
+    };
+    let (a, b) = (EntryId::generate(&mut OsRng), EntryId::generate(&mut OsRng));
+    let ma = file(&mut s, &alice, a, 1);
+    let mb = file(&mut s, &alice, b, 1);
+    let blob_a = seal_manifest(&ma, &s.alice.key, &s.key, 1, &mut OsRng);
+    let auth = WriteAuthority::Workspace(&s.chain);
+    // Served as another entry's manifest: the associated data does not match.
+    assert_eq!(
+        open_manifest(&blob_a, &coordinates(&mb), &s.key, &s.org.chain, auth),
+        Err(ManifestError::Decryption)
+    );
+    // Served as version 2 of the same entry.
+    let mut v2 = coordinates(&ma);
+    v2.version = 2;
+    assert_eq!(
+        open_manifest(&blob_a, &v2, &s.key, &s.org.chain, auth),
+        Err(ManifestError::Decryption)
+    );
+    // Served under another key index.
+    let mut other_index = coordinates(&ma);
+    other_index.key_index = 2;
+    assert_eq!(
+        open_manifest(&blob_a, &other_index, &s.key, &s.org.chain, auth),
+        Err(ManifestError::Decryption)
+    );
+    // The server reports another author or time.
+    let mut author = coordinates(&ma);
+    author.author = s.bob.device_id;
+    assert_eq!(
+        open_manifest(&blob_a, &author, &s.key, &s.org.chain, auth),
+        Err(ManifestError::Mismatch { field: "author" })
+    );
+    let mut time = coordinates(&ma);
+    time.timestamp = time.timestamp.plus_micros(1);
+    assert_eq!(
+        open_manifest(&blob_a, &time, &s.key, &s.org.chain, auth),
+        Err(ManifestError::Mismatch { field: "timestamp" })
+    );
+    // A flipped bit.
+    let mut flipped = blob_a.clone();
+    flipped[40] ^= 1;
+    assert_eq!(
+        open_manifest(&flipped, &coordinates(&ma), &s.key, &s.org.chain, auth),
+        Err(ManifestError::Decryption)
+    );
+}
+
+#[test]
+fn readers_revoked_and_outside_devices_cannot_author() {
+    let mut s = setup();
+    let bob = Member {
+        user_id: s.bob.user_id,
+        device_id: s.bob.device_id,
+        key: s.bob.key.clone(),
+    };
+    let m = file(&mut s, &bob, EntryId::generate(&mut OsRng), 1);
+    let blob = seal_manifest(&m, &s.bob.key, &s.key, 1, &mut OsRng);
+    assert_eq!(
+        open_manifest(
+            &blob,
+            &coordinates(&m),
+            &s.key,
+            &s.org.chain,
+            WriteAuthority::Workspace(&s.chain)
+        ),
+        Err(ManifestError::NotAllowed(s.bob.user_id))
+    );
+    // A device outside the organization.
+    let outsider = Member {
+        user_id: UserId::generate(&mut OsRng),
+        device_id: DeviceId::generate(&mut OsRng),
+        key: SigningKey::generate(&mut OsRng),
+    };
+    let m = file(&mut s, &outsider, EntryId::generate(&mut OsRng), 1);
+    let blob = seal_manifest(&m, &outsider.key, &s.key, 1, &mut OsRng);
+    assert!(matches!(
+        open_manifest(
+            &blob,
+            &coordinates(&m),
+            &s.key,
+            &s.org.chain,
+            WriteAuthority::Workspace(&s.chain)
+        ),
+        Err(ManifestError::Author(TrustError::UnknownDevice(_)))
+    ));
+    // A revoked author, at a time after the revocation.
+    let alice = Member {
+        user_id: s.alice.user_id,
+        device_id: s.alice.device_id,
+        key: s.alice.key.clone(),
+    };
+    let carol = s
+        .org
+        .invite(&alice, "carol@example.com", UserProfile::Admin)
+        .unwrap();
+    s.org.revoke(&alice, carol.user_id).unwrap();
+    let m = file(&mut s, &carol, EntryId::generate(&mut OsRng), 1);
+    let blob = seal_manifest(&m, &carol.key, &s.key, 1, &mut OsRng);
+    assert!(matches!(
+        open_manifest(
+            &blob,
+            &coordinates(&m),
+            &s.key,
+            &s.org.chain,
+            WriteAuthority::Workspace(&s.chain)
+        ),
+        Err(ManifestError::Author(TrustError::AuthorRevoked { .. }))
+    ));
+    // In a user's own realm only that user writes.
+    let m = file(&mut s, &alice, EntryId::generate(&mut OsRng), 1);
+    let blob = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
+    assert_eq!(
+        open_manifest(
+            &blob,
+            &coordinates(&m),
+            &s.key,
+            &s.org.chain,
+            WriteAuthority::User(s.bob.user_id)
+        ),
+        Err(ManifestError::NotAllowed(s.alice.user_id))
+    );
+}
+
+#[test]
+fn names() {
+    assert!("notes.txt".parse::<EntryName>().is_ok());
+    assert!("é ✓".parse::<EntryName>().is_ok());
+    for bad in ["", ".", "..", "a/b", "a\0b"] {
+        assert!(bad.parse::<EntryName>().is_err(), "{bad:?}");
+    }
+    assert!("x".repeat(256).parse::<EntryName>().is_err());
+    assert!("x".repeat(255).parse::<EntryName>().is_ok());
+}

@@ -1,0 +1,213 @@
+use crate::encoding::Encoded;
+use crate::ids::{DeviceId, EntryId, UserId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// `POST /authenticated/{org}/realms/{realm}`: creates a workspace realm with its first
+/// certificates (the creator as OWNER, then key index 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRealmRequest {
+    /// Signed realm certificates.
+    pub certificates: Vec<ByteBuf>,
+}
+
+impl Encoded for CreateRealmRequest {
+    const TAG: &'static str = "create-realm-request";
+    const VERSION: u8 = 1;
+}
+
+/// A message to deliver with a realm certificate (the sealed key of a share or a rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMessage {
+    /// The recipient.
+    pub recipient: UserId,
+    /// Signed, then sealed to the recipient's key.
+    pub sealed: ByteBuf,
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/certificates`: a role change or key rotation, with
+/// the messages that go with it, stored atomically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealmCertificateRequest {
+    /// The signed realm certificate.
+    pub certificate: ByteBuf,
+    /// Messages for members.
+    pub messages: Vec<OutgoingMessage>,
+}
+
+impl Encoded for RealmCertificateRequest {
+    const TAG: &'static str = "realm-certificate-request";
+    const VERSION: u8 = 1;
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/certificates?from=N`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealmCertificatesResponse {
+    /// Index of the first certificate returned.
+    pub from: u64,
+    /// Signed realm certificates in order.
+    pub certificates: Vec<ByteBuf>,
+}
+
+impl Encoded for RealmCertificatesResponse {
+    const TAG: &'static str = "realm-certificates-response";
+    const VERSION: u8 = 1;
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs`: a new version of a vlob. The server accepts
+/// it only if `version` is one more than the last (optimistic concurrency).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobWriteRequest {
+    /// The vlob.
+    pub id: EntryId,
+    /// The new version.
+    pub version: u32,
+    /// The key index that encrypts it.
+    pub key_index: u32,
+    /// The manifest's timestamp (within the clock window of the server).
+    pub timestamp: Timestamp,
+    /// The encrypted, signed manifest.
+    pub blob: ByteBuf,
+}
+
+impl Encoded for VlobWriteRequest {
+    const TAG: &'static str = "vlob-write-request";
+    const VERSION: u8 = 1;
+}
+
+/// The answer to a vlob write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobWriteResponse {
+    /// The realm's checkpoint after the write.
+    pub checkpoint: u64,
+}
+
+impl Encoded for VlobWriteResponse {
+    const TAG: &'static str = "vlob-write-response";
+    const VERSION: u8 = 1;
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs/read`: the latest version of many vlobs at
+/// once, or the version current at a point in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobReadRequest {
+    /// The vlobs.
+    pub ids: Vec<EntryId>,
+    /// Read as of this time instead of the latest.
+    pub at: Option<Timestamp>,
+}
+
+impl Encoded for VlobReadRequest {
+    const TAG: &'static str = "vlob-read-request";
+    const VERSION: u8 = 1;
+}
+
+/// One stored version of a vlob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobVersion {
+    /// The vlob.
+    pub id: EntryId,
+    /// The version.
+    pub version: u32,
+    /// The key index the writer declared.
+    pub key_index: u32,
+    /// The device that wrote it.
+    pub author: DeviceId,
+    /// Its timestamp.
+    pub timestamp: Timestamp,
+    /// The encrypted manifest.
+    pub blob: ByteBuf,
+}
+
+/// The answer to a vlob read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobReadResponse {
+    /// The versions found (vlobs that do not exist, or did not yet at `at`, are absent).
+    pub vlobs: Vec<VlobVersion>,
+}
+
+impl Encoded for VlobReadResponse {
+    const TAG: &'static str = "vlob-read-response";
+    const VERSION: u8 = 1;
+}
+
+impl Encoded for VlobVersion {
+    const TAG: &'static str = "vlob-version";
+    const VERSION: u8 = 1;
+}
+
+/// A version's description, without its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobVersionInfo {
+    /// The version.
+    pub version: u32,
+    /// The key index.
+    pub key_index: u32,
+    /// The author device.
+    pub author: DeviceId,
+    /// Its timestamp.
+    pub timestamp: Timestamp,
+    /// Size of the encrypted blob.
+    pub size: u64,
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobHistoryResponse {
+    /// Every version, oldest first.
+    pub versions: Vec<VlobVersionInfo>,
+}
+
+impl Encoded for VlobHistoryResponse {
+    const TAG: &'static str = "vlob-history-response";
+    const VERSION: u8 = 1;
+}
+
+/// One change in a realm: a vlob reached a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobChange {
+    /// The realm's checkpoint of this change.
+    pub checkpoint: u64,
+    /// The vlob.
+    pub id: EntryId,
+    /// Its new version.
+    pub version: u32,
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/changes?since=N`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealmChangesResponse {
+    /// The realm's current checkpoint.
+    pub checkpoint: u64,
+    /// Changes after `since`, in order (at most one page; ask again from the last one).
+    pub changes: Vec<VlobChange>,
+}
+
+impl Encoded for RealmChangesResponse {
+    const TAG: &'static str = "realm-changes-response";
+    const VERSION: u8 = 1;
+}
+
+/// A message as stored for its recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingMessage {
+    /// Its index in the recipient's queue.
+    pub index: u64,
+    /// The device that sent it (as the server saw the request).
+    pub sender: DeviceId,
+    /// Signed, then sealed to the recipient.
+    pub sealed: ByteBuf,
+}
+
+/// `GET /authenticated/{org}/messages?from=N`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagesResponse {
+    /// Messages from index `from` on.
+    pub messages: Vec<IncomingMessage>,
+}
+
+impl Encoded for MessagesResponse {
+    const TAG: &'static str = "messages-response";
+    const VERSION: u8 = 1;
+}
