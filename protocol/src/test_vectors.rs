@@ -325,7 +325,6 @@ fn wire_messages() {
 #[test]
 fn workspaces_manifests_and_messages() {
     use crate::manifests::*;
-    use crate::messages::*;
     use crate::workspace::*;
     use std::collections::BTreeMap;
     let mut f = Fixture::new();
