@@ -33,7 +33,10 @@ impl ApiError {
         match self.code {
             MalformedRequest | InvalidCertificate => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            NotFound | UnknownOrganization | UnknownInvitation => StatusCode::NOT_FOUND,
+            NotFound | UnknownOrganization | UnknownInvitation | UnknownRealm | UnknownObject => {
+                StatusCode::NOT_FOUND
+            }
+            RealmExists | VersionConflict | BadKeyIndex => StatusCode::CONFLICT,
             BadSignature
             | StaleTimestamp
             | UnknownDevice
