@@ -11,7 +11,7 @@ use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, InvitationToken, OrganizationId};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
-    ErrorCode, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BODY_BYTES,
+    ErrorCode, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BLOCK_BYTES,
     MAX_CLOCK_SKEW_MICROS, RequestSignature,
 };
 
@@ -127,7 +127,9 @@ pub async fn authenticate_device(
                 format!("device {device_id} is not a device of this organization"),
             )
         })?;
-    let bytes = read_body(body, MAX_BODY_BYTES).await?;
+    // The largest body of any authenticated endpoint (a block); each endpoint then applies its own
+    // limit.
+    let bytes = read_body(body, MAX_BLOCK_BYTES).await?;
     let path = uri
         .path_and_query()
         .map(|p| p.as_str())

@@ -8,8 +8,9 @@ use strongroom_protocol::wire::{CONTENT_TYPE, ErrorCode, MAX_BODY_BYTES};
 
 use crate::error::ApiError;
 
-/// A request or response body in the protocol's envelope.
-pub struct Msgpack<T>(pub T);
+/// A request or response body in the protocol's envelope; a request body is refused beyond
+/// `LIMIT` bytes.
+pub struct Msgpack<T, const LIMIT: usize = MAX_BODY_BYTES>(pub T);
 
 /// Reads a whole body, refusing more than `limit` bytes.
 pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
@@ -26,23 +27,23 @@ pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Ap
     })
 }
 
-fn too_large(limit: usize) -> ApiError {
+pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
         format!("the request body is larger than the {limit} bytes this endpoint accepts"),
     )
 }
 
-impl<S: Send + Sync, T: Encoded> FromRequest<S> for Msgpack<T> {
+impl<S: Send + Sync, T: Encoded, const LIMIT: usize> FromRequest<S> for Msgpack<T, LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req.into_body(), MAX_BODY_BYTES).await?;
+        let bytes = read_body(req.into_body(), LIMIT).await?;
         T::decode(&bytes).map(Msgpack).map_err(ApiError::malformed)
     }
 }
 
-impl<T: Encoded> IntoResponse for Msgpack<T> {
+impl<T: Encoded, const LIMIT: usize> IntoResponse for Msgpack<T, LIMIT> {
     fn into_response(self) -> Response {
         (
             [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],

@@ -14,7 +14,7 @@ use crate::events::EventHub;
 use crate::mail::{Mailer, OutboxMailer, SmtpMailer};
 use crate::routes::router;
 use crate::state::{AppState, Inner};
-use crate::store::SqliteStore;
+use crate::store::{FileBlockStore, SqliteStore};
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -61,12 +61,14 @@ pub async fn run(
     let (stop, stopping) = watch::channel(false);
     let state = AppState::new(Inner {
         store: Arc::new(store),
+        blocks: Arc::new(FileBlockStore::new(config.data_dir.join("blocks"))),
         mailer,
         events: EventHub::new(),
         public_url: public_url.clone(),
         admin_token,
         shutdown: stopping,
         chains: Default::default(),
+        realm_chains: Default::default(),
     });
     tracing::info!(%local, %public_url, data = %config.data_dir.display(), "strongroom-server started");
     println!("listening on http://{local}");

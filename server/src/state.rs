@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use strongroom_protocol::ids::OrganizationId;
+use strongroom_protocol::ids::{OrganizationId, RealmId};
 use strongroom_protocol::trust::CertificateChain;
+use strongroom_protocol::workspace::RealmChain;
 
 use strongroom_protocol::links::ServerAddr;
 use tokio::sync::watch;
@@ -12,7 +13,7 @@ use tokio::sync::watch;
 use crate::admin_token::AdminToken;
 use crate::events::EventHub;
 use crate::mail::Mailer;
-use crate::store::MetadataStore;
+use crate::store::{BlockStore, MetadataStore};
 
 /// Shared state of the server.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// Metadata.
     pub store: Arc<dyn MetadataStore>,
+    /// Encrypted blocks.
+    pub blocks: Arc<dyn BlockStore>,
     /// Invitation emails.
     pub mailer: Arc<dyn Mailer>,
     /// Event streams.
@@ -36,6 +39,8 @@ pub struct Inner {
     /// serializes certificate writes in this process; the store's optimistic length check covers
     /// several processes.
     pub chains: tokio::sync::Mutex<HashMap<OrganizationId, CertificateChain>>,
+    /// Each workspace's validated realm chain, likewise; locked after `chains`, never before.
+    pub realm_chains: tokio::sync::Mutex<HashMap<(OrganizationId, RealmId), RealmChain>>,
 }
 
 impl AppState {

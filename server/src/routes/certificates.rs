@@ -40,7 +40,7 @@ pub async fn list(
 
 /// The organization's chain, brought up to date with the store: only certificates added since
 /// the cached copy (by this process or another one) are read and validated.
-async fn current_chain<'a>(
+pub(crate) async fn current_chain<'a>(
     state: &AppState,
     chains: &'a mut HashMap<OrganizationId, CertificateChain>,
     org: &OrganizationId,

@@ -4,24 +4,24 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::StreamExt;
-use strongroom_protocol::ids::OrganizationId;
 use strongroom_protocol::wire::ServerEvent;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::{AuthenticatedDevice, Claimer};
+use crate::events::Published;
 use crate::state::AppState;
 
 /// A stream of the hub's events that pass `keep`, ending when the server shuts down.
 fn stream<F>(state: &AppState, keep: F) -> impl IntoResponse + use<F>
 where
-    F: Fn(&OrganizationId, &ServerEvent) -> bool + Send + 'static,
+    F: Fn(&Published) -> bool + Send + 'static,
 {
     let mut shutdown = state.shutdown.clone();
     let events = BroadcastStream::new(state.events.subscribe())
         .filter_map(move |item| {
             let event = match item {
-                Ok((org, event)) if keep(&org, &event) => Some(event),
+                Ok(published) if keep(&published) => Some(published.event),
                 Ok(_) => None,
                 Err(BroadcastStreamRecvError::Lagged(_)) => Some(ServerEvent::Lagged),
             };
@@ -41,8 +41,10 @@ pub async fn organization_events(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
 ) -> impl IntoResponse {
-    let org = auth.org;
-    stream(&state, move |o, _| *o == org)
+    let (org, user) = (auth.org, auth.user.user_id);
+    stream(&state, move |p| {
+        p.org == org && p.audience.is_none_or(|a| a == user)
+    })
 }
 
 /// `GET /invited/{org}/invitation/events`: activity on the claimer's invitation only.
@@ -51,7 +53,7 @@ pub async fn invitation_events(
     claimer: Claimer,
 ) -> impl IntoResponse {
     let (org, id) = (claimer.org, claimer.invitation.id);
-    stream(&state, move |o, e| {
-        *o == org && matches!(e, ServerEvent::Invitation { id: i } if *i == id)
+    stream(&state, move |p| {
+        p.org == org && matches!(p.event, ServerEvent::Invitation { id: i } if i == id)
     })
 }

@@ -10,6 +10,7 @@ mod bootstrap;
 mod certificates;
 mod events;
 mod invitations;
+mod realms;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -42,6 +43,27 @@ pub fn router(state: AppState) -> Router {
         .route("/invitations/{id}/abort", post(invitations::greeter_abort))
         .route("/invitations/{id}/complete", post(invitations::complete))
         .route("/events", get(events::organization_events))
+        .route("/messages", get(realms::messages))
+        .route("/realms/{realm}", post(realms::create))
+        .route(
+            "/realms/{realm}/certificates",
+            get(realms::certificates).post(realms::add_certificate),
+        )
+        .route("/realms/{realm}/vlobs", post(realms::write_vlob))
+        .route("/realms/{realm}/vlobs/read", post(realms::read_vlobs))
+        .route(
+            "/realms/{realm}/vlobs/{id}/versions",
+            get(realms::vlob_history),
+        )
+        .route(
+            "/realms/{realm}/vlobs/{id}/versions/{version}",
+            get(realms::vlob_version),
+        )
+        .route("/realms/{realm}/changes", get(realms::changes))
+        .route(
+            "/realms/{realm}/blocks/{block}",
+            get(realms::get_block).put(realms::put_block),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_device,

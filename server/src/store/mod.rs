@@ -1,8 +1,10 @@
 //! The metadata store: organizations, certificates (with the users and devices they define),
 //! invitations and their relayed exchange. Behind a trait so that PostgreSQL can follow SQLite.
 
+mod files;
 mod sqlite;
 
+pub use files::FileBlockStore;
 pub(crate) use sqlite::ensure_pending;
 
 pub use sqlite::SqliteStore;
@@ -10,10 +12,15 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use strongroom_protocol::certificates::{Certificate, UserProfile};
 use strongroom_protocol::crypto::signing::VerifyKey;
-use strongroom_protocol::ids::{DeviceId, Email, HumanName, OrganizationId, TokenId, UserId};
+use strongroom_protocol::ids::{
+    BlockId, DeviceId, Email, EntryId, HumanName, OrganizationId, RealmId, TokenId, UserId,
+};
 use strongroom_protocol::invite::InviteSide;
 use strongroom_protocol::time::Timestamp;
-use strongroom_protocol::wire::{AttemptAbort, InvitationKind, InvitationStatus};
+use strongroom_protocol::wire::{
+    AttemptAbort, IncomingMessage, InvitationKind, InvitationStatus, VlobChange, VlobVersion,
+    VlobVersionInfo,
+};
 
 use crate::error::ApiError;
 
@@ -238,4 +245,125 @@ pub trait MetadataStore: Send + Sync + 'static {
         id: &OrganizationId,
         invitation: TokenId,
     ) -> StoreResult<Conversation>;
+
+    /// Creates a workspace realm with its first certificates; refuses an existing id.
+    async fn create_realm(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        certificates: Vec<Vec<u8>>,
+    ) -> StoreResult<()>;
+
+    /// A realm's certificates from index `from` on; `None` if the realm does not exist.
+    async fn realm_certificates(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        from: u64,
+    ) -> StoreResult<Option<Vec<Vec<u8>>>>;
+
+    /// Appends a validated realm certificate if the realm's chain still has `expected_len`
+    /// certificates, and queues its messages, in one transaction.
+    async fn append_realm_certificate(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        expected_len: u64,
+        certificate: Vec<u8>,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<()>;
+
+    /// Stores a new version of a vlob if it is one more than the last (else `VersionConflict`);
+    /// returns the realm's new checkpoint.
+    async fn write_vlob(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        write: VlobVersion,
+    ) -> StoreResult<u64>;
+
+    /// The latest version of each vlob (or the version current at `at`); absent ones are skipped.
+    async fn read_vlobs(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        ids: Vec<EntryId>,
+        at: Option<Timestamp>,
+    ) -> StoreResult<Vec<VlobVersion>>;
+
+    /// Every version of a vlob, without content.
+    async fn vlob_history(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        vlob: EntryId,
+    ) -> StoreResult<Vec<VlobVersionInfo>>;
+
+    /// One version of a vlob.
+    async fn vlob_version(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        vlob: EntryId,
+        version: u32,
+    ) -> StoreResult<Option<VlobVersion>>;
+
+    /// The realm's checkpoint and up to `limit` changes after `since`.
+    async fn realm_changes(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        since: u64,
+        limit: u64,
+    ) -> StoreResult<(u64, Vec<VlobChange>)>;
+
+    /// A user's messages from index `from` on.
+    async fn messages(
+        &self,
+        id: &OrganizationId,
+        user: UserId,
+        from: u64,
+    ) -> StoreResult<Vec<IncomingMessage>>;
+
+    /// Records a stored block (its bytes live in the block store).
+    async fn record_block(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        block: BlockId,
+        size: u64,
+        author: DeviceId,
+    ) -> StoreResult<()>;
+}
+
+/// A message to queue for a recipient.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The recipient.
+    pub recipient: UserId,
+    /// The sending device.
+    pub sender: DeviceId,
+    /// Signed and sealed content.
+    pub sealed: Vec<u8>,
+}
+
+/// Where encrypted blocks live. Blocks are immutable: a block id is written once.
+#[async_trait]
+pub trait BlockStore: Send + Sync + 'static {
+    /// Stores a block; storing the same bytes again is a no-op, other bytes are refused.
+    async fn put(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        block: BlockId,
+        bytes: Vec<u8>,
+    ) -> StoreResult<()>;
+
+    /// A block's bytes, if stored.
+    async fn get(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        block: BlockId,
+    ) -> StoreResult<Option<Vec<u8>>>;
 }

@@ -10,11 +10,14 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use strongroom_protocol::certificates::{Certificate, UserProfile};
 use strongroom_protocol::crypto::signing::VerifyKey;
-use strongroom_protocol::ids::{DeviceId, Email, OrganizationId, TokenId, UserId};
+use strongroom_protocol::ids::{
+    BlockId, DeviceId, Email, EntryId, OrganizationId, RealmId, TokenId, UserId,
+};
 use strongroom_protocol::invite::InviteSide;
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
-    AbortReason, AttemptAbort, ErrorCode, InvitationKind, InvitationStatus,
+    AbortReason, AttemptAbort, ErrorCode, IncomingMessage, InvitationKind, InvitationStatus,
+    VlobChange, VlobVersion, VlobVersionInfo,
 };
 
 use super::*;
@@ -65,6 +68,48 @@ CREATE TABLE IF NOT EXISTS invitations (
     aborted_by TEXT,
     aborted_reason TEXT,
     PRIMARY KEY (org, id)
+);
+CREATE TABLE IF NOT EXISTS realms (
+    org TEXT NOT NULL,
+    realm BLOB NOT NULL,
+    checkpoint INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (org, realm)
+);
+CREATE TABLE IF NOT EXISTS realm_certificates (
+    org TEXT NOT NULL,
+    realm BLOB NOT NULL,
+    idx INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (org, realm, idx)
+);
+CREATE TABLE IF NOT EXISTS vlobs (
+    org TEXT NOT NULL,
+    realm BLOB NOT NULL,
+    vlob BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    key_index INTEGER NOT NULL,
+    author BLOB NOT NULL,
+    timestamp INTEGER NOT NULL,
+    checkpoint INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY (org, realm, vlob, version)
+);
+CREATE INDEX IF NOT EXISTS vlobs_by_checkpoint ON vlobs(org, realm, checkpoint);
+CREATE TABLE IF NOT EXISTS messages (
+    org TEXT NOT NULL,
+    recipient BLOB NOT NULL,
+    idx INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (org, recipient, idx)
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    org TEXT NOT NULL,
+    realm BLOB NOT NULL,
+    block BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    author BLOB NOT NULL,
+    PRIMARY KEY (org, realm, block)
 );
 CREATE TABLE IF NOT EXISTS invitation_steps (
     org TEXT NOT NULL,
@@ -769,4 +814,349 @@ impl MetadataStore for SqliteStore {
         })
         .await
     }
+
+    async fn create_realm(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        certificates: Vec<Vec<u8>>,
+    ) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
+                params![org, realm.as_bytes()],
+            )?;
+            if inserted == 0 {
+                return Err(refuse(ErrorCode::RealmExists, "a workspace with this id exists already"));
+            }
+            for (i, bytes) in certificates.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO realm_certificates (org, realm, idx, bytes) VALUES (?1, ?2, ?3, ?4)",
+                    params![org, realm.as_bytes(), i as i64, bytes],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn realm_certificates(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        from: u64,
+    ) -> StoreResult<Option<Vec<Vec<u8>>>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let exists: bool = tx
+                .query_row(
+                    "SELECT 1 FROM realms WHERE org = ?1 AND realm = ?2",
+                    params![org, realm.as_bytes()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            let mut stmt = tx.prepare(
+                "SELECT bytes FROM realm_certificates WHERE org = ?1 AND realm = ?2 AND idx >= ?3 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map(params![org, realm.as_bytes(), from as i64], |r| r.get(0))?;
+            Ok(Some(rows.collect::<Result<Vec<Vec<u8>>, _>>()?))
+        })
+        .await
+    }
+
+    async fn append_realm_certificate(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        expected_len: u64,
+        certificate: Vec<u8>,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO realm_certificates (org, realm, idx, bytes) VALUES (?1, ?2, ?3, ?4)",
+                params![org, realm.as_bytes(), expected_len as i64, certificate],
+            )?;
+            if inserted == 0 {
+                return Err(refuse(ErrorCode::Conflict, "the workspace changed at the same time; retry"));
+            }
+            for message in &messages {
+                let next: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM messages WHERE org = ?1 AND recipient = ?2",
+                    params![org, message.recipient.as_bytes()],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "INSERT INTO messages (org, recipient, idx, sender, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![org, message.recipient.as_bytes(), next, message.sender.as_bytes(), message.sealed],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn write_vlob(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        write: VlobVersion,
+    ) -> StoreResult<u64> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let last: Option<(u32, i64)> = tx
+                .query_row(
+                    "SELECT version, timestamp FROM vlobs WHERE org = ?1 AND realm = ?2 AND vlob = ?3 ORDER BY version DESC LIMIT 1",
+                    params![org, realm.as_bytes(), write.id.as_bytes()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (last_version, last_time) = last.unwrap_or((0, i64::MIN));
+            if write.version != last_version + 1 {
+                return Err(refuse(
+                    ErrorCode::VersionConflict,
+                    format!(
+                        "version {} of this entry cannot follow version {last_version}: another device changed it first",
+                        write.version
+                    ),
+                ));
+            }
+            if write.timestamp.as_micros() < last_time {
+                return Err(refuse(ErrorCode::MalformedRequest, "a new version cannot be older than the previous one"));
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
+                params![org, realm.as_bytes()],
+            )?;
+            let checkpoint: i64 = tx.query_row(
+                "UPDATE realms SET checkpoint = checkpoint + 1 WHERE org = ?1 AND realm = ?2 RETURNING checkpoint",
+                params![org, realm.as_bytes()],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO vlobs (org, realm, vlob, version, key_index, author, timestamp, checkpoint, blob)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    org,
+                    realm.as_bytes(),
+                    write.id.as_bytes(),
+                    write.version,
+                    write.key_index,
+                    write.author.as_bytes(),
+                    write.timestamp.as_micros(),
+                    checkpoint,
+                    write.blob.as_slice()
+                ],
+            )?;
+            Ok(checkpoint as u64)
+        })
+        .await
+    }
+
+    async fn read_vlobs(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        ids: Vec<EntryId>,
+        at: Option<Timestamp>,
+    ) -> StoreResult<Vec<VlobVersion>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let mut stmt = tx.prepare(
+                "SELECT vlob, version, key_index, author, timestamp, blob FROM vlobs
+                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 AND timestamp <= ?4
+                 ORDER BY version DESC LIMIT 1",
+            )?;
+            let until = at.map(|t| t.as_micros()).unwrap_or(i64::MAX);
+            let mut out = Vec::with_capacity(ids.len());
+            for vlob in ids {
+                if let Some(raw) = stmt
+                    .query_row(
+                        params![org, realm.as_bytes(), vlob.as_bytes(), until],
+                        read_vlob,
+                    )
+                    .optional()?
+                {
+                    out.push(to_vlob(raw)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn vlob_history(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        vlob: EntryId,
+    ) -> StoreResult<Vec<VlobVersionInfo>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let mut stmt = tx.prepare(
+                "SELECT version, key_index, author, timestamp, length(blob) FROM vlobs
+                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 ORDER BY version",
+            )?;
+            let rows = stmt.query_map(params![org, realm.as_bytes(), vlob.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (version, key_index, author, timestamp, size) = row?;
+                Ok(VlobVersionInfo {
+                    version,
+                    key_index,
+                    author: DeviceId::from_bytes(fixed(author)?),
+                    timestamp: Timestamp::from_micros(timestamp),
+                    size: size as u64,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn vlob_version(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        vlob: EntryId,
+        version: u32,
+    ) -> StoreResult<Option<VlobVersion>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            tx.query_row(
+                "SELECT vlob, version, key_index, author, timestamp, blob FROM vlobs
+                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 AND version = ?4",
+                params![org, realm.as_bytes(), vlob.as_bytes(), version],
+                read_vlob,
+            )
+            .optional()?
+            .map(to_vlob)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn realm_changes(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        since: u64,
+        limit: u64,
+    ) -> StoreResult<(u64, Vec<VlobChange>)> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let checkpoint: i64 = tx
+                .query_row(
+                    "SELECT checkpoint FROM realms WHERE org = ?1 AND realm = ?2",
+                    params![org, realm.as_bytes()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            let mut stmt = tx.prepare(
+                "SELECT checkpoint, vlob, version FROM vlobs WHERE org = ?1 AND realm = ?2 AND checkpoint > ?3
+                 ORDER BY checkpoint LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![org, realm.as_bytes(), since as i64, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, u32>(2)?))
+            })?;
+            let changes = rows
+                .map(|row| {
+                    let (checkpoint, vlob, version) = row?;
+                    Ok(VlobChange {
+                        checkpoint: checkpoint as u64,
+                        id: EntryId::from_bytes(fixed(vlob)?),
+                        version,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok((checkpoint as u64, changes))
+        })
+        .await
+    }
+
+    async fn messages(
+        &self,
+        id: &OrganizationId,
+        user: UserId,
+        from: u64,
+    ) -> StoreResult<Vec<IncomingMessage>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let mut stmt = tx.prepare(
+                "SELECT idx, sender, sealed FROM messages WHERE org = ?1 AND recipient = ?2 AND idx >= ?3 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map(params![org, user.as_bytes(), from as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })?;
+            rows.map(|row| {
+                let (index, sender, sealed) = row?;
+                Ok(IncomingMessage {
+                    index: index as u64,
+                    sender: DeviceId::from_bytes(fixed(sender)?),
+                    sealed: serde_bytes::ByteBuf::from(sealed),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn record_block(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        block: BlockId,
+        size: u64,
+        author: DeviceId,
+    ) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO blocks (org, realm, block, size, author) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![org, realm.as_bytes(), block.as_bytes(), size as i64, author.as_bytes()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A vlob row: id, version, key index, author, timestamp, blob.
+type RawVlob = (Vec<u8>, u32, u32, Vec<u8>, i64, Vec<u8>);
+
+fn read_vlob(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVlob> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn to_vlob(raw: RawVlob) -> StoreResult<VlobVersion> {
+    let (id, version, key_index, author, timestamp, blob) = raw;
+    Ok(VlobVersion {
+        id: EntryId::from_bytes(fixed(id)?),
+        version,
+        key_index,
+        author: DeviceId::from_bytes(fixed(author)?),
+        timestamp: Timestamp::from_micros(timestamp),
+        blob: serde_bytes::ByteBuf::from(blob),
+    })
 }

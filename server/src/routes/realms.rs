@@ -1,0 +1,497 @@
+//! Realms: workspaces (and each user's own realm), their certificates, vlobs, blocks and changes.
+//! Every endpoint checks the caller's role in the realm as of now; clients check again, as of
+//! each manifest's timestamp.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use strongroom_protocol::ids::{BlockId, EntryId, OrganizationId, RealmId};
+use strongroom_protocol::wire::{
+    Ack, CreateRealmRequest, ErrorCode, MAX_BLOCK_BYTES, MAX_CLOCK_SKEW_MICROS,
+    MAX_REALM_BODY_BYTES, MAX_VLOB_BYTES, MessagesResponse, REALM_PAGE, RealmCertificateRequest,
+    RealmCertificatesResponse, RealmChangesResponse, ServerEvent, VlobHistoryResponse,
+    VlobReadRequest, VlobReadResponse, VlobVersion, VlobWriteRequest, VlobWriteResponse,
+};
+use strongroom_protocol::workspace::{RealmCertificate, RealmChain, WorkspaceRole};
+
+use super::certificates::current_chain;
+use crate::auth::AuthenticatedDevice;
+use crate::clock::now;
+use crate::error::ApiError;
+use crate::extract::{Msgpack, too_large};
+use crate::state::AppState;
+use crate::store::NewMessage;
+
+type RealmBody<T> = Msgpack<T, MAX_REALM_BODY_BYTES>;
+
+fn unknown_realm() -> ApiError {
+    ApiError::new(
+        ErrorCode::UnknownRealm,
+        "no such workspace in this organization",
+    )
+}
+
+fn not_member() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotAllowed,
+        "you are not a member of this workspace",
+    )
+}
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("malformed {what} in the path")))
+}
+
+/// The realm's chain, brought up to date with the store (validated against the identity chain).
+async fn realm_chain(
+    state: &AppState,
+    org: &OrganizationId,
+    realm: RealmId,
+) -> Result<RealmChain, ApiError> {
+    let mut identities = state.chains.lock().await;
+    let identity = current_chain(state, &mut identities, org).await?;
+    let mut realms = state.realm_chains.lock().await;
+    let cached = realms.get(&(org.clone(), realm)).cloned();
+    let mut chain = cached.unwrap_or_else(|| RealmChain::new(realm));
+    let tail = state
+        .store
+        .realm_certificates(org, realm, chain.len())
+        .await?
+        .ok_or_else(unknown_realm)?;
+    for bytes in tail {
+        chain.add(identity, &bytes).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("the stored workspace chain is invalid: {e}"),
+            )
+        })?;
+    }
+    realms.insert((org.clone(), realm), chain.clone());
+    Ok(chain)
+}
+
+/// What the caller may do in a realm.
+enum Access {
+    /// The caller's own realm (their user manifest): everything, key index 0.
+    Own,
+    /// A workspace the caller is a member of.
+    Member { role: WorkspaceRole, key_index: u32 },
+}
+
+async fn access(
+    state: &AppState,
+    auth: &AuthenticatedDevice,
+    realm: RealmId,
+) -> Result<Access, ApiError> {
+    if realm == RealmId::of_user(&auth.user.user_id) {
+        return Ok(Access::Own);
+    }
+    let chain = realm_chain(state, &auth.org, realm).await?;
+    let role = chain.role(&auth.user.user_id).ok_or_else(not_member)?;
+    Ok(Access::Member {
+        role,
+        key_index: chain.key_index(),
+    })
+}
+
+async fn writer(
+    state: &AppState,
+    auth: &AuthenticatedDevice,
+    realm: RealmId,
+) -> Result<u32, ApiError> {
+    match access(state, auth, realm).await? {
+        Access::Own => Ok(0),
+        Access::Member { role, key_index } if role.can_write() => Ok(key_index),
+        Access::Member { role, .. } => Err(ApiError::new(
+            ErrorCode::NotAllowed,
+            format!(
+                "your role in this workspace ({}) does not allow writing",
+                role.to_string().to_uppercase()
+            ),
+        )),
+    }
+}
+
+/// `POST /authenticated/{org}/realms/{realm}`: creates a workspace.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Msgpack(request): RealmBody<CreateRealmRequest>,
+) -> Result<Msgpack<Ack>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    if realm == RealmId::of_user(&auth.user.user_id) {
+        return Err(ApiError::new(
+            ErrorCode::RealmExists,
+            "this id is your own realm",
+        ));
+    }
+    {
+        let mut identities = state.chains.lock().await;
+        let identity = current_chain(&state, &mut identities, &auth.org).await?;
+        let mut chain = RealmChain::new(realm);
+        for bytes in &request.certificates {
+            let certificate = chain
+                .add(identity, bytes)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidCertificate, e.to_string()))?;
+            if author(&certificate) != auth.device_id {
+                return Err(signed_by_caller());
+            }
+        }
+        if chain.is_empty() || chain.key_index() == 0 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidCertificate,
+                "a workspace starts with its creator as OWNER and a first key",
+            ));
+        }
+        let certificates = request
+            .certificates
+            .into_iter()
+            .map(|c| c.into_vec())
+            .collect();
+        state
+            .store
+            .create_realm(&auth.org, realm, certificates)
+            .await?;
+    }
+    tracing::info!(organization = %auth.org, %realm, "workspace created");
+    Ok(Msgpack(Ack {}))
+}
+
+fn author(certificate: &RealmCertificate) -> strongroom_protocol::ids::DeviceId {
+    match certificate {
+        RealmCertificate::Role(c) => c.author,
+        RealmCertificate::KeyRotation(c) => c.author,
+    }
+}
+
+fn signed_by_caller() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotAllowed,
+        "a device may only upload certificates it signed itself",
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct FromQuery {
+    #[serde(default)]
+    from: u64,
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/certificates?from=N`: for members and former members
+/// (who learn so that they were removed).
+pub async fn certificates(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Query(query): Query<FromQuery>,
+) -> Result<Msgpack<RealmCertificatesResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let chain = realm_chain(&state, &auth.org, realm).await?;
+    if !chain.was_member(&auth.user.user_id) {
+        return Err(not_member());
+    }
+    let certificates = state
+        .store
+        .realm_certificates(&auth.org, realm, query.from)
+        .await?
+        .ok_or_else(unknown_realm)?;
+    Ok(Msgpack(RealmCertificatesResponse {
+        from: query.from,
+        certificates: certificates
+            .into_iter()
+            .map(serde_bytes::ByteBuf::from)
+            .collect(),
+    }))
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/certificates`: a role change or key rotation and its
+/// messages.
+pub async fn add_certificate(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Msgpack(request): RealmBody<RealmCertificateRequest>,
+) -> Result<Msgpack<Ack>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let recipients: Vec<_> = request.messages.iter().map(|m| m.recipient).collect();
+    {
+        let mut identities = state.chains.lock().await;
+        let identity = current_chain(&state, &mut identities, &auth.org).await?;
+        let mut realms = state.realm_chains.lock().await;
+        let mut chain = realms
+            .get(&(auth.org.clone(), realm))
+            .cloned()
+            .unwrap_or_else(|| RealmChain::new(realm));
+        let tail = state
+            .store
+            .realm_certificates(&auth.org, realm, chain.len())
+            .await?
+            .ok_or_else(unknown_realm)?;
+        for bytes in tail {
+            chain.add(identity, &bytes).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("the stored workspace chain is invalid: {e}"),
+                )
+            })?;
+        }
+        let expected_len = chain.len();
+        let certificate = chain
+            .add(identity, &request.certificate)
+            .map_err(|e| match e {
+                strongroom_protocol::workspace::RealmError::NotAllowed(_) => {
+                    ApiError::new(ErrorCode::NotAllowed, e.to_string())
+                }
+                _ => ApiError::new(ErrorCode::InvalidCertificate, e.to_string()),
+            })?;
+        if author(&certificate) != auth.device_id {
+            return Err(signed_by_caller());
+        }
+        for recipient in &recipients {
+            if identity.user(recipient).is_none_or(|u| u.is_revoked()) {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    "a message is addressed to an unknown or revoked user",
+                ));
+            }
+        }
+        let messages = request
+            .messages
+            .into_iter()
+            .map(|m| NewMessage {
+                recipient: m.recipient,
+                sender: auth.device_id,
+                sealed: m.sealed.into_vec(),
+            })
+            .collect();
+        state
+            .store
+            .append_realm_certificate(
+                &auth.org,
+                realm,
+                expected_len,
+                request.certificate.into_vec(),
+                messages,
+            )
+            .await?;
+        realms.insert((auth.org.clone(), realm), chain);
+    }
+    let (checkpoint, _) = state
+        .store
+        .realm_changes(&auth.org, realm, u64::MAX, 0)
+        .await?;
+    state.events.publish(
+        &auth.org,
+        ServerEvent::Realm {
+            id: realm,
+            checkpoint,
+        },
+    );
+    for recipient in recipients {
+        state
+            .events
+            .publish_to(&auth.org, recipient, ServerEvent::Message);
+    }
+    Ok(Msgpack(Ack {}))
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs`: a new version of a vlob.
+pub async fn write_vlob(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Msgpack(request): RealmBody<VlobWriteRequest>,
+) -> Result<Msgpack<VlobWriteResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let key_index = writer(&state, &auth, realm).await?;
+    if request.key_index != key_index {
+        return Err(ApiError::new(
+            ErrorCode::BadKeyIndex,
+            format!(
+                "the workspace's current key index is {key_index}, not {}",
+                request.key_index
+            ),
+        ));
+    }
+    if request.blob.len() > MAX_VLOB_BYTES {
+        return Err(too_large(MAX_VLOB_BYTES));
+    }
+    if request.timestamp.distance_micros(now()) > MAX_CLOCK_SKEW_MICROS as u64 {
+        return Err(ApiError::new(
+            ErrorCode::StaleTimestamp,
+            "the manifest's timestamp is too far from the server's clock",
+        ));
+    }
+    let checkpoint = state
+        .store
+        .write_vlob(
+            &auth.org,
+            realm,
+            VlobVersion {
+                id: request.id,
+                version: request.version,
+                key_index: request.key_index,
+                author: auth.device_id,
+                timestamp: request.timestamp,
+                blob: request.blob,
+            },
+        )
+        .await?;
+    state.events.publish(
+        &auth.org,
+        ServerEvent::Realm {
+            id: realm,
+            checkpoint,
+        },
+    );
+    Ok(Msgpack(VlobWriteResponse { checkpoint }))
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs/read`: many vlobs in one request.
+pub async fn read_vlobs(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Msgpack(request): RealmBody<VlobReadRequest>,
+) -> Result<Msgpack<VlobReadResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    access(&state, &auth, realm).await?;
+    if request.ids.len() as u64 > REALM_PAGE {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("at most {REALM_PAGE} vlobs per read"),
+        ));
+    }
+    let vlobs = state
+        .store
+        .read_vlobs(&auth.org, realm, request.ids, request.at)
+        .await?;
+    Ok(Msgpack(VlobReadResponse { vlobs }))
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions`
+pub async fn vlob_history(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm, id)): Path<(String, String, String)>,
+) -> Result<Msgpack<VlobHistoryResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let id: EntryId = parse(&id, "entry id")?;
+    access(&state, &auth, realm).await?;
+    let versions = state.store.vlob_history(&auth.org, realm, id).await?;
+    Ok(Msgpack(VlobHistoryResponse { versions }))
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions/{version}`
+pub async fn vlob_version(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm, id, version)): Path<(String, String, String, String)>,
+) -> Result<Msgpack<VlobVersion>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let id: EntryId = parse(&id, "entry id")?;
+    let version: u32 = parse(&version, "version")?;
+    access(&state, &auth, realm).await?;
+    state
+        .store
+        .vlob_version(&auth.org, realm, id, version)
+        .await?
+        .map(Msgpack)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownObject, "no such version of this entry"))
+}
+
+#[derive(serde::Deserialize)]
+pub struct SinceQuery {
+    #[serde(default)]
+    since: u64,
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/changes?since=N`
+pub async fn changes(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Query(query): Query<SinceQuery>,
+) -> Result<Msgpack<RealmChangesResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    access(&state, &auth, realm).await?;
+    let (checkpoint, changes) = state
+        .store
+        .realm_changes(&auth.org, realm, query.since, REALM_PAGE)
+        .await?;
+    Ok(Msgpack(RealmChangesResponse {
+        checkpoint,
+        changes,
+    }))
+}
+
+/// `PUT /authenticated/{org}/realms/{realm}/blocks/{block}`: an encrypted block, raw.
+pub async fn put_block(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm, block)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Msgpack<Ack>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let block: BlockId = parse(&block, "block id")?;
+    if body.len() > MAX_BLOCK_BYTES {
+        return Err(too_large(MAX_BLOCK_BYTES));
+    }
+    match access(&state, &auth, realm).await? {
+        Access::Member { role, .. } if role.can_write() => {}
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::NotAllowed,
+                "your role in this workspace does not allow writing",
+            ));
+        }
+    }
+    let size = body.len() as u64;
+    state
+        .blocks
+        .put(&auth.org, realm, block, body.to_vec())
+        .await?;
+    state
+        .store
+        .record_block(&auth.org, realm, block, size, auth.device_id)
+        .await?;
+    Ok(Msgpack(Ack {}))
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/blocks/{block}`: an encrypted block, raw.
+pub async fn get_block(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm, block)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let block: BlockId = parse(&block, "block id")?;
+    access(&state, &auth, realm).await?;
+    let bytes = state
+        .blocks
+        .get(&auth.org, realm, block)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownObject,
+                format!("no block {block} in this workspace"),
+            )
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// `GET /authenticated/{org}/messages?from=N`: the caller's messages.
+pub async fn messages(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Query(query): Query<FromQuery>,
+) -> Result<Msgpack<MessagesResponse>, ApiError> {
+    let messages = state
+        .store
+        .messages(&auth.org, auth.user.user_id, query.from)
+        .await?;
+    Ok(Msgpack(MessagesResponse { messages }))
+}
