@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod progress;
 mod prompt;
 
 use std::path::PathBuf;
@@ -74,6 +75,114 @@ enum Command {
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
+    },
+    /// Workspaces: create, list, share, unshare.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// List a folder: `ls WS:/PATH`.
+    Ls {
+        /// `WORKSPACE[:/PATH]`.
+        path: String,
+    },
+    /// Copy a local file or folder into a workspace (durable when this returns).
+    Put {
+        /// The local file or folder.
+        local: PathBuf,
+        /// `WORKSPACE:/PATH` (an existing folder receives the copy inside it).
+        path: String,
+    },
+    /// Copy a file or folder out of a workspace.
+    Get {
+        /// `WORKSPACE:/PATH`.
+        path: String,
+        /// The local destination.
+        local: PathBuf,
+    },
+    /// Create a folder (and its missing parents).
+    Mkdir {
+        /// `WORKSPACE:/PATH`.
+        path: String,
+    },
+    /// Remove a file or folder (its history stays and it can be restored).
+    Rm {
+        /// Remove a folder and everything in it.
+        #[arg(short, long)]
+        recursive: bool,
+        /// `WORKSPACE:/PATH`.
+        path: String,
+    },
+    /// Move or rename within a workspace.
+    Mv {
+        /// `WORKSPACE:/FROM`.
+        from: String,
+        /// `WORKSPACE:/TO`.
+        to: String,
+    },
+    /// Upload local changes and take the other devices' changes.
+    Sync {
+        /// Only this workspace.
+        workspace: Option<String>,
+        /// Keep running: sync on every change, retry while the server is unreachable.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// What waits for upload, and the cache.
+    Status,
+    /// Every version of a file or folder.
+    History {
+        /// `WORKSPACE:/PATH`.
+        path: String,
+    },
+    /// Restore a version (also of a removed file) as a new version.
+    Restore {
+        /// `WORKSPACE:/PATH`.
+        path: String,
+        /// The version number.
+        #[arg(long, conflicts_with = "at")]
+        version: Option<u32>,
+        /// The version current at this time (UTC): 2026-11-27T10:00:00Z.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Keep a file or folder available offline.
+    Pin {
+        /// `WORKSPACE:/PATH`.
+        path: String,
+    },
+    /// Stop keeping a file or folder available offline.
+    Unpin {
+        /// `WORKSPACE:/PATH`.
+        path: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// List your workspaces.
+    List,
+    /// Give a user a role: reader, contributor, manager or owner.
+    Share {
+        /// The workspace.
+        name: String,
+        /// The user's email.
+        email: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a user (the workspace's key is rotated).
+    Unshare {
+        /// The workspace.
+        name: String,
+        /// The user's email.
+        email: String,
     },
 }
 
@@ -218,6 +327,32 @@ async fn run(context: Context, command: Command) -> anyhow::Result<()> {
         Command::Device {
             command: DeviceCommand::List,
         } => users::devices(&context).await,
+        Command::Workspace { command } => match command {
+            WorkspaceCommand::Create { name } => workspace::create(&context, &name).await,
+            WorkspaceCommand::List => workspace::list(&context).await,
+            WorkspaceCommand::Share { name, email, role } => {
+                workspace::share(&context, &name, &email, &role).await
+            }
+            WorkspaceCommand::Unshare { name, email } => {
+                workspace::unshare(&context, &name, &email).await
+            }
+        },
+        Command::Ls { path } => files::ls(&context, &path).await,
+        Command::Put { local, path } => files::put(&context, &local, &path).await,
+        Command::Get { path, local } => files::get(&context, &path, &local).await,
+        Command::Mkdir { path } => files::mkdir(&context, &path).await,
+        Command::Rm { recursive, path } => files::rm(&context, &path, recursive).await,
+        Command::Mv { from, to } => files::mv(&context, &from, &to).await,
+        Command::Sync { workspace, watch } => {
+            files::sync(&context, workspace.as_deref(), watch).await
+        }
+        Command::Status => files::status(&context).await,
+        Command::History { path } => files::history(&context, &path).await,
+        Command::Restore { path, version, at } => {
+            files::restore(&context, &path, version, at.as_deref()).await
+        }
+        Command::Pin { path } => files::pin(&context, &path, true).await,
+        Command::Unpin { path } => files::pin(&context, &path, false).await,
     }
 }
 

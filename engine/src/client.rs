@@ -15,17 +15,22 @@ use strongroom_protocol::wire::{
     InvitationListResponse, UploadCertificateRequest, UploadCertificateResponse,
 };
 
+use crate::block_cache::{BlockCache, DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES};
 use crate::clock::certificate_time;
 use crate::connection::{Connection, Credentials, ErasedEncoded, EventStream};
 use crate::device_file::{self, DeviceKeys};
 use crate::error::{EngineError, Result};
 use crate::home::Home;
+use crate::local_db::LocalDb;
 use crate::local_store::EncryptedFile;
 use crate::password::Password;
 use crate::trust::TrustStore;
 
 /// An opened device.
 pub struct Client {
+    home: Home,
+    db: LocalDb,
+    cache: BlockCache,
     keys: DeviceKeys,
     signing_key: SigningKey,
     connection: Connection,
@@ -45,6 +50,13 @@ impl Client {
             EncryptedFile::new(home.certificates_file(), keys.local_key()),
         )?;
         Ok(Self {
+            home: home.clone(),
+            db: LocalDb::open(&home.local_db_file(), keys.local_key())?,
+            cache: BlockCache::new(
+                home.blocks_dir(),
+                cache_limit("STRONGROOM_MEMORY_CACHE_MB", DEFAULT_MEMORY_BYTES),
+                cache_limit("STRONGROOM_DISK_CACHE_MB", DEFAULT_DISK_BYTES),
+            ),
             signing_key: keys.signing_key(),
             connection: Connection::new(keys.server()?)?,
             keys,
@@ -55,6 +67,21 @@ impl Client {
     /// The device's identity and keys.
     pub fn keys(&self) -> &DeviceKeys {
         &self.keys
+    }
+
+    /// The device's home.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// The local database.
+    pub(crate) fn db(&self) -> &LocalDb {
+        &self.db
+    }
+
+    /// The block caches.
+    pub(crate) fn cache(&self) -> &BlockCache {
+        &self.cache
     }
 
     /// The connection to the server.
@@ -201,10 +228,11 @@ impl Client {
                 "only an ADMIN can revoke users".into(),
             ));
         }
+        let target = user.certificate.user_id;
         let certificate = Certificate::RevokedUser(RevokedUserCertificate {
             author: Signer::Device(self.keys.device_id),
             timestamp: certificate_time(chain.last_timestamp()),
-            user_id: user.certificate.user_id,
+            user_id: target,
         });
         let signed = self
             .sign_checked_against(self.trust.chain(), certificate)
@@ -222,6 +250,17 @@ impl Client {
             )
             .await?;
         self.refresh().await?;
-        Ok(())
+        // What they could read until now stays readable to them; what is written from now on
+        // must not be: take them out of every workspace this user manages and rotate its key.
+        self.evict_revoked(target).await
     }
+}
+
+/// A cache bound from the environment (in MiB), else the default.
+fn cache_limit(variable: &str, default: u64) -> u64 {
+    std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|mib| mib << 20)
+        .unwrap_or(default)
 }

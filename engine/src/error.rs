@@ -62,6 +62,36 @@ pub enum EngineError {
     /// The server sent a certificate that fails validation: it is lying or was tampered with.
     #[error("the server sent a certificate that fails validation, nothing was changed: {0}")]
     Trust(#[from] TrustError),
+    /// The server served a manifest that fails validation.
+    #[error("the server sent a manifest that fails validation, nothing was changed: {0}")]
+    Manifest(#[from] strongroom_protocol::manifests::ManifestError),
+    /// The server served a block that fails validation.
+    #[error("the server sent a block that fails validation, nothing was changed: {0}")]
+    Block(#[from] strongroom_protocol::blocks::BlockError),
+    /// The server served a workspace certificate that fails validation.
+    #[error(
+        "the server sent a workspace certificate that fails validation, nothing was changed: {0}"
+    )]
+    Realm(#[from] strongroom_protocol::workspace::RealmError),
+    /// A message failed validation.
+    #[error("{0}")]
+    Message(#[from] strongroom_protocol::messages::MessageError),
+    /// The server served an older version than one this device already validated.
+    #[error(
+        "the server sent version {served} of an entry after version {seen} was seen (a rollback), nothing was changed"
+    )]
+    Rollback {
+        /// The version served.
+        served: u32,
+        /// The highest version seen before.
+        seen: u32,
+    },
+    /// No workspace by that name.
+    #[error("no workspace named {0:?} (see `strongroom workspace list`)")]
+    UnknownWorkspace(String),
+    /// No file or folder at that path.
+    #[error("{0}: no such file or folder")]
+    NotFound(String),
     /// The invitation exchange failed.
     #[error("{0}")]
     Invite(#[from] InviteError),

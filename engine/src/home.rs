@@ -52,6 +52,16 @@ impl Home {
         self.dir.join("certificates.bin")
     }
 
+    /// The local database.
+    pub fn local_db_file(&self) -> PathBuf {
+        self.dir.join("local.sqlite")
+    }
+
+    /// The block cache folder.
+    pub fn blocks_dir(&self) -> PathBuf {
+        self.dir.join("blocks")
+    }
+
     /// Creates the directory (mode 0700) if needed.
     pub fn create(&self) -> Result<()> {
         let mut builder = std::fs::DirBuilder::new();

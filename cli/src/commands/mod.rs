@@ -1,5 +1,7 @@
 //! One module per command family.
 
 pub mod bootstrap;
+pub mod files;
 pub mod invite;
 pub mod users;
+pub mod workspace;

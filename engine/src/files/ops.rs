@@ -1,0 +1,702 @@
+//! The operations on paths.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand_core::OsRng;
+use strongroom_protocol::ids::EntryId;
+use strongroom_protocol::manifests::{EntryName, ManifestBody};
+
+use super::io::BLOCK_SIZE;
+use super::path::WorkspacePath;
+use super::sync::SyncReport;
+use super::{NoProgress, Progress};
+use crate::client::Client;
+use crate::error::{EngineError, Result};
+use crate::local_db::LocalEntry;
+use crate::workspaces::RealmContext;
+
+/// What an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A folder.
+    Folder,
+    /// A file of this size.
+    File {
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Its target.
+        target: String,
+    },
+}
+
+/// One entry of a folder listing.
+#[derive(Debug, Clone)]
+pub struct ListedEntry {
+    /// Its name.
+    pub name: EntryName,
+    /// Its id.
+    pub id: EntryId,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Its current version (0: not uploaded yet).
+    pub version: u32,
+    /// Whether it has changes waiting for upload.
+    pub pending: bool,
+}
+
+fn kind_of(body: &ManifestBody) -> EntryKind {
+    match body {
+        ManifestBody::Folder { .. } | ManifestBody::User { .. } => EntryKind::Folder,
+        ManifestBody::File { size, .. } => EntryKind::File { size: *size },
+        ManifestBody::Symlink { target, .. } => EntryKind::Symlink {
+            target: target.clone(),
+        },
+    }
+}
+
+fn not_a_folder(path: &WorkspacePath) -> EngineError {
+    EngineError::InvalidInput(format!("{path} is not a folder"))
+}
+
+/// A workspace opened for one command: its context, and whether the server answers.
+pub(crate) struct Opened {
+    pub context: RealmContext,
+    pub online: bool,
+}
+
+impl Client {
+    /// Opens a workspace: online when the server answers (after taking new messages, the user
+    /// manifest and the other devices' changes), else from what this device knows.
+    pub(crate) async fn open_workspace(&mut self, name: &str) -> Result<Opened> {
+        let attempt: Result<RealmContext> = async {
+            if self
+                .local_workspaces()?
+                .iter()
+                .all(|w| w.name.as_str() != name)
+            {
+                self.process_messages().await?;
+                self.sync_user_manifest().await?;
+            }
+            self.workspace_context(name).await
+        }
+        .await;
+        match attempt {
+            Ok(context) => {
+                self.pull(&context).await?;
+                Ok(Opened {
+                    context,
+                    online: true,
+                })
+            }
+            Err(EngineError::Unreachable { server, reason }) => {
+                tracing::info!(%server, %reason, "working offline");
+                Ok(Opened {
+                    context: self.workspace_context_offline(name)?,
+                    online: false,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Entries by id: local ones, and (online) the missing ones fetched in one batch.
+    pub(crate) async fn load_entries(
+        &self,
+        opened: &Opened,
+        ids: &[EntryId],
+    ) -> Result<HashMap<EntryId, LocalEntry>> {
+        let realm = opened.context.realm;
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.db().entry(&realm, id)? {
+                Some(entry) => {
+                    found.insert(*id, entry);
+                }
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() && opened.online {
+            let fetched = self.fetch_latest(&opened.context, &missing).await?;
+            let mut rows = Vec::with_capacity(fetched.len());
+            for manifest in fetched {
+                let entry = LocalEntry {
+                    body: manifest.body.clone(),
+                    base: Some(manifest),
+                };
+                rows.push((entry.base.as_ref().expect("set").id, entry));
+            }
+            self.db().put_entries(&realm, &rows)?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    async fn load_entry(&self, opened: &Opened, id: EntryId) -> Result<Option<LocalEntry>> {
+        Ok(self.load_entries(opened, &[id]).await?.remove(&id))
+    }
+
+    /// The root folder (empty until its creator's first upload reaches this device).
+    async fn root(&self, opened: &Opened) -> Result<LocalEntry> {
+        let realm = opened.context.realm;
+        Ok(self
+            .load_entry(opened, realm.into())
+            .await?
+            .unwrap_or(LocalEntry {
+                base: None,
+                body: ManifestBody::Folder {
+                    parent: realm.into(),
+                    children: Default::default(),
+                },
+            }))
+    }
+
+    /// The entry at a path.
+    pub(crate) async fn resolve(
+        &self,
+        opened: &Opened,
+        path: &WorkspacePath,
+    ) -> Result<(EntryId, LocalEntry)> {
+        let mut id: EntryId = opened.context.realm.into();
+        let mut entry = self.root(opened).await?;
+        for name in &path.components {
+            let ManifestBody::Folder { children, .. } = &entry.body else {
+                return Err(EngineError::NotFound(path.to_string()));
+            };
+            let child = *children
+                .get(name)
+                .ok_or_else(|| EngineError::NotFound(path.to_string()))?;
+            entry = self.load_entry(opened, child).await?.ok_or_else(|| {
+                if opened.online {
+                    EngineError::NotFound(path.to_string())
+                } else {
+                    EngineError::InvalidInput(format!(
+                        "{path} is not available offline (the server is unreachable)"
+                    ))
+                }
+            })?;
+            id = child;
+        }
+        Ok((id, entry))
+    }
+
+    /// Lists a folder (or describes a file).
+    pub async fn list(&mut self, path: &WorkspacePath) -> Result<Vec<ListedEntry>> {
+        let opened = self.open_workspace(&path.workspace).await?;
+        let (id, entry) = self.resolve(&opened, path).await?;
+        let ManifestBody::Folder { children, .. } = &entry.body else {
+            let name = path
+                .components
+                .last()
+                .cloned()
+                .unwrap_or_else(|| "/".parse().expect("never"));
+            return Ok(vec![ListedEntry {
+                name,
+                id,
+                kind: kind_of(&entry.body),
+                version: entry.base_version(),
+                pending: entry.need_sync(),
+            }]);
+        };
+        let ids: Vec<EntryId> = children.values().copied().collect();
+        let loaded = self.load_entries(&opened, &ids).await?;
+        Ok(children
+            .iter()
+            .filter_map(|(name, id)| {
+                let entry = loaded.get(id)?;
+                Some(ListedEntry {
+                    name: name.clone(),
+                    id: *id,
+                    kind: kind_of(&entry.body),
+                    version: entry.base_version(),
+                    pending: entry.need_sync(),
+                })
+            })
+            .collect())
+    }
+
+    /// Uploads what is pending when online; offline, the change waits for the next sync.
+    async fn finish(&self, opened: &Opened, progress: &dyn Progress) -> Result<Option<SyncReport>> {
+        if !opened.online {
+            return Ok(None);
+        }
+        match self.push(&opened.context, progress).await {
+            Ok(report) => Ok(Some(report)),
+            Err(EngineError::Unreachable { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_writable(&self, opened: &Opened) -> Result<()> {
+        let chain = opened.context.chain.as_ref().expect("workspace");
+        match chain.role(&self.keys().user_id) {
+            Some(role) if role.can_write() => Ok(()),
+            role => Err(EngineError::NotAllowed(format!(
+                "your role in this workspace ({}) does not allow writing",
+                role.map(|r| r.to_string().to_uppercase())
+                    .unwrap_or_else(|| "none".into())
+            ))),
+        }
+    }
+
+    /// Creates a folder (and missing parents). Returns `None` when stored locally only.
+    pub async fn mkdir(&mut self, path: &WorkspacePath) -> Result<Option<SyncReport>> {
+        let opened = self.open_workspace(&path.workspace).await?;
+        self.check_writable(&opened)?;
+        self.ensure_folder(&opened, path).await?;
+        self.finish(&opened, &NoProgress).await
+    }
+
+    /// The folder at `path`, created (with its parents) if missing.
+    async fn ensure_folder(&self, opened: &Opened, path: &WorkspacePath) -> Result<EntryId> {
+        let realm = opened.context.realm;
+        let mut id: EntryId = realm.into();
+        let mut entry = self.root(opened).await?;
+        for (depth, name) in path.components.iter().enumerate() {
+            let ManifestBody::Folder { children, .. } = &entry.body else {
+                return Err(not_a_folder(&WorkspacePath {
+                    workspace: path.workspace.clone(),
+                    components: path.components[..depth].to_vec(),
+                }));
+            };
+            match children.get(name) {
+                Some(child) => {
+                    let child = *child;
+                    entry = self
+                        .load_entry(opened, child)
+                        .await?
+                        .ok_or_else(|| EngineError::NotFound(path.to_string()))?;
+                    id = child;
+                }
+                None => {
+                    let child = EntryId::generate(&mut OsRng);
+                    let folder = LocalEntry {
+                        base: None,
+                        body: ManifestBody::Folder {
+                            parent: id,
+                            children: Default::default(),
+                        },
+                    };
+                    let mut parent = entry;
+                    if let ManifestBody::Folder { children, .. } = &mut parent.body {
+                        children.insert(name.clone(), child);
+                    }
+                    self.db()
+                        .put_entries(&realm, &[(id, parent), (child, folder.clone())])?;
+                    entry = folder;
+                    id = child;
+                }
+            }
+        }
+        if !matches!(entry.body, ManifestBody::Folder { .. }) {
+            return Err(not_a_folder(path));
+        }
+        Ok(id)
+    }
+
+    /// Copies a local file or folder (recursively) into the workspace. When `dest` is an existing
+    /// folder the copy goes inside it. Durable once this returns; uploaded if online.
+    pub async fn put(
+        &mut self,
+        local: &Path,
+        dest: &WorkspacePath,
+        progress: &dyn Progress,
+    ) -> Result<Option<SyncReport>> {
+        let metadata = std::fs::symlink_metadata(local)
+            .map_err(|e| EngineError::io(format!("cannot read {}", local.display()), e))?;
+        let opened = self.open_workspace(&dest.workspace).await?;
+        self.check_writable(&opened)?;
+        let target = match self.resolve(&opened, dest).await {
+            Ok((_, entry))
+                if matches!(entry.body, ManifestBody::Folder { .. })
+                    && !dest.components.is_empty()
+                    || dest.components.is_empty() =>
+            {
+                let name = local.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                    EngineError::InvalidInput(format!("{} has no usable name", local.display()))
+                })?;
+                dest.join(&name.parse().map_err(
+                    |e: strongroom_protocol::manifests::InvalidEntryName| {
+                        EngineError::InvalidInput(e.to_string())
+                    },
+                )?)
+            }
+            _ => dest.clone(),
+        };
+        progress.add_total(if metadata.is_dir() {
+            tree_size(local)
+        } else {
+            metadata.len()
+        });
+        self.put_tree(&opened, local, &target, progress).await?;
+        self.finish(&opened, progress).await
+    }
+
+    async fn put_tree(
+        &self,
+        opened: &Opened,
+        local: &Path,
+        target: &WorkspacePath,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        // Depth-first with an explicit stack: no recursion limit on deep trees.
+        let mut stack = vec![(local.to_path_buf(), target.clone())];
+        while let Some((local, target)) = stack.pop() {
+            let metadata = std::fs::symlink_metadata(&local)
+                .map_err(|e| EngineError::io(format!("cannot read {}", local.display()), e))?;
+            if metadata.is_dir() {
+                self.ensure_folder(opened, &target).await?;
+                let mut children: Vec<_> = std::fs::read_dir(&local)
+                    .map_err(|e| EngineError::io(format!("cannot list {}", local.display()), e))?
+                    .collect::<std::io::Result<Vec<_>>>()
+                    .map_err(|e| EngineError::io(format!("cannot list {}", local.display()), e))?;
+                children.sort_by_key(|c| c.file_name());
+                for child in children.into_iter().rev() {
+                    let name = child.file_name();
+                    let name = name.to_str().ok_or_else(|| {
+                        EngineError::InvalidInput(format!(
+                            "{} is not valid UTF-8",
+                            child.path().display()
+                        ))
+                    })?;
+                    let name: EntryName = name.parse().map_err(
+                        |e: strongroom_protocol::manifests::InvalidEntryName| {
+                            EngineError::InvalidInput(e.to_string())
+                        },
+                    )?;
+                    stack.push((child.path(), target.join(&name)));
+                }
+            } else if metadata.file_type().is_symlink() {
+                let link = std::fs::read_link(&local)
+                    .map_err(|e| EngineError::io(format!("cannot read {}", local.display()), e))?;
+                let body_target = link.to_string_lossy().into_owned();
+                self.write_entry(opened, &target, |parent| ManifestBody::Symlink {
+                    parent,
+                    target: body_target,
+                })
+                .await?;
+            } else {
+                let written = self.write_file_blocks(&opened.context, &local, progress)?;
+                self.write_entry(opened, &target, |parent| ManifestBody::File {
+                    parent,
+                    size: written.size,
+                    block_size: BLOCK_SIZE,
+                    blocks: written.blocks,
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the content at `path` (a new entry, or a new version of the existing file, which
+    /// keeps its identity and history), in one local transaction with its folder.
+    async fn write_entry(
+        &self,
+        opened: &Opened,
+        path: &WorkspacePath,
+        body: impl FnOnce(EntryId) -> ManifestBody,
+    ) -> Result<EntryId> {
+        let realm = opened.context.realm;
+        let (parent_path, name) = path
+            .split_last()
+            .ok_or_else(|| EngineError::InvalidInput("a workspace's root is a folder".into()))?;
+        let parent_id = self.ensure_folder(opened, &parent_path).await?;
+        let mut parent = self
+            .load_entry(opened, parent_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(parent_path.to_string()))?;
+        let ManifestBody::Folder { children, .. } = &mut parent.body else {
+            return Err(not_a_folder(&parent_path));
+        };
+        let body = body(parent_id);
+        match children.get(name).copied() {
+            Some(existing) => {
+                let mut entry = self
+                    .load_entry(opened, existing)
+                    .await?
+                    .ok_or_else(|| EngineError::NotFound(path.to_string()))?;
+                if matches!(entry.body, ManifestBody::Folder { .. }) {
+                    return Err(EngineError::InvalidInput(format!("{path} is a folder")));
+                }
+                entry.body = body;
+                self.db().put_entries(&realm, &[(existing, entry)])?;
+                Ok(existing)
+            }
+            None => {
+                let id = EntryId::generate(&mut OsRng);
+                children.insert(name.clone(), id);
+                self.db().put_entries(
+                    &realm,
+                    &[(id, LocalEntry { base: None, body }), (parent_id, parent)],
+                )?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// Copies a file or folder (recursively) out of the workspace to `local`.
+    pub async fn get(
+        &mut self,
+        source: &WorkspacePath,
+        local: &Path,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let opened = self.open_workspace(&source.workspace).await?;
+        let (id, entry) = self.resolve(&opened, source).await?;
+        let local = if local.is_dir() {
+            local.join(
+                source
+                    .components
+                    .last()
+                    .map(|c| c.as_str())
+                    .unwrap_or(source.workspace.as_str()),
+            )
+        } else {
+            local.to_path_buf()
+        };
+        let mut stack = vec![(id, entry, local)];
+        while let Some((_, entry, local)) = stack.pop() {
+            match &entry.body {
+                ManifestBody::Folder { children, .. } => {
+                    std::fs::create_dir_all(&local).map_err(|e| {
+                        EngineError::io(format!("cannot create {}", local.display()), e)
+                    })?;
+                    let ids: Vec<EntryId> = children.values().copied().collect();
+                    let loaded = self.load_entries(&opened, &ids).await?;
+                    for (name, child) in children {
+                        if let Some(child_entry) = loaded.get(child) {
+                            stack.push((*child, child_entry.clone(), local.join(name.as_str())));
+                        }
+                    }
+                }
+                ManifestBody::File { size, blocks, .. } => {
+                    progress.add_total(*size);
+                    let tmp = local.with_extension("strongroom-part");
+                    let mut file = std::fs::File::create(&tmp).map_err(|e| {
+                        EngineError::io(format!("cannot create {}", tmp.display()), e)
+                    })?;
+                    let result = self
+                        .read_file_into(&opened.context, *size, blocks, &mut file, progress)
+                        .await;
+                    if let Err(e) = result {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e);
+                    }
+                    file.sync_all().map_err(|e| {
+                        EngineError::io(format!("cannot write {}", tmp.display()), e)
+                    })?;
+                    std::fs::rename(&tmp, &local).map_err(|e| {
+                        EngineError::io(format!("cannot write {}", local.display()), e)
+                    })?;
+                }
+                ManifestBody::Symlink { target, .. } => {
+                    let _ = std::fs::remove_file(&local);
+                    #[cfg(unix)]
+                    std::os::unix::fs::symlink(target, &local).map_err(|e| {
+                        EngineError::io(format!("cannot create {}", local.display()), e)
+                    })?;
+                    #[cfg(not(unix))]
+                    std::fs::write(&local, target).map_err(|e| {
+                        EngineError::io(format!("cannot create {}", local.display()), e)
+                    })?;
+                }
+                ManifestBody::User { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a file, a symlink, or a folder (`recursive` for a non-empty one). The entry's
+    /// versions stay on the server: a removed file can be restored.
+    pub async fn remove(
+        &mut self,
+        path: &WorkspacePath,
+        recursive: bool,
+    ) -> Result<Option<SyncReport>> {
+        let opened = self.open_workspace(&path.workspace).await?;
+        self.check_writable(&opened)?;
+        let (parent_path, name) = path.split_last().ok_or_else(|| {
+            EngineError::InvalidInput("a workspace's root cannot be removed".into())
+        })?;
+        let (parent_id, mut parent) = self.resolve(&opened, &parent_path).await?;
+        let (_, entry) = self.resolve(&opened, path).await?;
+        if let ManifestBody::Folder { children, .. } = &entry.body
+            && !children.is_empty()
+            && !recursive
+        {
+            return Err(EngineError::InvalidInput(format!(
+                "{path} is a folder that is not empty (use -r)"
+            )));
+        }
+        if let ManifestBody::Folder { children, .. } = &mut parent.body {
+            children.remove(name);
+        }
+        self.db()
+            .put_entries(&opened.context.realm, &[(parent_id, parent)])?;
+        self.finish(&opened, &NoProgress).await
+    }
+
+    /// Moves or renames within a workspace. A file moved over an existing file replaces its
+    /// content as a new version of that file, which keeps its identity and history (what editors
+    /// do when they save through a temporary file).
+    pub async fn rename(
+        &mut self,
+        from: &WorkspacePath,
+        to: &WorkspacePath,
+    ) -> Result<Option<SyncReport>> {
+        if from.workspace != to.workspace {
+            return Err(EngineError::InvalidInput(
+                "moves stay within one workspace".into(),
+            ));
+        }
+        let opened = self.open_workspace(&from.workspace).await?;
+        self.check_writable(&opened)?;
+        let realm = opened.context.realm;
+        let (from_parent_path, from_name) = from.split_last().ok_or_else(|| {
+            EngineError::InvalidInput("a workspace's root cannot be moved".into())
+        })?;
+        let (from_id, from_entry) = self.resolve(&opened, from).await?;
+        // Into an existing folder, or onto a name.
+        let to = match self.resolve(&opened, to).await {
+            Ok((_, e)) if matches!(e.body, ManifestBody::Folder { .. }) => to.join(from_name),
+            _ => to.clone(),
+        };
+        if to == *from {
+            return Ok(None);
+        }
+        let (to_parent_path, to_name) = to
+            .split_last()
+            .ok_or_else(|| EngineError::InvalidInput("cannot replace a workspace's root".into()))?;
+        if to.components.starts_with(&from.components) {
+            return Err(EngineError::InvalidInput(format!(
+                "cannot move {from} inside itself"
+            )));
+        }
+        let (from_parent_id, _) = self.resolve(&opened, &from_parent_path).await?;
+        let to_parent_id = self.ensure_folder(&opened, &to_parent_path).await?;
+        let mut rows: Vec<(EntryId, LocalEntry)> = Vec::new();
+        let mut to_parent = self
+            .load_entry(&opened, to_parent_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(to_parent_path.to_string()))?;
+        let ManifestBody::Folder {
+            children: to_children,
+            ..
+        } = &mut to_parent.body
+        else {
+            return Err(not_a_folder(&to_parent_path));
+        };
+        match to_children.get(to_name).copied() {
+            Some(existing) if existing != from_id => {
+                let mut target = self
+                    .load_entry(&opened, existing)
+                    .await?
+                    .ok_or_else(|| EngineError::NotFound(to.to_string()))?;
+                let replaceable = !matches!(target.body, ManifestBody::Folder { .. })
+                    && !matches!(from_entry.body, ManifestBody::Folder { .. });
+                if !replaceable {
+                    return Err(EngineError::InvalidInput(format!("{to} exists")));
+                }
+                // The target keeps its identity; the source's content becomes its new version.
+                target.body = reparent(&from_entry.body, to_parent_id);
+                rows.push((existing, target));
+            }
+            Some(_) => {}
+            None => {
+                to_children.insert(to_name.clone(), from_id);
+                let mut moved = from_entry.clone();
+                moved.body = reparent(&from_entry.body, to_parent_id);
+                rows.push((from_id, moved));
+            }
+        }
+        if from_parent_id == to_parent_id {
+            if let ManifestBody::Folder { children, .. } = &mut to_parent.body
+                && children.get(from_name) == Some(&from_id)
+                && from_name != to_name
+            {
+                children.remove(from_name);
+            }
+            rows.push((to_parent_id, to_parent));
+        } else {
+            let mut from_parent = self
+                .load_entry(&opened, from_parent_id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(from_parent_path.to_string()))?;
+            if let ManifestBody::Folder { children, .. } = &mut from_parent.body {
+                children.remove(from_name);
+            }
+            rows.push((to_parent_id, to_parent));
+            rows.push((from_parent_id, from_parent));
+        }
+        self.db().put_entries(&realm, &rows)?;
+        self.finish(&opened, &NoProgress).await
+    }
+
+    /// Keeps a file or folder available offline (fetches its blocks and protects them from
+    /// eviction), or stops doing so.
+    pub async fn set_pinned(&mut self, path: &WorkspacePath, pinned: bool) -> Result<u64> {
+        let opened = self.open_workspace(&path.workspace).await?;
+        let (id, entry) = self.resolve(&opened, path).await?;
+        let mut stack = vec![(id, entry)];
+        let mut count = 0;
+        while let Some((_, entry)) = stack.pop() {
+            match &entry.body {
+                ManifestBody::Folder { children, .. } => {
+                    let ids: Vec<EntryId> = children.values().copied().collect();
+                    stack.extend(self.load_entries(&opened, &ids).await?);
+                }
+                ManifestBody::File { blocks, .. } => {
+                    if pinned {
+                        for block in blocks {
+                            self.load_block(&opened.context, block).await?;
+                        }
+                    }
+                    let ids: Vec<_> = blocks.iter().map(|b| b.id).collect();
+                    self.db().set_pinned(&opened.context.realm, &ids, pinned)?;
+                    count += blocks.len() as u64;
+                }
+                _ => {}
+            }
+        }
+        Ok(count)
+    }
+
+    /// Whether anything waits for upload, and the cache's size.
+    pub fn local_status(&self) -> Result<(u64, u64)> {
+        Ok((self.db().pending_count()?, self.db().cached_bytes()?))
+    }
+}
+
+fn reparent(body: &ManifestBody, parent: EntryId) -> ManifestBody {
+    let mut body = body.clone();
+    match &mut body {
+        ManifestBody::Folder { parent: p, .. }
+        | ManifestBody::File { parent: p, .. }
+        | ManifestBody::Symlink { parent: p, .. } => *p = parent,
+        ManifestBody::User { .. } => {}
+    }
+    body
+}
+
+fn tree_size(path: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        } else if m.is_file() {
+            total += m.len();
+        }
+    }
+    total
+}

@@ -1,0 +1,437 @@
+//! Sync: pull the changes other devices made (by realm checkpoint), push the changes made here
+//! (blocks first, then manifests with an optimistic version check), and resolve conflicts:
+//! folders merge, and of two concurrent edits of a file both contents are kept, the local one
+//! beside the original as a conflict copy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_core::OsRng;
+use strongroom_protocol::ids::EntryId;
+use strongroom_protocol::manifests::{EntryName, Manifest, ManifestBody};
+use strongroom_protocol::wire::REALM_PAGE;
+
+use super::{NoProgress, Progress};
+use crate::client::Client;
+use crate::error::{EngineError, Result};
+use crate::local_db::LocalEntry;
+use crate::workspaces::RealmContext;
+
+/// What a sync did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Entries whose newer remote version was taken.
+    pub downloaded: usize,
+    /// Entries uploaded.
+    pub uploaded: usize,
+    /// Conflict copies created, by name.
+    pub conflicts: Vec<String>,
+}
+
+/// The parent of an entry's body, if it has one.
+pub(crate) fn parent_of(body: &ManifestBody) -> Option<EntryId> {
+    match body {
+        ManifestBody::Folder { parent, .. }
+        | ManifestBody::File { parent, .. }
+        | ManifestBody::Symlink { parent, .. } => Some(*parent),
+        ManifestBody::User { .. } => None,
+    }
+}
+
+fn with_parent(body: &ManifestBody, new_parent: EntryId) -> ManifestBody {
+    let mut body = body.clone();
+    match &mut body {
+        ManifestBody::Folder { parent, .. }
+        | ManifestBody::File { parent, .. }
+        | ManifestBody::Symlink { parent, .. } => *parent = new_parent,
+        ManifestBody::User { .. } => {}
+    }
+    body
+}
+
+fn children_of(body: &ManifestBody) -> BTreeMap<EntryName, EntryId> {
+    match body {
+        ManifestBody::Folder { children, .. } => children.clone(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// The name of a conflict copy: `report (conflict laptop 2026-11-27 10.04.05).txt`.
+pub(crate) fn conflict_name(
+    name: &EntryName,
+    device: &str,
+    taken: &BTreeMap<EntryName, EntryId>,
+) -> EntryName {
+    let text = name.as_str();
+    let (stem, extension) = match text.rfind('.') {
+        Some(i) if i > 0 => (&text[..i], &text[i..]),
+        _ => (text, ""),
+    };
+    let when = chrono::Utc::now().format("%Y-%m-%d %H.%M.%S");
+    (1..)
+        .map(|n| {
+            let counter = if n == 1 {
+                String::new()
+            } else {
+                format!(" {n}")
+            };
+            let mut stem: String = stem.chars().take(150).collect();
+            stem.push_str(&format!(" (conflict {device} {when}{counter})"));
+            format!("{stem}{extension}")
+        })
+        .filter_map(|candidate| candidate.parse::<EntryName>().ok())
+        .find(|candidate| !taken.contains_key(candidate))
+        .expect("some counter is free")
+}
+
+/// Three-way merge of a folder's children. A name changed on one side only takes that side;
+/// changed on both sides differently, the remote entry keeps the name and the local one gets a
+/// conflict name.
+pub(crate) fn merge_children(
+    base: &BTreeMap<EntryName, EntryId>,
+    mine: &BTreeMap<EntryName, EntryId>,
+    theirs: &BTreeMap<EntryName, EntryId>,
+    device: &str,
+) -> BTreeMap<EntryName, EntryId> {
+    let names: BTreeSet<&EntryName> = base
+        .keys()
+        .chain(mine.keys())
+        .chain(theirs.keys())
+        .collect();
+    let mut merged = BTreeMap::new();
+    let mut displaced = Vec::new();
+    for name in names {
+        let (b, m, t) = (base.get(name), mine.get(name), theirs.get(name));
+        let chosen = if m == b {
+            t
+        } else if t == b || m == t {
+            m
+        } else {
+            if let Some(local) = m {
+                displaced.push((name.clone(), *local));
+            }
+            t.or(m)
+        };
+        if let Some(id) = chosen {
+            merged.insert(name.clone(), *id);
+        }
+    }
+    for (name, id) in displaced {
+        if !merged.values().any(|v| *v == id) {
+            let renamed = conflict_name(&name, device, &merged);
+            merged.insert(renamed, id);
+        }
+    }
+    merged
+}
+
+impl Client {
+    /// Takes the remote versions of the entries this device holds that changed since the last
+    /// pull, unless they have local changes (those merge when pushed).
+    pub(crate) async fn pull(&self, context: &RealmContext) -> Result<usize> {
+        let realm = context.realm;
+        let mut since = self.db().checkpoint(&realm)?;
+        let mut taken = 0;
+        loop {
+            let response = self.remote_changes(realm, since).await?;
+            let mut ids: Vec<EntryId> = Vec::new();
+            for change in &response.changes {
+                if change.checkpoint <= since {
+                    return Err(EngineError::Protocol(
+                        "the server sent changes out of order".into(),
+                    ));
+                }
+                since = change.checkpoint;
+                if !ids.contains(&change.id) && self.db().entry(&realm, &change.id)?.is_some() {
+                    ids.push(change.id);
+                }
+            }
+            for manifest in self.fetch_latest(context, &ids).await? {
+                taken += usize::from(self.take_remote(&realm, manifest)?);
+            }
+            if response.changes.is_empty() {
+                since = since.max(response.checkpoint);
+            }
+            self.db().set_checkpoint(&realm, since)?;
+            if (response.changes.len() as u64) < REALM_PAGE {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// Takes a validated remote version for an entry without local changes.
+    fn take_remote(
+        &self,
+        realm: &strongroom_protocol::ids::RealmId,
+        manifest: Manifest,
+    ) -> Result<bool> {
+        let local = self.db().entry(realm, &manifest.id)?;
+        if local
+            .as_ref()
+            .is_some_and(|l| l.need_sync() || l.base_version() >= manifest.version)
+        {
+            return Ok(false);
+        }
+        let id = manifest.id;
+        let body = manifest.body.clone();
+        self.db().put_entries(
+            realm,
+            &[(
+                id,
+                LocalEntry {
+                    base: Some(manifest),
+                    body,
+                },
+            )],
+        )?;
+        Ok(true)
+    }
+
+    /// Uploads every local change of the realm. Files first, then folders deepest first, so
+    /// that a folder never names an entry the server does not have yet.
+    pub(crate) async fn push(
+        &self,
+        context: &RealmContext,
+        progress: &dyn Progress,
+    ) -> Result<SyncReport> {
+        let realm = context.realm;
+        let mut report = SyncReport::default();
+        for _round in 0..16 {
+            let mut pending = self.db().entries_to_sync(&realm)?;
+            if pending.is_empty() {
+                return Ok(report);
+            }
+            let mut keyed = Vec::with_capacity(pending.len());
+            for (id, local) in pending.drain(..) {
+                let rank = match local.body {
+                    ManifestBody::Folder { .. } => 1_000_000 - self.depth(&realm, id)?,
+                    _ => 0,
+                };
+                keyed.push((rank, id, local));
+            }
+            keyed.sort_by_key(|(rank, _, _)| *rank);
+            for (_, id, local) in keyed {
+                if let ManifestBody::File { blocks, .. } = &local.body {
+                    self.upload_blocks(context, blocks, progress).await?;
+                }
+                match self.upload_entry(context, id, &local).await? {
+                    Some(uploaded) => {
+                        // Another process of this device may have changed the entry meanwhile:
+                        // keep its content, on top of what was just uploaded.
+                        let current = self
+                            .db()
+                            .entry(&realm, &id)?
+                            .map(|e| e.body)
+                            .unwrap_or(uploaded.body.clone());
+                        self.db().put_entries(
+                            &realm,
+                            &[(
+                                id,
+                                LocalEntry {
+                                    base: Some(uploaded),
+                                    body: current,
+                                },
+                            )],
+                        )?;
+                        report.uploaded += 1;
+                    }
+                    None => {
+                        if let Some(name) = self.resolve_conflict(context, id, local).await? {
+                            report.conflicts.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        Err(EngineError::Protocol(
+            "changes kept conflicting with other devices; run `strongroom sync` again".into(),
+        ))
+    }
+
+    fn depth(&self, realm: &strongroom_protocol::ids::RealmId, mut id: EntryId) -> Result<u32> {
+        let root: EntryId = (*realm).into();
+        let mut depth = 0;
+        while id != root && depth < 4096 {
+            match self
+                .db()
+                .entry(realm, &id)?
+                .and_then(|e| parent_of(&e.body))
+            {
+                Some(parent) => id = parent,
+                None => break,
+            }
+            depth += 1;
+        }
+        Ok(depth)
+    }
+
+    /// Another device wrote this entry first: merge folders; keep both contents of a file.
+    async fn resolve_conflict(
+        &self,
+        context: &RealmContext,
+        id: EntryId,
+        local: LocalEntry,
+    ) -> Result<Option<String>> {
+        let realm = context.realm;
+        let remote = self
+            .fetch_latest(context, &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                EngineError::Protocol(
+                    "the server reported a conflict on an entry it does not have".into(),
+                )
+            })?;
+        let device = self.keys().device_label.to_string();
+        match (&local.body, &remote.body) {
+            (
+                ManifestBody::Folder {
+                    parent,
+                    children: mine,
+                },
+                ManifestBody::Folder {
+                    children: theirs, ..
+                },
+            ) => {
+                let base = local
+                    .base
+                    .as_ref()
+                    .map(|b| children_of(&b.body))
+                    .unwrap_or_default();
+                let merged = merge_children(&base, mine, theirs, &device);
+                let body = ManifestBody::Folder {
+                    parent: *parent,
+                    children: merged,
+                };
+                self.db().put_entries(
+                    &realm,
+                    &[(
+                        id,
+                        LocalEntry {
+                            base: Some(remote),
+                            body,
+                        },
+                    )],
+                )?;
+                Ok(None)
+            }
+            _ => {
+                // Both contents are kept: the remote version keeps the name and the entry's
+                // identity; the local content becomes a new entry beside it.
+                let parent_id = parent_of(&remote.body)
+                    .or_else(|| parent_of(&local.body))
+                    .unwrap_or(realm.into());
+                let copy_id = EntryId::generate(&mut OsRng);
+                let copy = LocalEntry {
+                    base: None,
+                    body: with_parent(&local.body, parent_id),
+                };
+                let mut parent = self.db().entry(&realm, &parent_id)?.ok_or_else(|| {
+                    EngineError::Protocol("the conflicting file's folder is unknown here".into())
+                })?;
+                let ManifestBody::Folder { children, .. } = &mut parent.body else {
+                    return Err(EngineError::Protocol(
+                        "a file's parent is not a folder".into(),
+                    ));
+                };
+                let name = children
+                    .iter()
+                    .find(|(_, child)| **child == id)
+                    .map(|(name, _)| name.clone())
+                    .unwrap_or_else(|| "conflict".parse().expect("valid"));
+                let copy_name = conflict_name(&name, &device, children);
+                children.insert(copy_name.clone(), copy_id);
+                let body = remote.body.clone();
+                self.db().put_entries(
+                    &realm,
+                    &[
+                        (
+                            id,
+                            LocalEntry {
+                                base: Some(remote),
+                                body,
+                            },
+                        ),
+                        (copy_id, copy),
+                        (parent_id, parent),
+                    ],
+                )?;
+                Ok(Some(copy_name.to_string()))
+            }
+        }
+    }
+
+    /// Pull, then push, one workspace.
+    pub async fn sync_workspace(
+        &mut self,
+        name: &str,
+        progress: &dyn Progress,
+    ) -> Result<SyncReport> {
+        let context = self.workspace_context(name).await?;
+        let downloaded = self.pull(&context).await?;
+        let mut report = self.push(&context, progress).await?;
+        report.downloaded = downloaded;
+        Ok(report)
+    }
+
+    /// Messages, the user manifest, then every workspace.
+    pub async fn sync_all(&mut self) -> Result<Vec<(String, SyncReport)>> {
+        self.process_messages().await?;
+        let workspaces = self.sync_user_manifest().await?;
+        let mut reports = Vec::new();
+        for workspace in workspaces {
+            let name = workspace.name.to_string();
+            let report = self.sync_workspace(&name, &NoProgress).await?;
+            reports.push((name, report));
+        }
+        Ok(reports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> EntryId {
+        EntryId::from_bytes([n; 16])
+    }
+
+    fn map(items: &[(&str, u8)]) -> BTreeMap<EntryName, EntryId> {
+        items
+            .iter()
+            .map(|(n, i)| (n.parse().unwrap(), id(*i)))
+            .collect()
+    }
+
+    #[test]
+    fn folders_merge_additions_and_removals_from_both_sides() {
+        let base = map(&[("a", 1), ("b", 2)]);
+        let mine = map(&[("a", 1), ("c", 3)]); // removed b, added c
+        let theirs = map(&[("a", 1), ("b", 2), ("d", 4)]); // added d
+        assert_eq!(
+            merge_children(&base, &mine, &theirs, "laptop"),
+            map(&[("a", 1), ("c", 3), ("d", 4)])
+        );
+    }
+
+    #[test]
+    fn same_name_added_on_both_sides_keeps_both() {
+        let base = map(&[]);
+        let mine = map(&[("x.txt", 1)]);
+        let theirs = map(&[("x.txt", 2)]);
+        let merged = merge_children(&base, &mine, &theirs, "laptop");
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[&"x.txt".parse::<EntryName>().unwrap()], id(2));
+        let (copy, copy_id) = merged.iter().find(|(n, _)| n.as_str() != "x.txt").unwrap();
+        assert_eq!(*copy_id, id(1));
+        assert!(copy.as_str().starts_with("x (conflict laptop "), "{copy}");
+        assert!(copy.as_str().ends_with(").txt"), "{copy}");
+    }
+
+    #[test]
+    fn removal_against_a_remote_change_keeps_the_change() {
+        let base = map(&[("a", 1)]);
+        let mine = map(&[]);
+        let theirs = map(&[("a", 5)]);
+        assert_eq!(merge_children(&base, &mine, &theirs, "d"), map(&[("a", 5)]));
+    }
+}

@@ -1,0 +1,472 @@
+//! The device's local database (`HOME/local.sqlite`): manifests as this device knows them (the
+//! last validated remote version and the local state), the highest version seen of each vlob
+//! (to refuse rollbacks), realm checkpoints and certificates, the block cache index, and small
+//! counters. Every payload that says anything about the content is encrypted with the device's
+//! local key; ids and version numbers are the only clear values.
+//!
+//! SQLite in WAL mode with `synchronous=FULL`: a change committed here survives a crash of the
+//! process or the machine. Several processes of one device (a `sync --watch` and a `put`) share
+//! the database safely.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rand_core::OsRng;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use strongroom_protocol::crypto::secret_key::SecretKey;
+use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
+use strongroom_protocol::manifests::{Manifest, ManifestBody};
+
+use crate::error::{EngineError, Result};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS entries (
+    realm BLOB NOT NULL,
+    entry BLOB NOT NULL,
+    base_version INTEGER NOT NULL,
+    need_sync INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (realm, entry)
+);
+CREATE INDEX IF NOT EXISTS entries_need_sync ON entries(need_sync);
+CREATE TABLE IF NOT EXISTS seen_versions (
+    realm BLOB NOT NULL,
+    entry BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (realm, entry)
+);
+CREATE TABLE IF NOT EXISTS realms (
+    realm BLOB PRIMARY KEY,
+    checkpoint INTEGER NOT NULL DEFAULT 0,
+    certificates BLOB
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    realm BLOB NOT NULL,
+    block BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    dirty INTEGER NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    last_access INTEGER NOT NULL,
+    PRIMARY KEY (realm, block)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#;
+
+/// An entry as this device knows it: the last remote version it validated (if any) and its
+/// current local content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalEntry {
+    /// The last validated remote version.
+    pub base: Option<Manifest>,
+    /// The local content (equal to the base's unless changed here).
+    pub body: ManifestBody,
+}
+
+impl Encoded for LocalEntry {
+    const TAG: &'static str = "local-entry";
+    const VERSION: u8 = 1;
+}
+
+impl LocalEntry {
+    /// The remote version this entry derives from (0: never synced).
+    pub fn base_version(&self) -> u32 {
+        self.base.as_ref().map(|b| b.version).unwrap_or(0)
+    }
+
+    /// Whether it has changes to upload.
+    pub fn need_sync(&self) -> bool {
+        self.base.as_ref().is_none_or(|b| b.body != self.body)
+    }
+}
+
+/// A block known to this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// Encrypted size.
+    pub size: u64,
+    /// Written here and not uploaded yet: never evicted.
+    pub dirty: bool,
+    /// Kept available offline: never evicted.
+    pub pinned: bool,
+}
+
+/// The local database.
+pub struct LocalDb {
+    conn: Mutex<Connection>,
+    key: SecretKey,
+}
+
+fn db_error(e: rusqlite::Error) -> EngineError {
+    EngineError::io("the local database failed", std::io::Error::other(e))
+}
+
+fn fixed16(bytes: Vec<u8>) -> Result<[u8; 16]> {
+    bytes
+        .try_into()
+        .map_err(|_| EngineError::Protocol("a local identifier has the wrong length".into()))
+}
+
+impl LocalDb {
+    /// Opens (creating if needed) the database at `path`; payloads are encrypted with `key`.
+    pub fn open(path: &Path, key: SecretKey) -> Result<Self> {
+        let conn = Connection::open(path).map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
+        conn.execute_batch(SCHEMA).map_err(db_error)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            key,
+        })
+    }
+
+    fn aad(realm: &RealmId, entry: &EntryId) -> Vec<u8> {
+        let mut aad = b"strongroom local entry v1".to_vec();
+        aad.extend_from_slice(realm.as_bytes());
+        aad.extend_from_slice(entry.as_bytes());
+        aad
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| EngineError::Protocol("local database lock poisoned".into()))?;
+        f(&mut conn).map_err(db_error)
+    }
+
+    /// An entry.
+    pub fn entry(&self, realm: &RealmId, entry: &EntryId) -> Result<Option<LocalEntry>> {
+        let data: Option<Vec<u8>> = self.with(|c| {
+            c.query_row(
+                "SELECT data FROM entries WHERE realm = ?1 AND entry = ?2",
+                params![realm.as_bytes(), entry.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        data.map(|d| self.decrypt_entry(realm, entry, &d))
+            .transpose()
+    }
+
+    fn decrypt_entry(&self, realm: &RealmId, entry: &EntryId, data: &[u8]) -> Result<LocalEntry> {
+        let plaintext = self
+            .key
+            .decrypt(data, &Self::aad(realm, entry))
+            .map_err(|e| EngineError::CorruptFile {
+                path: "local.sqlite".into(),
+                reason: e.to_string(),
+            })?;
+        LocalEntry::decode(&plaintext).map_err(|e| EngineError::corrupt("local.sqlite", e))
+    }
+
+    /// Stores entries in one transaction (all or none).
+    pub fn put_entries(&self, realm: &RealmId, entries: &[(EntryId, LocalEntry)]) -> Result<()> {
+        let rows: Vec<(EntryId, u32, bool, Vec<u8>)> = entries
+            .iter()
+            .map(|(id, e)| {
+                let data = self
+                    .key
+                    .encrypt(&mut OsRng, &e.encode(), &Self::aad(realm, id));
+                (*id, e.base_version(), e.need_sync(), data)
+            })
+            .collect();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (id, base_version, need_sync, data) in &rows {
+                tx.execute(
+                    "INSERT INTO entries (realm, entry, base_version, need_sync, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (realm, entry) DO UPDATE SET base_version = ?3, need_sync = ?4, data = ?5",
+                    params![realm.as_bytes(), id.as_bytes(), base_version, need_sync, data],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Removes an entry (after it was deleted from its folder and the folder synced).
+    pub fn remove_entry(&self, realm: &RealmId, entry: &EntryId) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM entries WHERE realm = ?1 AND entry = ?2",
+                params![realm.as_bytes(), entry.as_bytes()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The entries of a realm with changes to upload.
+    pub fn entries_to_sync(&self, realm: &RealmId) -> Result<Vec<(EntryId, LocalEntry)>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT entry, data FROM entries WHERE realm = ?1 AND need_sync = 1")?;
+            let rows = stmt.query_map(params![realm.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, data)| {
+                let id = EntryId::from_bytes(fixed16(id)?);
+                Ok((id, self.decrypt_entry(realm, &id, &data)?))
+            })
+            .collect()
+    }
+
+    /// How many entries of every realm wait for upload.
+    pub fn pending_count(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM entries WHERE need_sync = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+
+    /// The highest version of a vlob this device has validated.
+    pub fn seen_version(&self, realm: &RealmId, entry: &EntryId) -> Result<u32> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT version FROM seen_versions WHERE realm = ?1 AND entry = ?2",
+                params![realm.as_bytes(), entry.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map(|v| v.unwrap_or(0))
+    }
+
+    /// Records a validated version (keeps the highest).
+    pub fn see_version(&self, realm: &RealmId, entry: &EntryId, version: u32) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
+                params![realm.as_bytes(), entry.as_bytes(), version],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A realm's last processed checkpoint.
+    pub fn checkpoint(&self, realm: &RealmId) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT checkpoint FROM realms WHERE realm = ?1",
+                params![realm.as_bytes()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        })
+        .map(|v| v.unwrap_or(0) as u64)
+    }
+
+    /// Records a realm's processed checkpoint.
+    pub fn set_checkpoint(&self, realm: &RealmId, checkpoint: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO realms (realm, checkpoint) VALUES (?1, ?2)
+                 ON CONFLICT (realm) DO UPDATE SET checkpoint = max(checkpoint, ?2)",
+                params![realm.as_bytes(), checkpoint as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A realm's validated certificates, as stored.
+    pub fn realm_certificates(&self, realm: &RealmId) -> Result<Vec<Vec<u8>>> {
+        let data: Option<Vec<u8>> = self.with(|c| {
+            c.query_row(
+                "SELECT certificates FROM realms WHERE realm = ?1",
+                params![realm.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })?;
+        let Some(data) = data else {
+            return Ok(Vec::new());
+        };
+        let plaintext =
+            self.key
+                .decrypt(&data, realm.as_bytes())
+                .map_err(|e| EngineError::CorruptFile {
+                    path: "local.sqlite".into(),
+                    reason: e.to_string(),
+                })?;
+        let list: CertificateList = CertificateList::decode(&plaintext)
+            .map_err(|e| EngineError::corrupt("local.sqlite", e))?;
+        Ok(list
+            .certificates
+            .into_iter()
+            .map(|c| c.into_vec())
+            .collect())
+    }
+
+    /// Replaces a realm's stored certificates.
+    pub fn set_realm_certificates(&self, realm: &RealmId, certificates: &[Vec<u8>]) -> Result<()> {
+        let list = CertificateList {
+            certificates: certificates
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.clone()))
+                .collect(),
+        };
+        let data = self
+            .key
+            .encrypt(&mut OsRng, &list.encode(), realm.as_bytes());
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO realms (realm, certificates) VALUES (?1, ?2)
+                 ON CONFLICT (realm) DO UPDATE SET certificates = ?2",
+                params![realm.as_bytes(), data],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A named counter (e.g. the next message index).
+    pub fn counter(&self, name: &str) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT value FROM counters WHERE name = ?1",
+                params![name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        })
+        .map(|v| v.unwrap_or(0) as u64)
+    }
+
+    /// Sets a named counter.
+    pub fn set_counter(&self, name: &str, value: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
+                params![name, value as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records a block in the cache index.
+    pub fn put_block(
+        &self,
+        realm: &RealmId,
+        block: &BlockId,
+        size: u64,
+        dirty: bool,
+    ) -> Result<()> {
+        let now = crate::clock::now().as_micros();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4), last_access = ?5",
+                params![realm.as_bytes(), block.as_bytes(), size as i64, dirty, now],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A block's record.
+    pub fn block(&self, realm: &RealmId, block: &BlockId) -> Result<Option<BlockRecord>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT size, dirty, pinned FROM blocks WHERE realm = ?1 AND block = ?2",
+                params![realm.as_bytes(), block.as_bytes()],
+                |r| {
+                    Ok(BlockRecord {
+                        size: r.get::<_, i64>(0)? as u64,
+                        dirty: r.get(1)?,
+                        pinned: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Marks a block uploaded.
+    pub fn block_uploaded(&self, realm: &RealmId, block: &BlockId) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2",
+                params![realm.as_bytes(), block.as_bytes()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Pins or unpins blocks.
+    pub fn set_pinned(&self, realm: &RealmId, blocks: &[BlockId], pinned: bool) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for block in blocks {
+                tx.execute(
+                    "UPDATE blocks SET pinned = ?3 WHERE realm = ?1 AND block = ?2",
+                    params![realm.as_bytes(), block.as_bytes(), pinned],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Total size of cached blocks that may be evicted, and the oldest of them first.
+    pub fn evictable_blocks(&self, limit: usize) -> Result<Vec<(RealmId, BlockId, u64)>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT realm, block, size FROM blocks WHERE dirty = 0 AND pinned = 0 ORDER BY last_access LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(r, b, s)| {
+                Ok((
+                    RealmId::from_bytes(fixed16(r)?),
+                    BlockId::from_bytes(fixed16(b)?),
+                    s as u64,
+                ))
+            })
+            .collect()
+    }
+
+    /// Bytes of all cached blocks.
+    pub fn cached_bytes(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row("SELECT COALESCE(SUM(size), 0) FROM blocks", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|n| n as u64)
+    }
+
+    /// Forgets an evicted block.
+    pub fn forget_block(&self, realm: &RealmId, block: &BlockId) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM blocks WHERE realm = ?1 AND block = ?2 AND dirty = 0 AND pinned = 0",
+                params![realm.as_bytes(), block.as_bytes()],
+            )
+            .map(drop)
+        })
+    }
+}
+
+/// A realm's certificates as stored locally.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CertificateList {
+    certificates: Vec<serde_bytes::ByteBuf>,
+}
+
+impl Encoded for CertificateList {
+    const TAG: &'static str = "local-realm-certificates";
+    const VERSION: u8 = 1;
+}

@@ -1,0 +1,752 @@
+//! Workspaces: the user manifest (this user's workspaces and their keys, synced across the
+//! user's devices through the user's own realm), realm chains, creation, sharing with roles,
+//! unsharing with key rotation, and the messages that carry keys between users.
+
+use rand_core::OsRng;
+use serde_bytes::ByteBuf;
+use strongroom_protocol::crypto::hash::derive_key;
+use strongroom_protocol::crypto::secret_key::SecretKey;
+use strongroom_protocol::ids::{Email, EntryId, RealmId, UserId};
+use strongroom_protocol::manifests::{
+    EntryName, IndexedKey, Manifest, ManifestBody, VlobCoordinates, WorkspaceEntry, WriteAuthority,
+    open_manifest, seal_manifest,
+};
+use strongroom_protocol::messages::{Message, MessageBody, open_message, seal_message};
+use strongroom_protocol::wire::{MAX_VLOB_BYTES, OutgoingMessage, VlobVersion, VlobWriteRequest};
+use strongroom_protocol::workspace::{
+    KeyRotationCertificate, RealmCertificate, RealmChain, RoleCertificate, WorkspaceRole, key_check,
+};
+
+use crate::client::Client;
+use crate::clock::{certificate_time, now};
+use crate::error::{EngineError, Result};
+use crate::local_db::LocalEntry;
+use crate::remote::WriteOutcome;
+
+/// A workspace as listed for the user.
+#[derive(Debug, Clone)]
+pub struct WorkspaceInfo {
+    /// The realm.
+    pub realm: RealmId,
+    /// Its name for this user.
+    pub name: EntryName,
+    /// This user's role.
+    pub role: Option<WorkspaceRole>,
+    /// The current key index.
+    pub key_index: u32,
+    /// Members and roles.
+    pub members: Vec<(Email, WorkspaceRole)>,
+}
+
+/// What it takes to read and write one realm: its keys, its chain (workspaces) or owner (the
+/// user's own realm).
+#[derive(Debug, Clone)]
+pub struct RealmContext {
+    /// The realm.
+    pub realm: RealmId,
+    /// Keys by index.
+    pub keys: Vec<IndexedKey>,
+    /// The workspace's chain; `None` for the user's own realm.
+    pub chain: Option<RealmChain>,
+    /// The user whose own realm this is.
+    pub owner: Option<UserId>,
+}
+
+impl RealmContext {
+    /// Who may write its manifests.
+    pub fn authority(&self) -> WriteAuthority<'_> {
+        match (&self.chain, self.owner) {
+            (Some(chain), _) => WriteAuthority::Workspace(chain),
+            (None, Some(owner)) => WriteAuthority::User(owner),
+            (None, None) => unreachable!("a realm context has a chain or an owner"),
+        }
+    }
+
+    /// The key of an index.
+    pub fn key(&self, index: u32) -> Result<&SecretKey> {
+        self.keys
+            .iter()
+            .find(|k| k.index == index)
+            .map(|k| &k.key)
+            .ok_or(EngineError::Manifest(
+                strongroom_protocol::manifests::ManifestError::UnknownKeyIndex(index),
+            ))
+    }
+
+    /// The key that encrypts new data, and its index.
+    pub fn current_key(&self) -> Result<(u32, &SecretKey)> {
+        let index = self.chain.as_ref().map(|c| c.key_index()).unwrap_or(0);
+        let key = self.key(index).map_err(|_| {
+            EngineError::Protocol(format!(
+                "this device does not hold key {index} of the workspace yet; run `strongroom sync`"
+            ))
+        })?;
+        Ok((index, key))
+    }
+}
+
+const MESSAGES_COUNTER: &str = "messages";
+
+impl Client {
+    /// The realm of this user's own manifest.
+    pub fn user_realm(&self) -> RealmId {
+        RealmId::of_user(&self.keys().user_id)
+    }
+
+    fn user_context(&self) -> RealmContext {
+        let key = derive_key(
+            "strongroom 2026-11 user manifest key",
+            &self.keys().user_private_key.0,
+        );
+        RealmContext {
+            realm: self.user_realm(),
+            keys: vec![IndexedKey {
+                index: 0,
+                key: SecretKey::from_bytes(key),
+            }],
+            chain: None,
+            owner: Some(self.keys().user_id),
+        }
+    }
+
+    /// Opens a served vlob version: decrypts, validates, and refuses rollbacks.
+    pub(crate) fn open_version(
+        &self,
+        context: &RealmContext,
+        vlob: &VlobVersion,
+    ) -> Result<Manifest> {
+        let coordinates = VlobCoordinates {
+            realm: context.realm,
+            id: vlob.id,
+            version: vlob.version,
+            key_index: vlob.key_index,
+            author: vlob.author,
+            timestamp: vlob.timestamp,
+        };
+        let key = context.key(vlob.key_index)?;
+        let manifest = open_manifest(
+            &vlob.blob,
+            &coordinates,
+            key,
+            self.chain(),
+            context.authority(),
+        )?;
+        Ok(manifest)
+    }
+
+    /// The latest versions of `ids`, validated; a version older than one already seen is a
+    /// rollback and refused. Records what was seen.
+    pub(crate) async fn fetch_latest(
+        &self,
+        context: &RealmContext,
+        ids: &[EntryId],
+    ) -> Result<Vec<Manifest>> {
+        let served = self.remote_read_vlobs(context.realm, ids, None).await?;
+        let mut out = Vec::with_capacity(served.len());
+        for vlob in &served {
+            let manifest = self.open_version(context, vlob)?;
+            let seen = self.db().seen_version(&context.realm, &vlob.id)?;
+            if manifest.version < seen {
+                return Err(EngineError::Rollback {
+                    served: manifest.version,
+                    seen,
+                });
+            }
+            out.push(manifest);
+        }
+        for manifest in &out {
+            self.db()
+                .see_version(&context.realm, &manifest.id, manifest.version)?;
+        }
+        Ok(out)
+    }
+
+    /// Uploads a local entry as the version after its base; `None` if another device wrote that
+    /// version first.
+    pub(crate) async fn upload_entry(
+        &self,
+        context: &RealmContext,
+        id: EntryId,
+        local: &LocalEntry,
+    ) -> Result<Option<Manifest>> {
+        let (key_index, key) = context.current_key()?;
+        let timestamp = certificate_time(local.base.as_ref().map(|b| b.timestamp));
+        let manifest = Manifest {
+            author: self.keys().device_id,
+            timestamp,
+            realm: context.realm,
+            id,
+            version: local.base_version() + 1,
+            body: local.body.clone(),
+        };
+        let blob = seal_manifest(&manifest, self.signing_key(), key, key_index, &mut OsRng);
+        if blob.len() > MAX_VLOB_BYTES {
+            return Err(EngineError::InvalidInput(format!(
+                "this entry's manifest would be {} bytes, more than the {MAX_VLOB_BYTES} a version may hold",
+                blob.len()
+            )));
+        }
+        let request = VlobWriteRequest {
+            id,
+            version: manifest.version,
+            key_index,
+            timestamp,
+            blob: ByteBuf::from(blob),
+        };
+        match self.remote_write_vlob(context.realm, request).await? {
+            WriteOutcome::Written => {
+                self.db()
+                    .see_version(&context.realm, &id, manifest.version)?;
+                Ok(Some(manifest))
+            }
+            WriteOutcome::Conflict => Ok(None),
+        }
+    }
+
+    /// The workspace list as this device knows it (no network).
+    pub(crate) fn local_workspaces(&self) -> Result<Vec<WorkspaceEntry>> {
+        let realm = self.user_realm();
+        Ok(
+            match self.db().entry(&realm, &realm.into())?.map(|e| e.body) {
+                Some(ManifestBody::User { workspaces }) => workspaces,
+                _ => Vec::new(),
+            },
+        )
+    }
+
+    /// Changes the workspace list locally; [`Client::sync_user_manifest`] uploads it.
+    fn change_workspaces(&self, change: impl FnOnce(&mut Vec<WorkspaceEntry>)) -> Result<()> {
+        let realm = self.user_realm();
+        let id: EntryId = realm.into();
+        let mut entry = self.db().entry(&realm, &id)?.unwrap_or(LocalEntry {
+            base: None,
+            body: ManifestBody::User {
+                workspaces: Vec::new(),
+            },
+        });
+        if let ManifestBody::User { workspaces } = &mut entry.body {
+            change(workspaces);
+        }
+        self.db().put_entries(&realm, &[(id, entry)])
+    }
+
+    /// Brings the user manifest up to date both ways: takes the remote version, merges local
+    /// changes into it, and uploads the result.
+    pub async fn sync_user_manifest(&mut self) -> Result<Vec<WorkspaceEntry>> {
+        self.refresh().await?;
+        let context = self.user_context();
+        let realm = context.realm;
+        let id: EntryId = realm.into();
+        loop {
+            let mut local = self.db().entry(&realm, &id)?.unwrap_or(LocalEntry {
+                base: None,
+                body: ManifestBody::User {
+                    workspaces: Vec::new(),
+                },
+            });
+            if let Some(remote) = self.fetch_latest(&context, &[id]).await?.pop()
+                && remote.version > local.base_version()
+            {
+                let merged = merge_workspace_lists(&local, &remote);
+                local = LocalEntry {
+                    base: Some(remote),
+                    body: ManifestBody::User { workspaces: merged },
+                };
+                self.db().put_entries(&realm, &[(id, local.clone())])?;
+            }
+            if !local.need_sync() {
+                return Ok(workspaces_of(&local.body));
+            }
+            if let Some(uploaded) = self.upload_entry(&context, id, &local).await? {
+                let body = uploaded.body.clone();
+                self.db().put_entries(
+                    &realm,
+                    &[(
+                        id,
+                        LocalEntry {
+                            base: Some(uploaded),
+                            body: body.clone(),
+                        },
+                    )],
+                )?;
+                return Ok(workspaces_of(&body));
+            }
+            // Another device of this user wrote first: merge with its version and try again.
+        }
+    }
+
+    /// A workspace's chain: the stored certificates, validated again, plus new ones from the
+    /// server, validated against the (refreshed) identity chain.
+    pub(crate) async fn realm_chain(&self, realm: RealmId) -> Result<RealmChain> {
+        let mut stored = self.db().realm_certificates(&realm)?;
+        let mut chain = RealmChain::new(realm);
+        for bytes in &stored {
+            chain.add(self.chain(), bytes)?;
+        }
+        let new = self.remote_realm_certificates(realm, chain.len()).await?;
+        if !new.is_empty() {
+            for bytes in &new {
+                chain.add(self.chain(), bytes)?;
+            }
+            stored.extend(new);
+            self.db().set_realm_certificates(&realm, &stored)?;
+        }
+        Ok(chain)
+    }
+
+    /// What it takes to work in the workspace named `name`.
+    pub async fn workspace_context(&mut self, name: &str) -> Result<RealmContext> {
+        let entry = self.find_workspace(name)?;
+        self.refresh().await?;
+        let chain = self.realm_chain(entry.realm).await?;
+        Ok(RealmContext {
+            realm: entry.realm,
+            keys: entry.keys,
+            chain: Some(chain),
+            owner: None,
+        })
+    }
+
+    /// The same, without asking the server (for offline work).
+    pub fn workspace_context_offline(&self, name: &str) -> Result<RealmContext> {
+        let entry = self.find_workspace(name)?;
+        let mut chain = RealmChain::new(entry.realm);
+        for bytes in self.db().realm_certificates(&entry.realm)? {
+            chain.add(self.chain(), &bytes)?;
+        }
+        Ok(RealmContext {
+            realm: entry.realm,
+            keys: entry.keys,
+            chain: Some(chain),
+            owner: None,
+        })
+    }
+
+    fn find_workspace(&self, name: &str) -> Result<WorkspaceEntry> {
+        self.local_workspaces()?
+            .into_iter()
+            .find(|w| w.name.as_str() == name)
+            .ok_or_else(|| EngineError::UnknownWorkspace(name.to_owned()))
+    }
+
+    /// Creates a workspace: its realm (this user as OWNER, a first key), its empty root folder,
+    /// and its entry in the user manifest.
+    pub async fn create_workspace(&mut self, name: &str) -> Result<RealmId> {
+        let name: EntryName =
+            name.parse()
+                .map_err(|e: strongroom_protocol::manifests::InvalidEntryName| {
+                    EngineError::InvalidInput(e.to_string())
+                })?;
+        self.sync_user_manifest().await?;
+        if self.local_workspaces()?.iter().any(|w| w.name == name) {
+            return Err(EngineError::InvalidInput(format!(
+                "a workspace named {name:?} exists already"
+            )));
+        }
+        let realm = RealmId::generate(&mut OsRng);
+        let key = SecretKey::generate(&mut OsRng);
+        let device = self.keys().device_id;
+        let t = certificate_time(None);
+        let certificates = vec![
+            RealmCertificate::Role(RoleCertificate {
+                author: device,
+                timestamp: t,
+                realm,
+                user_id: self.keys().user_id,
+                role: Some(WorkspaceRole::Owner),
+            })
+            .sign(self.signing_key()),
+            RealmCertificate::KeyRotation(KeyRotationCertificate {
+                author: device,
+                timestamp: t.plus_micros(1),
+                realm,
+                key_index: 1,
+                key_check: key_check(&key, &realm, 1),
+            })
+            .sign(self.signing_key()),
+        ];
+        self.remote_create_realm(realm, certificates).await?;
+        // The key goes into the user manifest (which every device of the user reads) before
+        // anything is encrypted with it.
+        let entry = WorkspaceEntry {
+            realm,
+            name,
+            keys: vec![IndexedKey { index: 1, key }],
+        };
+        self.change_workspaces(|list| list.push(entry))?;
+        self.sync_user_manifest().await?;
+        let root = LocalEntry {
+            base: None,
+            body: ManifestBody::Folder {
+                parent: realm.into(),
+                children: Default::default(),
+            },
+        };
+        self.db().put_entries(&realm, &[(realm.into(), root)])?;
+        Ok(realm)
+    }
+
+    /// This user's workspaces after fetching messages and the user manifest.
+    pub async fn workspaces(&mut self) -> Result<Vec<WorkspaceInfo>> {
+        self.process_messages().await?;
+        let list = self.sync_user_manifest().await?;
+        let mut out = Vec::with_capacity(list.len());
+        for entry in list {
+            let chain = self.realm_chain(entry.realm).await?;
+            let mut members: Vec<(Email, WorkspaceRole)> = chain
+                .members()
+                .filter_map(|(user, role)| {
+                    self.chain()
+                        .user(&user)
+                        .map(|u| (u.certificate.email.clone(), role))
+                })
+                .collect();
+            members.sort();
+            out.push(WorkspaceInfo {
+                realm: entry.realm,
+                name: entry.name,
+                role: chain.role(&self.keys().user_id),
+                key_index: chain.key_index(),
+                members,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Gives `email` a role in the workspace (OWNER or MANAGER only). Changing a member's role
+    /// sends nothing; a new member receives the workspace's name and keys in a sealed message.
+    pub async fn share_workspace(
+        &mut self,
+        name: &str,
+        email: &Email,
+        role: WorkspaceRole,
+    ) -> Result<()> {
+        let context = self.workspace_context(name).await?;
+        let chain = context.chain.as_ref().expect("workspace");
+        let target = self
+            .chain()
+            .active_user_by_email(email)
+            .ok_or_else(|| {
+                EngineError::InvalidInput(format!("no active user with the email {email}"))
+            })?
+            .certificate
+            .clone();
+        let certificate = RealmCertificate::Role(RoleCertificate {
+            author: self.keys().device_id,
+            timestamp: certificate_time(chain.last_timestamp()),
+            realm: context.realm,
+            user_id: target.user_id,
+            role: Some(role),
+        })
+        .sign(self.signing_key());
+        chain
+            .validate(self.chain(), &certificate)
+            .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
+        let message = Message {
+            author: self.keys().device_id,
+            timestamp: now(),
+            recipient: target.user_id,
+            body: MessageBody::WorkspaceShared {
+                realm: context.realm,
+                name: name.parse().expect("workspace names are entry names"),
+                role,
+                keys: context.keys.clone(),
+            },
+        };
+        let sealed = seal_message(&message, self.signing_key(), &target.public_key, &mut OsRng);
+        self.remote_add_realm_certificate(
+            context.realm,
+            certificate,
+            vec![OutgoingMessage {
+                recipient: target.user_id,
+                sealed: ByteBuf::from(sealed),
+            }],
+        )
+        .await
+    }
+
+    /// Removes `email` from the workspace and rotates its key, so that what is written from now
+    /// on is unreadable to them.
+    pub async fn unshare_workspace(&mut self, name: &str, email: &Email) -> Result<()> {
+        let context = self.workspace_context(name).await?;
+        let chain = context.chain.as_ref().expect("workspace");
+        let target = self
+            .chain()
+            .users()
+            .filter(|u| u.certificate.email == *email)
+            .find(|u| chain.role(&u.certificate.user_id).is_some())
+            .ok_or_else(|| EngineError::InvalidInput(format!("{email} is not a member of {name}")))?
+            .certificate
+            .user_id;
+        let certificate = RealmCertificate::Role(RoleCertificate {
+            author: self.keys().device_id,
+            timestamp: certificate_time(chain.last_timestamp()),
+            realm: context.realm,
+            user_id: target,
+            role: None,
+        })
+        .sign(self.signing_key());
+        chain
+            .validate(self.chain(), &certificate)
+            .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
+        self.remote_add_realm_certificate(context.realm, certificate, Vec::new())
+            .await?;
+        self.rotate_workspace_key(context.realm).await
+    }
+
+    /// Rotates a workspace's key: a new index, certified with its check value, sent sealed to
+    /// every other current member and kept in this user's manifest.
+    pub async fn rotate_workspace_key(&mut self, realm: RealmId) -> Result<()> {
+        self.refresh().await?;
+        let chain = self.realm_chain(realm).await?;
+        let index = chain.key_index() + 1;
+        let key = SecretKey::generate(&mut OsRng);
+        let certificate = RealmCertificate::KeyRotation(KeyRotationCertificate {
+            author: self.keys().device_id,
+            timestamp: certificate_time(chain.last_timestamp()),
+            realm,
+            key_index: index,
+            key_check: key_check(&key, &realm, index),
+        })
+        .sign(self.signing_key());
+        chain
+            .validate(self.chain(), &certificate)
+            .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
+        // Keep the key before the server knows about it: losing it would lose the workspace.
+        let indexed = IndexedKey {
+            index,
+            key: key.clone(),
+        };
+        self.change_workspaces(|list| {
+            if let Some(w) = list.iter_mut().find(|w| w.realm == realm) {
+                w.keys.push(indexed.clone());
+            }
+        })?;
+        self.sync_user_manifest().await?;
+        let me = self.keys().user_id;
+        let mut messages = Vec::new();
+        for (user, _) in chain.members().filter(|(u, _)| *u != me) {
+            let Some(recipient) = self.chain().user(&user).filter(|u| !u.is_revoked()) else {
+                continue;
+            };
+            let message = Message {
+                author: self.keys().device_id,
+                timestamp: now(),
+                recipient: user,
+                body: MessageBody::WorkspaceKey {
+                    realm,
+                    key: indexed.clone(),
+                },
+            };
+            let sealed = seal_message(
+                &message,
+                self.signing_key(),
+                &recipient.certificate.public_key,
+                &mut OsRng,
+            );
+            messages.push(OutgoingMessage {
+                recipient: user,
+                sealed: ByteBuf::from(sealed),
+            });
+        }
+        self.remote_add_realm_certificate(realm, certificate, messages)
+            .await
+    }
+
+    /// Removes a revoked user from every workspace this user manages, rotating each key.
+    pub(crate) async fn evict_revoked(&mut self, revoked: UserId) -> Result<()> {
+        for entry in self.sync_user_manifest().await? {
+            let chain = self.realm_chain(entry.realm).await?;
+            let mine = chain
+                .role(&self.keys().user_id)
+                .is_some_and(WorkspaceRole::can_manage);
+            if !mine || chain.role(&revoked).is_none() {
+                continue;
+            }
+            let certificate = RealmCertificate::Role(RoleCertificate {
+                author: self.keys().device_id,
+                timestamp: certificate_time(chain.last_timestamp()),
+                realm: entry.realm,
+                user_id: revoked,
+                role: None,
+            })
+            .sign(self.signing_key());
+            self.remote_add_realm_certificate(entry.realm, certificate, Vec::new())
+                .await?;
+            self.rotate_workspace_key(entry.realm).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads new messages: workspaces shared with this user, new keys, removals. Each is
+    /// checked against the identity chain and the workspace's chain (the sender's role, the key
+    /// check values) before it changes anything.
+    pub async fn process_messages(&mut self) -> Result<usize> {
+        self.refresh().await?;
+        let from = self.db().counter(MESSAGES_COUNTER)?;
+        let response = self.remote_messages(from).await?;
+        let me = self.keys().user_id;
+        let private = self.keys().user_private_key();
+        let mut handled = 0;
+        for incoming in response.messages {
+            if incoming.index != from + handled as u64 {
+                return Err(EngineError::Protocol(
+                    "the server skipped or repeated a message".into(),
+                ));
+            }
+            match open_message(&incoming.sealed, &me, &private, self.chain()) {
+                Ok(message) => {
+                    if let Err(e) = self.apply_message(&message).await {
+                        tracing::warn!(error = %e, "a message was refused");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "a message was refused"),
+            }
+            handled += 1;
+            self.db()
+                .set_counter(MESSAGES_COUNTER, from + handled as u64)?;
+        }
+        Ok(handled)
+    }
+
+    async fn apply_message(&mut self, message: &Message) -> Result<()> {
+        let sender = self
+            .chain()
+            .device(&message.author)
+            .map(|d| d.user_id)
+            .ok_or_else(|| EngineError::Protocol("message from an unknown device".into()))?;
+        match &message.body {
+            MessageBody::WorkspaceShared {
+                realm, name, keys, ..
+            } => {
+                let chain = self.realm_chain(*realm).await?;
+                if !chain
+                    .role_at(&sender, message.timestamp)
+                    .is_some_and(WorkspaceRole::can_manage)
+                {
+                    return Err(EngineError::NotAllowed(
+                        "the sender could not share this workspace".into(),
+                    ));
+                }
+                check_keys(&chain, keys)?;
+                let keys = keys.clone();
+                let (realm, name) = (*realm, name.clone());
+                self.change_workspaces(move |list| {
+                    match list.iter_mut().find(|w| w.realm == realm) {
+                        Some(existing) => add_keys(existing, &keys),
+                        None => {
+                            let name = unique_name(list, &name);
+                            list.push(WorkspaceEntry { realm, name, keys });
+                        }
+                    }
+                })?;
+            }
+            MessageBody::WorkspaceKey { realm, key } => {
+                let chain = self.realm_chain(*realm).await?;
+                if !chain
+                    .role_at(&sender, message.timestamp)
+                    .is_some_and(WorkspaceRole::can_manage)
+                {
+                    return Err(EngineError::NotAllowed(
+                        "the sender could not rotate this workspace's key".into(),
+                    ));
+                }
+                check_keys(&chain, std::slice::from_ref(key))?;
+                let (realm, key) = (*realm, key.clone());
+                self.change_workspaces(move |list| {
+                    if let Some(existing) = list.iter_mut().find(|w| w.realm == realm) {
+                        add_keys(existing, std::slice::from_ref(&key));
+                    }
+                })?;
+            }
+            MessageBody::WorkspaceUnshared { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// Each key must be the one its rotation certificate certified.
+fn check_keys(chain: &RealmChain, keys: &[IndexedKey]) -> Result<()> {
+    for k in keys {
+        let certified = chain.key_check(k.index).ok_or_else(|| {
+            EngineError::Protocol(format!("key index {} is not certified", k.index))
+        })?;
+        if !key_check(&k.key, &chain.realm(), k.index).ct_eq(certified) {
+            return Err(EngineError::Protocol(format!(
+                "the key of index {} does not match its certificate",
+                k.index
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn add_keys(entry: &mut WorkspaceEntry, keys: &[IndexedKey]) {
+    for k in keys {
+        if !entry.keys.iter().any(|e| e.index == k.index) {
+            entry.keys.push(k.clone());
+        }
+    }
+    entry.keys.sort_by_key(|k| k.index);
+}
+
+fn unique_name(list: &[WorkspaceEntry], name: &EntryName) -> EntryName {
+    if !list.iter().any(|w| w.name == *name) {
+        return name.clone();
+    }
+    (2..)
+        .map(|n| format!("{name} ({n})"))
+        .find_map(|candidate| {
+            let candidate: EntryName = candidate.parse().ok()?;
+            (!list.iter().any(|w| w.name == candidate)).then_some(candidate)
+        })
+        .expect("some suffix is free")
+}
+
+fn workspaces_of(body: &ManifestBody) -> Vec<WorkspaceEntry> {
+    match body {
+        ManifestBody::User { workspaces } => workspaces.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Three-way merge of workspace lists: additions and removals on either side are kept, keys are
+/// united, a local rename wins over the remote name.
+fn merge_workspace_lists(local: &LocalEntry, remote: &Manifest) -> Vec<WorkspaceEntry> {
+    let base = local
+        .base
+        .as_ref()
+        .map(|b| workspaces_of(&b.body))
+        .unwrap_or_default();
+    let mine = workspaces_of(&local.body);
+    let theirs = workspaces_of(&remote.body);
+    let in_list =
+        |list: &[WorkspaceEntry], realm: RealmId| list.iter().find(|w| w.realm == realm).cloned();
+    let mut merged: Vec<WorkspaceEntry> = Vec::new();
+    for remote_entry in &theirs {
+        let realm = remote_entry.realm;
+        match (in_list(&base, realm), in_list(&mine, realm)) {
+            // Removed here since the base.
+            (Some(_), None) => continue,
+            (base_entry, Some(mut local_entry)) => {
+                add_keys(&mut local_entry, &remote_entry.keys);
+                if base_entry.is_none_or(|b| b.name == local_entry.name) {
+                    local_entry.name = remote_entry.name.clone();
+                }
+                merged.push(local_entry);
+            }
+            (None, None) => merged.push(remote_entry.clone()),
+        }
+    }
+    for local_entry in &mine {
+        let added_here = in_list(&base, local_entry.realm).is_none();
+        if added_here && in_list(&theirs, local_entry.realm).is_none() {
+            let name = unique_name(&merged, &local_entry.name);
+            merged.push(WorkspaceEntry {
+                name,
+                ..local_entry.clone()
+            });
+        }
+    }
+    merged
+}
