@@ -1,0 +1,148 @@
+//! Workspaces and files end to end: sharing with roles, large transfers, a second device,
+//! history and restore. Real server, real `strongroom` binaries, one home per device.
+
+use std::path::Path;
+
+use strongroom_testkit::Member;
+use strongroom_testkit::scenario::{Org, join_device, join_user};
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn write_tree(root: &Path, files: usize) {
+    for i in 0..files {
+        let dir = root.join(format!("dir{:02}", i % 40));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("file{i:04}.txt")), format!("small file number {i}\n").repeat(i % 7 + 1)).unwrap();
+    }
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let status = std::process::Command::new("diff").arg("-r").arg(a).arg(b).status().unwrap();
+    assert!(status.success(), "{} and {} differ", a.display(), b.display());
+}
+
+#[test]
+fn sharing_with_roles_large_file_and_many_small_files() {
+    let org = Org::new();
+    let alice = &org.alice;
+    let bob = org.member("bob");
+    join_user(alice, &bob, "bob@example.com", "Bob", &[]);
+    let data = org.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let big = data.join("big.bin");
+    std::fs::write(&big, random_bytes(200 << 20, 1)).unwrap();
+    let tree = data.join("tree");
+    write_tree(&tree, 2000);
+
+    alice.ok(&["workspace", "create", "Projects"]);
+    alice.ok(&["put", big.to_str().unwrap(), "Projects:/"]);
+    alice.ok(&["put", tree.to_str().unwrap(), "Projects:/"]);
+    alice.ok(&["workspace", "share", "Projects", "bob@example.com", "--role", "reader"]);
+
+    // Bob sees the workspace with no manual step, and reads everything byte-identical.
+    let listed = bob.ok(&["workspace", "list"]);
+    assert!(listed.contains("Projects") && listed.contains("reader"), "{listed}");
+    let out = org.path().join("bob-out");
+    std::fs::create_dir_all(&out).unwrap();
+    bob.ok(&["get", "Projects:/big.bin", out.join("big.bin").to_str().unwrap()]);
+    assert!(std::fs::read(out.join("big.bin")).unwrap() == std::fs::read(&big).unwrap());
+    bob.ok(&["get", "Projects:/tree", out.to_str().unwrap()]);
+    same_tree(&tree, &out.join("tree"));
+
+    // As READER, Bob cannot write.
+    let note = data.join("bob.txt");
+    std::fs::write(&note, "from bob\n").unwrap();
+    let err = bob.fails(&["put", note.to_str().unwrap(), "Projects:/bob.txt"]);
+    assert!(err.contains("does not allow writing"), "{err}");
+
+    // Promoted to CONTRIBUTOR, he can; Alice sees his file.
+    alice.ok(&["workspace", "share", "Projects", "bob@example.com", "--role", "contributor"]);
+    bob.ok(&["put", note.to_str().unwrap(), "Projects:/bob.txt"]);
+    let back = org.path().join("alice-bob.txt");
+    alice.ok(&["get", "Projects:/bob.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "from bob\n");
+    assert!(alice.ok(&["ls", "Projects"]).contains("bob.txt"));
+}
+
+#[test]
+fn a_second_device_sees_workspaces_and_files_with_no_manual_step() {
+    let org = Org::new();
+    let alice = &org.alice;
+    let file = org.path().join("a.txt");
+    std::fs::write(&file, "alpha\n").unwrap();
+    alice.ok(&["workspace", "create", "Docs"]);
+    alice.ok(&["put", file.to_str().unwrap(), "Docs:/a.txt"]);
+    let phone = org.member("alice-phone");
+    join_device(alice, &phone, "phone");
+    assert!(phone.ok(&["workspace", "list"]).contains("Docs"));
+    let listed = phone.ok(&["ls", "Docs"]);
+    assert!(listed.contains("a.txt"), "{listed}");
+    let back = org.path().join("back.txt");
+    phone.ok(&["get", "Docs:/a.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "alpha\n");
+    // And the other way round.
+    let other = org.path().join("b.txt");
+    std::fs::write(&other, "beta\n").unwrap();
+    phone.ok(&["put", other.to_str().unwrap(), "Docs:/b.txt"]);
+    assert!(alice.ok(&["ls", "Docs"]).contains("b.txt"));
+}
+
+fn versions(member: &Member, path: &str) -> Vec<(String, String, String)> {
+    member
+        .ok(&["history", path])
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            (c[0].to_owned(), c[4].to_owned(), c[5].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn history_restore_and_a_deleted_file() {
+    let org = Org::new();
+    let alice = &org.alice;
+    alice.ok(&["workspace", "create", "Docs"]);
+    let file = org.path().join("report.txt");
+    let contents = ["first draft\n", "second draft, longer\n", "third\n"];
+    for text in contents {
+        std::fs::write(&file, text).unwrap();
+        alice.ok(&["put", file.to_str().unwrap(), "Docs:/report.txt"]);
+    }
+    let history = versions(alice, "Docs:/report.txt");
+    assert_eq!(history.len(), 3, "{history:?}");
+    for (i, (version, author, size)) in history.iter().enumerate() {
+        assert_eq!(*version, (i + 1).to_string());
+        assert_eq!(author, "alice@example.com");
+        assert_eq!(*size, contents[i].len().to_string());
+    }
+    alice.ok(&["restore", "Docs:/report.txt", "--version", "1"]);
+    let history = versions(alice, "Docs:/report.txt");
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[3].2, contents[0].len().to_string());
+    let back = org.path().join("back.txt");
+    alice.ok(&["get", "Docs:/report.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), contents[0]);
+
+    // A deleted file is found in its folder's history and comes back with its history.
+    alice.ok(&["rm", "Docs:/report.txt"]);
+    assert!(!alice.ok(&["ls", "Docs"]).contains("report.txt"));
+    alice.ok(&["restore", "Docs:/report.txt", "--version", "2"]);
+    std::fs::remove_file(&back).unwrap();
+    alice.ok(&["get", "Docs:/report.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), contents[1]);
+    assert_eq!(versions(alice, "Docs:/report.txt").len(), 5);
+}
