@@ -41,4 +41,8 @@ impl Progress for Bar {
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
     }
+    fn stored(&self) {
+        self.0
+            .suspend(|| eprintln!("Stored on this device; uploading..."));
+    }
 }

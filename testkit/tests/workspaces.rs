@@ -24,13 +24,27 @@ fn write_tree(root: &Path, files: usize) {
     for i in 0..files {
         let dir = root.join(format!("dir{:02}", i % 40));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("file{i:04}.txt")), format!("small file number {i}\n").repeat(i % 7 + 1)).unwrap();
+        std::fs::write(
+            dir.join(format!("file{i:04}.txt")),
+            format!("small file number {i}\n").repeat(i % 7 + 1),
+        )
+        .unwrap();
     }
 }
 
 fn same_tree(a: &Path, b: &Path) {
-    let status = std::process::Command::new("diff").arg("-r").arg(a).arg(b).status().unwrap();
-    assert!(status.success(), "{} and {} differ", a.display(), b.display());
+    let status = std::process::Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} and {} differ",
+        a.display(),
+        b.display()
+    );
 }
 
 #[test]
@@ -49,14 +63,28 @@ fn sharing_with_roles_large_file_and_many_small_files() {
     alice.ok(&["workspace", "create", "Projects"]);
     alice.ok(&["put", big.to_str().unwrap(), "Projects:/"]);
     alice.ok(&["put", tree.to_str().unwrap(), "Projects:/"]);
-    alice.ok(&["workspace", "share", "Projects", "bob@example.com", "--role", "reader"]);
+    alice.ok(&[
+        "workspace",
+        "share",
+        "Projects",
+        "bob@example.com",
+        "--role",
+        "reader",
+    ]);
 
     // Bob sees the workspace with no manual step, and reads everything byte-identical.
     let listed = bob.ok(&["workspace", "list"]);
-    assert!(listed.contains("Projects") && listed.contains("reader"), "{listed}");
+    assert!(
+        listed.contains("Projects") && listed.contains("reader"),
+        "{listed}"
+    );
     let out = org.path().join("bob-out");
     std::fs::create_dir_all(&out).unwrap();
-    bob.ok(&["get", "Projects:/big.bin", out.join("big.bin").to_str().unwrap()]);
+    bob.ok(&[
+        "get",
+        "Projects:/big.bin",
+        out.join("big.bin").to_str().unwrap(),
+    ]);
     assert!(std::fs::read(out.join("big.bin")).unwrap() == std::fs::read(&big).unwrap());
     bob.ok(&["get", "Projects:/tree", out.to_str().unwrap()]);
     same_tree(&tree, &out.join("tree"));
@@ -68,7 +96,14 @@ fn sharing_with_roles_large_file_and_many_small_files() {
     assert!(err.contains("does not allow writing"), "{err}");
 
     // Promoted to CONTRIBUTOR, he can; Alice sees his file.
-    alice.ok(&["workspace", "share", "Projects", "bob@example.com", "--role", "contributor"]);
+    alice.ok(&[
+        "workspace",
+        "share",
+        "Projects",
+        "bob@example.com",
+        "--role",
+        "contributor",
+    ]);
     bob.ok(&["put", note.to_str().unwrap(), "Projects:/bob.txt"]);
     let back = org.path().join("alice-bob.txt");
     alice.ok(&["get", "Projects:/bob.txt", back.to_str().unwrap()]);

@@ -20,6 +20,8 @@ pub trait Progress: Send + Sync {
     fn add_total(&self, bytes: u64);
     /// Bytes done.
     fn advance(&self, bytes: u64);
+    /// The change is durable on this device; what follows is the upload.
+    fn stored(&self) {}
 }
 
 /// No progress shown.

@@ -333,6 +333,7 @@ impl Client {
             metadata.len()
         });
         self.put_tree(&opened, local, &target, progress).await?;
+        progress.stored();
         self.finish(&opened, progress).await
     }
 
