@@ -160,7 +160,7 @@ fn a_client_killed_after_put_reported_durability_loses_nothing() {
     let out = org.path().join("bob-big.bin");
     bob.ok(&["get", "Docs:/big.bin", out.to_str().unwrap()]);
     assert!(std::fs::read(out).unwrap() == data);
-    drop(org.server.stop());
+    org.server.stop();
 }
 
 #[test]
