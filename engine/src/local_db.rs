@@ -78,6 +78,11 @@ impl LocalEntry {
         self.base.as_ref().map(|b| b.version).unwrap_or(0)
     }
 
+    /// The size of its body's encoding, to size upload batches.
+    pub fn encode_len(&self) -> usize {
+        rmp_serde::to_vec(&self.body).map(|v| v.len()).unwrap_or(0)
+    }
+
     /// Whether it has changes to upload.
     pub fn need_sync(&self) -> bool {
         self.base.as_ref().is_none_or(|b| b.body != self.body)
@@ -203,6 +208,19 @@ impl LocalDb {
         })
     }
 
+    /// Whether this device holds any entry of a realm.
+    pub fn holds_entries(&self, realm: &RealmId) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT 1 FROM entries WHERE realm = ?1 LIMIT 1",
+                params![realm.as_bytes()],
+                |_| Ok(()),
+            )
+            .optional()
+        })
+        .map(|found| found.is_some())
+    }
+
     /// The entries of a realm with changes to upload.
     pub fn entries_to_sync(&self, realm: &RealmId) -> Result<Vec<(EntryId, LocalEntry)>> {
         let rows: Vec<(Vec<u8>, Vec<u8>)> = self.with(|c| {
@@ -242,6 +260,21 @@ impl LocalDb {
             .optional()
         })
         .map(|v| v.unwrap_or(0))
+    }
+
+    /// Records validated versions in one transaction (keeps the highest of each).
+    pub fn see_versions(&self, realm: &RealmId, versions: &[(EntryId, u32)]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (entry, version) in versions {
+                tx.execute(
+                    "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
+                    params![realm.as_bytes(), entry.as_bytes(), version],
+                )?;
+            }
+            tx.commit()
+        })
     }
 
     /// Records a validated version (keeps the highest).

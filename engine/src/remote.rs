@@ -6,8 +6,9 @@ use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     Ack, CreateRealmRequest, ErrorCode, MessagesResponse, OutgoingMessage, REALM_PAGE,
-    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse, VlobHistoryResponse,
-    VlobReadRequest, VlobReadResponse, VlobVersion, VlobWriteRequest, VlobWriteResponse,
+    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse,
+    VlobBatchWriteRequest, VlobBatchWriteResponse, VlobHistoryResponse, VlobReadRequest,
+    VlobReadResponse, VlobVersion, VlobWriteRequest, VlobWriteResponse, VlobWriteResult,
 };
 
 use crate::client::Client;
@@ -103,6 +104,33 @@ impl Client {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Writes many vlob versions in one request; `true` for each one written.
+    pub(crate) async fn remote_write_vlobs(
+        &self,
+        realm: RealmId,
+        writes: Vec<VlobWriteRequest>,
+    ) -> Result<Vec<bool>> {
+        let count = writes.len();
+        let request = VlobBatchWriteRequest { writes };
+        let response: VlobBatchWriteResponse = self
+            .call(
+                Method::POST,
+                &format!("/realms/{realm}/vlobs/batch"),
+                Some(&request),
+            )
+            .await?;
+        if response.results.len() != count {
+            return Err(EngineError::Protocol(
+                "the server answered a batch with the wrong number of results".into(),
+            ));
+        }
+        Ok(response
+            .results
+            .into_iter()
+            .map(|r| matches!(r, VlobWriteResult::Written { .. }))
+            .collect())
     }
 
     /// The latest (or as of `at`) version of many vlobs, in pages.

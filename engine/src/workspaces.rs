@@ -161,14 +161,14 @@ impl Client {
         Ok(out)
     }
 
-    /// Uploads a local entry as the version after its base; `None` if another device wrote that
-    /// version first.
-    pub(crate) async fn upload_entry(
+    /// The manifest of a local entry as the version after its base, signed and encrypted, and
+    /// the request that writes it.
+    pub(crate) fn prepare_upload(
         &self,
         context: &RealmContext,
         id: EntryId,
         local: &LocalEntry,
-    ) -> Result<Option<Manifest>> {
+    ) -> Result<(Manifest, VlobWriteRequest)> {
         let (key_index, key) = context.current_key()?;
         let timestamp = certificate_time(local.base.as_ref().map(|b| b.timestamp));
         let manifest = Manifest {
@@ -193,6 +193,18 @@ impl Client {
             timestamp,
             blob: ByteBuf::from(blob),
         };
+        Ok((manifest, request))
+    }
+
+    /// Uploads a local entry as the version after its base; `None` if another device wrote that
+    /// version first.
+    pub(crate) async fn upload_entry(
+        &self,
+        context: &RealmContext,
+        id: EntryId,
+        local: &LocalEntry,
+    ) -> Result<Option<Manifest>> {
+        let (manifest, request) = self.prepare_upload(context, id, local)?;
         match self.remote_write_vlob(context.realm, request).await? {
             WriteOutcome::Written => {
                 self.db()
@@ -370,7 +382,7 @@ impl Client {
         // anything is encrypted with it.
         let entry = WorkspaceEntry {
             realm,
-            name,
+            name: name.clone(),
             keys: vec![IndexedKey { index: 1, key }],
         };
         self.change_workspaces(|list| list.push(entry))?;
@@ -383,6 +395,9 @@ impl Client {
             },
         };
         self.db().put_entries(&realm, &[(realm.into(), root)])?;
+        // Upload the root right away, so that members see the workspace before anything is in it.
+        let context = self.workspace_context(name.as_str()).await?;
+        self.push(&context, &crate::files::NoProgress).await?;
         Ok(realm)
     }
 

@@ -68,6 +68,8 @@ pub fn wire_message(data: &[u8]) {
     round_trip::<RealmCertificatesResponse>(data);
     round_trip::<VlobWriteRequest>(data);
     round_trip::<VlobWriteResponse>(data);
+    round_trip::<VlobBatchWriteRequest>(data);
+    round_trip::<VlobBatchWriteResponse>(data);
     round_trip::<VlobReadRequest>(data);
     round_trip::<VlobReadResponse>(data);
     round_trip::<VlobVersion>(data);

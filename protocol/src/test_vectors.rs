@@ -481,6 +481,27 @@ fn realm_wire_messages() {
     );
     check("vlob-write-response", &VlobWriteResponse { checkpoint: 9 });
     check(
+        "vlob-batch-write-request",
+        &VlobBatchWriteRequest {
+            writes: vec![VlobWriteRequest {
+                id,
+                version: 1,
+                key_index: 1,
+                timestamp: t,
+                blob: blob.clone(),
+            }],
+        },
+    );
+    check(
+        "vlob-batch-write-response",
+        &VlobBatchWriteResponse {
+            results: vec![
+                VlobWriteResult::Written { checkpoint: 3 },
+                VlobWriteResult::VersionConflict,
+            ],
+        },
+    );
+    check(
         "vlob-read-request",
         &VlobReadRequest {
             ids: vec![id],

@@ -15,6 +15,7 @@ pub type Tamper = Arc<dyn Fn(&str, &str, Vec<u8>) -> Vec<u8> + Send + Sync>;
 
 #[derive(Clone)]
 struct Shared {
+    requests: Arc<std::sync::atomic::AtomicUsize>,
     upstream: Arc<Mutex<String>>,
     tamper: Arc<Mutex<Option<Tamper>>>,
     http: reqwest::Client,
@@ -36,6 +37,7 @@ impl TamperingProxy {
             .build()
             .expect("proxy runtime");
         let shared = Shared {
+            requests: Default::default(),
             upstream: Arc::new(Mutex::new(String::new())),
             tamper: Arc::new(Mutex::new(None)),
             http: reqwest::Client::new(),
@@ -67,6 +69,13 @@ impl TamperingProxy {
         *self.shared.upstream.lock().expect("lock") = url.to_owned();
     }
 
+    /// How many requests were forwarded since the last call (and resets the count).
+    pub fn take_request_count(&self) -> usize {
+        self.shared
+            .requests
+            .swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Starts (or with `None`, stops) rewriting responses.
     pub fn set_tamper(&self, tamper: Option<Tamper>) {
         *self.shared.tamper.lock().expect("lock") = tamper;
@@ -74,6 +83,9 @@ impl TamperingProxy {
 }
 
 async fn forward(State(shared): State<Shared>, request: Request) -> Result<Response, StatusCode> {
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let (parts, body) = request.into_parts();
     let path = parts
         .uri

@@ -20,6 +20,9 @@ use strongroom_testkit::raw::{keys, now};
 use strongroom_testkit::scenario::join_user;
 use strongroom_testkit::{Member, Server, ServerOptions, TamperingProxy};
 
+/// A row of Bob's local state: realm, entry, version seen, encrypted entry.
+type StateRow = (Vec<u8>, Vec<u8>, i64, Vec<u8>);
+
 struct World {
     proxy: TamperingProxy,
     _server: Server,
@@ -53,8 +56,22 @@ fn world() -> World {
     join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
     let alice = org.alice.clone();
     alice.ok(&["workspace", "create", "Docs"]);
-    alice.ok(&["workspace", "share", "Docs", "bob@example.com", "--role", "reader"]);
-    alice.ok(&["workspace", "share", "Docs", "carol@example.com", "--role", "contributor"]);
+    alice.ok(&[
+        "workspace",
+        "share",
+        "Docs",
+        "bob@example.com",
+        "--role",
+        "reader",
+    ]);
+    alice.ok(&[
+        "workspace",
+        "share",
+        "Docs",
+        "carol@example.com",
+        "--role",
+        "contributor",
+    ]);
     for (name, text) in [("a.txt", "file a, version 1\n"), ("b.txt", "file b\n")] {
         let path = org.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -81,17 +98,20 @@ fn world() -> World {
 /// Records what the server serves, changing nothing.
 fn record(proxy: &TamperingProxy, served: &Arc<Mutex<Served>>) {
     let served = served.clone();
-    proxy.set_tamper(Some(Arc::new(move |method: &str, path: &str, body: Vec<u8>| {
-        let mut s = served.lock().unwrap();
-        if method == "POST" && path.ends_with("/vlobs/read") {
-            if let Ok(r) = VlobReadResponse::decode(&body) {
-                s.vlobs.extend(r.vlobs);
+    proxy.set_tamper(Some(Arc::new(
+        move |method: &str, path: &str, body: Vec<u8>| {
+            let mut s = served.lock().unwrap();
+            if method == "POST" && path.ends_with("/vlobs/read") {
+                if let Ok(r) = VlobReadResponse::decode(&body) {
+                    s.vlobs.extend(r.vlobs);
+                }
+            } else if method == "GET" && path.contains("/blocks/") {
+                s.blocks
+                    .insert(path.rsplit('/').next().unwrap().to_owned(), body.clone());
             }
-        } else if method == "GET" && path.contains("/blocks/") {
-            s.blocks.insert(path.rsplit('/').next().unwrap().to_owned(), body.clone());
-        }
-        body
-    })));
+            body
+        },
+    )));
 }
 
 impl World {
@@ -112,7 +132,7 @@ impl World {
     }
 
     /// Bob's local state: every entry, version seen and checkpoint.
-    fn bob_state(&self) -> Vec<(Vec<u8>, Vec<u8>, i64, Vec<u8>)> {
+    fn bob_state(&self) -> Vec<StateRow> {
         let db = rusqlite::Connection::open(self.bob.home.join("local.sqlite")).unwrap();
         let mut stmt = db
             .prepare(
@@ -128,13 +148,21 @@ impl World {
 
     fn latest(&self, id: EntryId) -> VlobVersion {
         let s = self.served.lock().unwrap();
-        s.vlobs.iter().filter(|v| v.id == id).max_by_key(|v| v.version).cloned().unwrap()
+        s.vlobs
+            .iter()
+            .filter(|v| v.id == id)
+            .max_by_key(|v| v.version)
+            .cloned()
+            .unwrap()
     }
 
     fn entry_id(&self, name: &str) -> EntryId {
-        let mut client = Client::open(&Home::new(&self.alice.home), &Password::new(PASSWORD)).unwrap();
+        let mut client =
+            Client::open(&Home::new(&self.alice.home), &Password::new(PASSWORD)).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let list = rt.block_on(client.list(&"Docs:/".parse().unwrap())).unwrap();
+        let list = rt
+            .block_on(client.list(&"Docs:/".parse().unwrap()))
+            .unwrap();
         list.iter().find(|e| e.name.as_str() == name).unwrap().id
     }
 
@@ -142,7 +170,8 @@ impl World {
     fn alice_edits_a(&self, text: &str) {
         let path = self.dir.path().join(format!("a-{}", rand()));
         std::fs::write(&path, text).unwrap();
-        self.alice.ok(&["put", path.to_str().unwrap(), "Docs:/a.txt"]);
+        self.alice
+            .ok(&["put", path.to_str().unwrap(), "Docs:/a.txt"]);
     }
 
     /// Runs an attack on Bob's next read: it must fail with `message` and leave his state as
@@ -152,9 +181,14 @@ impl World {
         self.proxy.set_tamper(Some(tamper));
         let err = self.bob_get("Docs:/a.txt").expect_err(name);
         assert!(err.contains(message), "{name}: {err}");
-        assert_eq!(self.bob_state(), before, "{name}: Bob's local state changed");
+        assert_eq!(
+            self.bob_state(),
+            before,
+            "{name}: Bob's local state changed"
+        );
         record(&self.proxy, &self.served);
-        self.bob_get("Docs:/a.txt").unwrap_or_else(|e| panic!("{name}: honest read failed: {e}"));
+        self.bob_get("Docs:/a.txt")
+            .unwrap_or_else(|e| panic!("{name}: honest read failed: {e}"));
     }
 }
 
@@ -164,19 +198,28 @@ fn rand() -> u64 {
 }
 
 /// Rewrites the served versions of `id` in batch reads.
-fn on_vlob(id: EntryId, change: impl Fn(VlobVersion) -> VlobVersion + Send + Sync + 'static) -> strongroom_testkit::proxy::Tamper {
+fn on_vlob(
+    id: EntryId,
+    change: impl Fn(VlobVersion) -> VlobVersion + Send + Sync + 'static,
+) -> strongroom_testkit::proxy::Tamper {
     Arc::new(move |method: &str, path: &str, body: Vec<u8>| {
         if method != "POST" || !path.ends_with("/vlobs/read") {
             return body;
         }
         let mut response = VlobReadResponse::decode(&body).unwrap();
-        response.vlobs = response.vlobs.into_iter().map(|v| if v.id == id { change(v) } else { v }).collect();
+        response.vlobs = response
+            .vlobs
+            .into_iter()
+            .map(|v| if v.id == id { change(v) } else { v })
+            .collect();
         response.encode()
     })
 }
 
 /// Rewrites served blocks.
-fn on_blocks(change: impl Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync + 'static) -> strongroom_testkit::proxy::Tamper {
+fn on_blocks(
+    change: impl Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
+) -> strongroom_testkit::proxy::Tamper {
     Arc::new(move |method: &str, path: &str, body: Vec<u8>| {
         if method == "GET" && path.contains("/blocks/") {
             change(path, body)
@@ -207,12 +250,20 @@ fn tampered_blocks_are_refused() {
         on_blocks(move |path, body| {
             let s = served.lock().unwrap();
             let mine = path.rsplit('/').next().unwrap();
-            let other = b_block.iter().find(|k| k.as_str() != mine).and_then(|k| s.blocks.get(k)).cloned();
+            let other = b_block
+                .iter()
+                .find(|k| k.as_str() != mine)
+                .and_then(|k| s.blocks.get(k))
+                .cloned();
             other.unwrap_or(body)
         }),
         "does not decrypt",
     );
-    w.attack("a dropped block", on_blocks(|_, _| Vec::new()), "does not decrypt");
+    w.attack(
+        "a dropped block",
+        on_blocks(|_, _| Vec::new()),
+        "does not decrypt",
+    );
     w.attack(
         "a truncated block",
         on_blocks(|_, mut b| {
@@ -241,9 +292,21 @@ fn tampered_manifests_are_refused() {
     );
 
     // Bob has now seen version 2; the server replays version 1 after Alice writes version 3.
-    let v1 = w.served.lock().unwrap().vlobs.iter().find(|v| v.id == a && v.version == 1).cloned().unwrap();
+    let v1 = w
+        .served
+        .lock()
+        .unwrap()
+        .vlobs
+        .iter()
+        .find(|v| v.id == a && v.version == 1)
+        .cloned()
+        .unwrap();
     w.alice_edits_a("file a, version 3\n");
-    w.attack("an old version replayed (rollback)", on_vlob(a, move |_| v1.clone()), "rollback");
+    w.attack(
+        "an old version replayed (rollback)",
+        on_vlob(a, move |_| v1.clone()),
+        "rollback",
+    );
 
     w.alice_edits_a("file a, version 4\n");
     w.attack(
@@ -275,11 +338,29 @@ fn tampered_manifests_are_refused() {
     };
     let carol = keys(&w.carol.home);
     let bob = keys(&w.bob.home);
-    let outsider = (DeviceId::generate(&mut OsRng), SigningKey::generate(&mut OsRng));
+    let outsider = (
+        DeviceId::generate(&mut OsRng),
+        SigningKey::generate(&mut OsRng),
+    );
     for (name, author, signer, message) in [
-        ("signed by a revoked user", carol.device_id, carol.signing_key(), "revoked"),
-        ("signed by a READER", bob.device_id, bob.signing_key(), "could not write in this workspace"),
-        ("signed by a device outside the organization", outsider.0, outsider.1.clone(), "unknown to the organization"),
+        (
+            "signed by a revoked user",
+            carol.device_id,
+            carol.signing_key(),
+            "revoked",
+        ),
+        (
+            "signed by a READER",
+            bob.device_id,
+            bob.signing_key(),
+            "could not write in this workspace",
+        ),
+        (
+            "signed by a device outside the organization",
+            outsider.0,
+            outsider.1.clone(),
+            "unknown to the organization",
+        ),
     ] {
         w.alice_edits_a(&format!("file a, before the forgery {name}\n"));
         let realm = context.realm;
@@ -305,7 +386,9 @@ fn tampered_manifests_are_refused() {
                     version: v.version,
                     body: body.clone(),
                 };
-                v.blob = ByteBuf::from(seal_manifest(&manifest, &signer, &key, key_index, &mut OsRng));
+                v.blob = ByteBuf::from(seal_manifest(
+                    &manifest, &signer, &key, key_index, &mut OsRng,
+                ));
                 v.author = author;
                 v.timestamp = timestamp;
                 v

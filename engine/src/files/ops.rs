@@ -62,10 +62,56 @@ fn not_a_folder(path: &WorkspacePath) -> EngineError {
     EngineError::InvalidInput(format!("{path} is not a folder"))
 }
 
-/// A workspace opened for one command: its context, and whether the server answers.
+/// A workspace opened for one command: its context, whether the server answers, and the
+/// changes the command staged (committed to the local database in one transaction, so that a
+/// command is all or nothing, and a big tree costs one commit rather than one per file).
 pub(crate) struct Opened {
     pub context: RealmContext,
     pub online: bool,
+    staged: std::sync::Mutex<HashMap<EntryId, LocalEntry>>,
+    folders: std::sync::Mutex<HashMap<Vec<EntryName>, EntryId>>,
+}
+
+impl Opened {
+    fn new(context: RealmContext, online: bool) -> Self {
+        Self {
+            context,
+            online,
+            staged: Default::default(),
+            folders: Default::default(),
+        }
+    }
+
+    fn staged(&self, id: &EntryId) -> Option<LocalEntry> {
+        self.staged.lock().expect("staging lock").get(id).cloned()
+    }
+
+    /// Stages changed entries.
+    pub(crate) fn stage(&self, rows: Vec<(EntryId, LocalEntry)>) {
+        self.staged.lock().expect("staging lock").extend(rows);
+    }
+
+    /// Runs `f` on a staged entry in place (it must be staged).
+    fn with_staged<T>(&self, id: &EntryId, f: impl FnOnce(&mut LocalEntry) -> T) -> T {
+        let mut staged = self.staged.lock().expect("staging lock");
+        f(staged.get_mut(id).expect("the entry was staged"))
+    }
+
+    /// A folder this command already resolved or created, by path.
+    fn known_folder(&self, components: &[EntryName]) -> Option<EntryId> {
+        self.folders
+            .lock()
+            .expect("folders lock")
+            .get(components)
+            .copied()
+    }
+
+    fn remember_folder(&self, components: &[EntryName], id: EntryId) {
+        self.folders
+            .lock()
+            .expect("folders lock")
+            .insert(components.to_vec(), id);
+    }
 }
 
 impl Client {
@@ -87,17 +133,11 @@ impl Client {
         match attempt {
             Ok(context) => {
                 self.pull(&context).await?;
-                Ok(Opened {
-                    context,
-                    online: true,
-                })
+                Ok(Opened::new(context, true))
             }
             Err(EngineError::Unreachable { server, reason }) => {
                 tracing::info!(%server, %reason, "working offline");
-                Ok(Opened {
-                    context: self.workspace_context_offline(name)?,
-                    online: false,
-                })
+                Ok(Opened::new(self.workspace_context_offline(name)?, false))
             }
             Err(e) => Err(e),
         }
@@ -113,7 +153,11 @@ impl Client {
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
-            match self.db().entry(&realm, id)? {
+            match opened
+                .staged(id)
+                .map(Some)
+                .unwrap_or(self.db().entry(&realm, id)?)
+            {
                 Some(entry) => {
                     found.insert(*id, entry);
                 }
@@ -219,8 +263,22 @@ impl Client {
             .collect())
     }
 
-    /// Uploads what is pending when online; offline, the change waits for the next sync.
+    /// Commits what the command staged, in one transaction: durable from here on.
+    pub(crate) fn commit(&self, opened: &Opened) -> Result<()> {
+        let rows: Vec<(EntryId, LocalEntry)> = opened
+            .staged
+            .lock()
+            .expect("staging lock")
+            .drain()
+            .collect();
+        self.db().put_entries(&opened.context.realm, &rows)
+    }
+
+    /// Commits, then uploads what is pending when online; offline, the change waits for the
+    /// next sync.
     async fn finish(&self, opened: &Opened, progress: &dyn Progress) -> Result<Option<SyncReport>> {
+        self.commit(opened)?;
+        progress.stored();
         if !opened.online {
             return Ok(None);
         }
@@ -253,6 +311,9 @@ impl Client {
 
     /// The folder at `path`, created (with its parents) if missing.
     async fn ensure_folder(&self, opened: &Opened, path: &WorkspacePath) -> Result<EntryId> {
+        if let Some(id) = opened.known_folder(&path.components) {
+            return Ok(id);
+        }
         let realm = opened.context.realm;
         let mut id: EntryId = realm.into();
         let mut entry = self.root(opened).await?;
@@ -285,8 +346,7 @@ impl Client {
                     if let ManifestBody::Folder { children, .. } = &mut parent.body {
                         children.insert(name.clone(), child);
                     }
-                    self.db()
-                        .put_entries(&realm, &[(id, parent), (child, folder.clone())])?;
+                    opened.stage(vec![(id, parent), (child, folder.clone())]);
                     entry = folder;
                     id = child;
                 }
@@ -295,6 +355,7 @@ impl Client {
         if !matches!(entry.body, ManifestBody::Folder { .. }) {
             return Err(not_a_folder(path));
         }
+        opened.remember_folder(&path.components, id);
         Ok(id)
     }
 
@@ -333,7 +394,6 @@ impl Client {
             metadata.len()
         });
         self.put_tree(&opened, local, &target, progress).await?;
-        progress.stored();
         self.finish(&opened, progress).await
     }
 
@@ -402,20 +462,28 @@ impl Client {
         path: &WorkspacePath,
         body: impl FnOnce(EntryId) -> ManifestBody,
     ) -> Result<EntryId> {
-        let realm = opened.context.realm;
         let (parent_path, name) = path
             .split_last()
             .ok_or_else(|| EngineError::InvalidInput("a workspace's root is a folder".into()))?;
-        let parent_id = self.ensure_folder(opened, &parent_path).await?;
-        let mut parent = self
-            .load_entry(opened, parent_id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(parent_path.to_string()))?;
-        let ManifestBody::Folder { children, .. } = &mut parent.body else {
-            return Err(not_a_folder(&parent_path));
+        let parent_id = match opened.known_folder(&parent_path.components) {
+            Some(id) => id,
+            None => self.ensure_folder(opened, &parent_path).await?,
         };
+        // The parent is staged once, then changed in place: adding a file to a folder of n
+        // entries costs O(log n), not a copy of the folder.
+        if opened.staged(&parent_id).is_none() {
+            let parent = self
+                .load_entry(opened, parent_id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(parent_path.to_string()))?;
+            opened.stage(vec![(parent_id, parent)]);
+        }
+        let existing = opened.with_staged(&parent_id, |parent| match &parent.body {
+            ManifestBody::Folder { children, .. } => Ok(children.get(name).copied()),
+            _ => Err(not_a_folder(&parent_path)),
+        })?;
         let body = body(parent_id);
-        match children.get(name).copied() {
+        match existing {
             Some(existing) => {
                 let mut entry = self
                     .load_entry(opened, existing)
@@ -425,16 +493,17 @@ impl Client {
                     return Err(EngineError::InvalidInput(format!("{path} is a folder")));
                 }
                 entry.body = body;
-                self.db().put_entries(&realm, &[(existing, entry)])?;
+                opened.stage(vec![(existing, entry)]);
                 Ok(existing)
             }
             None => {
                 let id = EntryId::generate(&mut OsRng);
-                children.insert(name.clone(), id);
-                self.db().put_entries(
-                    &realm,
-                    &[(id, LocalEntry { base: None, body }), (parent_id, parent)],
-                )?;
+                opened.with_staged(&parent_id, |parent| {
+                    if let ManifestBody::Folder { children, .. } = &mut parent.body {
+                        children.insert(name.clone(), id);
+                    }
+                });
+                opened.stage(vec![(id, LocalEntry { base: None, body })]);
                 Ok(id)
             }
         }
@@ -537,8 +606,7 @@ impl Client {
         if let ManifestBody::Folder { children, .. } = &mut parent.body {
             children.remove(name);
         }
-        self.db()
-            .put_entries(&opened.context.realm, &[(parent_id, parent)])?;
+        opened.stage(vec![(parent_id, parent)]);
         self.finish(&opened, &NoProgress).await
     }
 
@@ -557,7 +625,6 @@ impl Client {
         }
         let opened = self.open_workspace(&from.workspace).await?;
         self.check_writable(&opened)?;
-        let realm = opened.context.realm;
         let (from_parent_path, from_name) = from.split_last().ok_or_else(|| {
             EngineError::InvalidInput("a workspace's root cannot be moved".into())
         })?;
@@ -634,7 +701,7 @@ impl Client {
             rows.push((to_parent_id, to_parent));
             rows.push((from_parent_id, from_parent));
         }
-        self.db().put_entries(&realm, &rows)?;
+        opened.stage(rows);
         self.finish(&opened, &NoProgress).await
     }
 

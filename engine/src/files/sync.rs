@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::OsRng;
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{EntryName, Manifest, ManifestBody};
-use strongroom_protocol::wire::REALM_PAGE;
+use strongroom_protocol::wire::{MAX_BATCH_WRITES, REALM_PAGE};
 
 use super::{NoProgress, Progress};
 use crate::client::Client;
@@ -130,6 +130,12 @@ impl Client {
     pub(crate) async fn pull(&self, context: &RealmContext) -> Result<usize> {
         let realm = context.realm;
         let mut since = self.db().checkpoint(&realm)?;
+        if since == 0 && !self.db().holds_entries(&realm)? {
+            // Nothing held here yet: no past change concerns this device, start from now.
+            since = self.remote_changes(realm, u64::MAX).await?.checkpoint;
+            self.db().set_checkpoint(&realm, since)?;
+            return Ok(0);
+        }
         let mut taken = 0;
         loop {
             let response = self.remote_changes(realm, since).await?;
@@ -186,8 +192,10 @@ impl Client {
         Ok(true)
     }
 
-    /// Uploads every local change of the realm. Files first, then folders deepest first, so
-    /// that a folder never names an entry the server does not have yet.
+    /// Uploads every local change of the realm, in waves: files and links first, then folders
+    /// deepest first, so that a folder never names an entry the server does not have yet. In each
+    /// wave the blocks go up in parallel, then the manifests in batches (one transaction each on
+    /// the server and here).
     pub(crate) async fn push(
         &self,
         context: &RealmContext,
@@ -196,55 +204,87 @@ impl Client {
         let realm = context.realm;
         let mut report = SyncReport::default();
         for _round in 0..16 {
-            let mut pending = self.db().entries_to_sync(&realm)?;
+            let pending = self.db().entries_to_sync(&realm)?;
             if pending.is_empty() {
                 return Ok(report);
             }
-            let mut keyed = Vec::with_capacity(pending.len());
-            for (id, local) in pending.drain(..) {
-                let rank = match local.body {
+            let mut waves: BTreeMap<u32, Vec<(EntryId, LocalEntry)>> = BTreeMap::new();
+            for (id, local) in pending {
+                let wave = match local.body {
                     ManifestBody::Folder { .. } => 1_000_000 - self.depth(&realm, id)?,
                     _ => 0,
                 };
-                keyed.push((rank, id, local));
+                waves.entry(wave).or_default().push((id, local));
             }
-            keyed.sort_by_key(|(rank, _, _)| *rank);
-            for (_, id, local) in keyed {
-                if let ManifestBody::File { blocks, .. } = &local.body {
-                    self.upload_blocks(context, blocks, progress).await?;
-                }
-                match self.upload_entry(context, id, &local).await? {
-                    Some(uploaded) => {
-                        // Another process of this device may have changed the entry meanwhile:
-                        // keep its content, on top of what was just uploaded.
-                        let current = self
-                            .db()
-                            .entry(&realm, &id)?
-                            .map(|e| e.body)
-                            .unwrap_or(uploaded.body.clone());
-                        self.db().put_entries(
-                            &realm,
-                            &[(
-                                id,
-                                LocalEntry {
-                                    base: Some(uploaded),
-                                    body: current,
-                                },
-                            )],
-                        )?;
-                        report.uploaded += 1;
-                    }
-                    None => {
-                        if let Some(name) = self.resolve_conflict(context, id, local).await? {
-                            report.conflicts.push(name);
-                        }
-                    }
+            for wave in waves.into_values() {
+                let blocks: Vec<_> = wave
+                    .iter()
+                    .filter_map(|(_, local)| match &local.body {
+                        ManifestBody::File { blocks, .. } => Some(blocks.iter().cloned()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                self.upload_blocks(context, &blocks, progress).await?;
+                for batch in batches(wave) {
+                    self.upload_batch(context, batch, &mut report).await?;
                 }
             }
         }
         Err(EngineError::Protocol(
             "changes kept conflicting with other devices; run `strongroom sync` again".into(),
         ))
+    }
+
+    /// Writes a batch of manifests; records what was written, resolves what conflicted.
+    async fn upload_batch(
+        &self,
+        context: &RealmContext,
+        batch: Vec<(EntryId, LocalEntry)>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let realm = context.realm;
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
+        for (id, local) in batch {
+            let (manifest, request) = self.prepare_upload(context, id, &local)?;
+            prepared.push((id, local, manifest));
+            requests.push(request);
+        }
+        let written = self.remote_write_vlobs(realm, requests).await?;
+        let mut rows = Vec::new();
+        let mut conflicts = Vec::new();
+        for ((id, local, manifest), ok) in prepared.into_iter().zip(written) {
+            if ok {
+                // Another process of this device may have changed the entry meanwhile: keep its
+                // content, on top of what was just uploaded.
+                let current = self
+                    .db()
+                    .entry(&realm, &id)?
+                    .map(|e| e.body)
+                    .unwrap_or(manifest.body.clone());
+                rows.push((
+                    id,
+                    LocalEntry {
+                        base: Some(manifest),
+                        body: current,
+                    },
+                ));
+            } else {
+                conflicts.push((id, local));
+            }
+        }
+        let versions: Vec<(EntryId, u32)> =
+            rows.iter().map(|(id, e)| (*id, e.base_version())).collect();
+        self.db().put_entries(&realm, &rows)?;
+        self.db().see_versions(&realm, &versions)?;
+        report.uploaded += rows.len();
+        for (id, local) in conflicts {
+            if let Some(name) = self.resolve_conflict(context, id, local).await? {
+                report.conflicts.push(name);
+            }
+        }
+        Ok(())
     }
 
     fn depth(&self, realm: &strongroom_protocol::ids::RealmId, mut id: EntryId) -> Result<u32> {
@@ -434,4 +474,26 @@ mod tests {
         let theirs = map(&[("a", 5)]);
         assert_eq!(merge_children(&base, &mine, &theirs, "d"), map(&[("a", 5)]));
     }
+}
+
+/// Splits a wave into batches the server accepts: at most [`MAX_BATCH_WRITES`] writes and about
+/// 3 MiB of manifests each (a body is at most 4 MiB).
+fn batches(wave: Vec<(EntryId, LocalEntry)>) -> Vec<Vec<(EntryId, LocalEntry)>> {
+    const BUDGET: usize = 3 << 20;
+    let mut out: Vec<Vec<(EntryId, LocalEntry)>> = Vec::new();
+    let mut size = 0;
+    for item in wave {
+        // The encrypted manifest is a little larger than the encoded body.
+        let estimate = item.1.encode_len() + 256;
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= MAX_BATCH_WRITES || size + estimate > BUDGET);
+        if full {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += estimate;
+        out.last_mut().expect("pushed").push(item);
+    }
+    out
 }

@@ -21,9 +21,10 @@ pub use invitations::{
 };
 pub use realms::{
     CreateRealmRequest, IncomingMessage, MessagesResponse, OutgoingMessage,
-    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse, VlobChange,
-    VlobHistoryResponse, VlobReadRequest, VlobReadResponse, VlobVersion, VlobVersionInfo,
-    VlobWriteRequest, VlobWriteResponse,
+    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse,
+    VlobBatchWriteRequest, VlobBatchWriteResponse, VlobChange, VlobHistoryResponse,
+    VlobReadRequest, VlobReadResponse, VlobVersion, VlobVersionInfo, VlobWriteRequest,
+    VlobWriteResponse, VlobWriteResult,
 };
 pub use signature::{
     HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_MICROS, RequestSignature,
@@ -50,6 +51,9 @@ pub const MAX_REALM_BODY_BYTES: usize = 4 << 20;
 
 /// The largest encrypted block (plaintext block size plus encryption overhead): 8 MiB.
 pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+
+/// At most this many writes per [`VlobBatchWriteRequest`].
+pub const MAX_BATCH_WRITES: usize = 1000;
 
 /// At most this many changes per [`RealmChangesResponse`] and vlobs per [`VlobReadRequest`].
 pub const REALM_PAGE: u64 = 5000;

@@ -211,3 +211,40 @@ impl Encoded for MessagesResponse {
     const TAG: &'static str = "messages-response";
     const VERSION: u8 = 1;
 }
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs/batch`: many vlob writes in one transaction;
+/// each succeeds or conflicts on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobBatchWriteRequest {
+    /// The writes.
+    pub writes: Vec<VlobWriteRequest>,
+}
+
+impl Encoded for VlobBatchWriteRequest {
+    const TAG: &'static str = "vlob-batch-write-request";
+    const VERSION: u8 = 1;
+}
+
+/// The outcome of one write of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VlobWriteResult {
+    /// Stored, at this checkpoint of the realm.
+    Written {
+        /// The realm's checkpoint after the write.
+        checkpoint: u64,
+    },
+    /// Another device wrote this version first.
+    VersionConflict,
+}
+
+/// The answer to [`VlobBatchWriteRequest`], one result per write, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlobBatchWriteResponse {
+    /// The outcomes.
+    pub results: Vec<VlobWriteResult>,
+}
+
+impl Encoded for VlobBatchWriteResponse {
+    const TAG: &'static str = "vlob-batch-write-response";
+    const VERSION: u8 = 1;
+}

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/realms/{realm}/vlobs", post(realms::write_vlob))
         .route("/realms/{realm}/vlobs/read", post(realms::read_vlobs))
+        .route("/realms/{realm}/vlobs/batch", post(realms::write_vlobs))
         .route(
             "/realms/{realm}/vlobs/{id}/versions",
             get(realms::vlob_history),

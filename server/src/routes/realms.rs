@@ -8,10 +8,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use strongroom_protocol::ids::{BlockId, EntryId, OrganizationId, RealmId};
 use strongroom_protocol::wire::{
-    Ack, CreateRealmRequest, ErrorCode, MAX_BLOCK_BYTES, MAX_CLOCK_SKEW_MICROS,
+    Ack, CreateRealmRequest, ErrorCode, MAX_BATCH_WRITES, MAX_BLOCK_BYTES, MAX_CLOCK_SKEW_MICROS,
     MAX_REALM_BODY_BYTES, MAX_VLOB_BYTES, MessagesResponse, REALM_PAGE, RealmCertificateRequest,
-    RealmCertificatesResponse, RealmChangesResponse, ServerEvent, VlobHistoryResponse,
-    VlobReadRequest, VlobReadResponse, VlobVersion, VlobWriteRequest, VlobWriteResponse,
+    RealmCertificatesResponse, RealmChangesResponse, ServerEvent, VlobBatchWriteRequest,
+    VlobBatchWriteResponse, VlobHistoryResponse, VlobReadRequest, VlobReadResponse, VlobVersion,
+    VlobWriteRequest, VlobWriteResponse, VlobWriteResult,
 };
 use strongroom_protocol::workspace::{RealmCertificate, RealmChain, WorkspaceRole};
 
@@ -298,15 +299,8 @@ pub async fn add_certificate(
     Ok(Msgpack(Ack {}))
 }
 
-/// `POST /authenticated/{org}/realms/{realm}/vlobs`: a new version of a vlob.
-pub async fn write_vlob(
-    State(state): State<AppState>,
-    auth: AuthenticatedDevice,
-    Path((_, realm)): Path<(String, String)>,
-    Msgpack(request): RealmBody<VlobWriteRequest>,
-) -> Result<Msgpack<VlobWriteResponse>, ApiError> {
-    let realm: RealmId = parse(&realm, "workspace id")?;
-    let key_index = writer(&state, &auth, realm).await?;
+/// Checks a vlob write against the caller's key index, the size bound and the clock.
+fn check_write(request: &VlobWriteRequest, key_index: u32) -> Result<(), ApiError> {
     if request.key_index != key_index {
         return Err(ApiError::new(
             ErrorCode::BadKeyIndex,
@@ -325,20 +319,33 @@ pub async fn write_vlob(
             "the manifest's timestamp is too far from the server's clock",
         ));
     }
+    Ok(())
+}
+
+fn stored(request: VlobWriteRequest, author: strongroom_protocol::ids::DeviceId) -> VlobVersion {
+    VlobVersion {
+        id: request.id,
+        version: request.version,
+        key_index: request.key_index,
+        author,
+        timestamp: request.timestamp,
+        blob: request.blob,
+    }
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs`: a new version of a vlob.
+pub async fn write_vlob(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Msgpack(request): RealmBody<VlobWriteRequest>,
+) -> Result<Msgpack<VlobWriteResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    let key_index = writer(&state, &auth, realm).await?;
+    check_write(&request, key_index)?;
     let checkpoint = state
         .store
-        .write_vlob(
-            &auth.org,
-            realm,
-            VlobVersion {
-                id: request.id,
-                version: request.version,
-                key_index: request.key_index,
-                author: auth.device_id,
-                timestamp: request.timestamp,
-                blob: request.blob,
-            },
-        )
+        .write_vlob(&auth.org, realm, stored(request, auth.device_id))
         .await?;
     state.events.publish(
         &auth.org,
@@ -348,6 +355,49 @@ pub async fn write_vlob(
         },
     );
     Ok(Msgpack(VlobWriteResponse { checkpoint }))
+}
+
+/// `POST /authenticated/{org}/realms/{realm}/vlobs/batch`: many writes in one transaction.
+pub async fn write_vlobs(
+    State(state): State<AppState>,
+    auth: AuthenticatedDevice,
+    Path((_, realm)): Path<(String, String)>,
+    Msgpack(request): RealmBody<VlobBatchWriteRequest>,
+) -> Result<Msgpack<VlobBatchWriteResponse>, ApiError> {
+    let realm: RealmId = parse(&realm, "workspace id")?;
+    if request.writes.len() > MAX_BATCH_WRITES {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("at most {MAX_BATCH_WRITES} writes per batch"),
+        ));
+    }
+    let key_index = writer(&state, &auth, realm).await?;
+    for write in &request.writes {
+        check_write(write, key_index)?;
+    }
+    let writes = request
+        .writes
+        .into_iter()
+        .map(|w| stored(w, auth.device_id))
+        .collect();
+    let outcomes = state.store.write_vlobs(&auth.org, realm, writes).await?;
+    if let Some(checkpoint) = outcomes.iter().flatten().max() {
+        state.events.publish(
+            &auth.org,
+            ServerEvent::Realm {
+                id: realm,
+                checkpoint: *checkpoint,
+            },
+        );
+    }
+    let results = outcomes
+        .into_iter()
+        .map(|o| match o {
+            Some(checkpoint) => VlobWriteResult::Written { checkpoint },
+            None => VlobWriteResult::VersionConflict,
+        })
+        .collect();
+    Ok(Msgpack(VlobBatchWriteResponse { results }))
 }
 
 /// `POST /authenticated/{org}/realms/{realm}/vlobs/read`: many vlobs in one request.

@@ -282,6 +282,14 @@ pub trait MetadataStore: Send + Sync + 'static {
         write: VlobVersion,
     ) -> StoreResult<u64>;
 
+    /// Stores many vlob versions in one transaction; each is `None` if its version conflicts.
+    async fn write_vlobs(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        writes: Vec<VlobVersion>,
+    ) -> StoreResult<Vec<Option<u64>>>;
+
     /// The latest version of each vlob (or the version current at `at`); absent ones are skipped.
     async fn read_vlobs(
         &self,

@@ -179,6 +179,11 @@ stored_as_text!(profile_text, profile_from, UserProfile, "profile", {
     UserProfile::Standard => "STANDARD",
 });
 
+/// A client-supplied index as SQLite's signed integer, saturating (a huge `from` means "none").
+fn clamp(value: u64) -> i64 {
+    value.min(i64::MAX as u64) as i64
+}
+
 fn fixed<const N: usize>(bytes: Vec<u8>) -> StoreResult<[u8; N]> {
     bytes
         .try_into()
@@ -532,7 +537,7 @@ impl MetadataStore for SqliteStore {
             let mut stmt = tx.prepare(
                 "SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![org, from as i64, limit], |r| r.get(0))?;
+            let rows = stmt.query_map(params![org, clamp(from), limit], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<Vec<u8>>, _>>()?)
         })
         .await
@@ -863,7 +868,7 @@ impl MetadataStore for SqliteStore {
             let mut stmt = tx.prepare(
                 "SELECT bytes FROM realm_certificates WHERE org = ?1 AND realm = ?2 AND idx >= ?3 ORDER BY idx",
             )?;
-            let rows = stmt.query_map(params![org, realm.as_bytes(), from as i64], |r| r.get(0))?;
+            let rows = stmt.query_map(params![org, realm.as_bytes(), clamp(from)], |r| r.get(0))?;
             Ok(Some(rows.collect::<Result<Vec<Vec<u8>>, _>>()?))
         })
         .await
@@ -910,51 +915,29 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<u64> {
         let org = id.to_string();
         self.with(move |tx| {
-            let last: Option<(u32, i64)> = tx
-                .query_row(
-                    "SELECT version, timestamp FROM vlobs WHERE org = ?1 AND realm = ?2 AND vlob = ?3 ORDER BY version DESC LIMIT 1",
-                    params![org, realm.as_bytes(), write.id.as_bytes()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (last_version, last_time) = last.unwrap_or((0, i64::MIN));
-            if write.version != last_version + 1 {
-                return Err(refuse(
+            let version = write.version;
+            write_one(tx, &org, realm, &write)?.ok_or_else(|| {
+                refuse(
                     ErrorCode::VersionConflict,
-                    format!(
-                        "version {} of this entry cannot follow version {last_version}: another device changed it first",
-                        write.version
-                    ),
-                ));
-            }
-            if write.timestamp.as_micros() < last_time {
-                return Err(refuse(ErrorCode::MalformedRequest, "a new version cannot be older than the previous one"));
-            }
-            tx.execute(
-                "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
-                params![org, realm.as_bytes()],
-            )?;
-            let checkpoint: i64 = tx.query_row(
-                "UPDATE realms SET checkpoint = checkpoint + 1 WHERE org = ?1 AND realm = ?2 RETURNING checkpoint",
-                params![org, realm.as_bytes()],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO vlobs (org, realm, vlob, version, key_index, author, timestamp, checkpoint, blob)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    org,
-                    realm.as_bytes(),
-                    write.id.as_bytes(),
-                    write.version,
-                    write.key_index,
-                    write.author.as_bytes(),
-                    write.timestamp.as_micros(),
-                    checkpoint,
-                    write.blob.as_slice()
-                ],
-            )?;
-            Ok(checkpoint as u64)
+                    format!("version {version} of this entry cannot be written: another device changed it first"),
+                )
+            })
+        })
+        .await
+    }
+
+    async fn write_vlobs(
+        &self,
+        id: &OrganizationId,
+        realm: RealmId,
+        writes: Vec<VlobVersion>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            writes
+                .iter()
+                .map(|write| write_one(tx, &org, realm, write))
+                .collect()
         })
         .await
     }
@@ -1070,7 +1053,7 @@ impl MetadataStore for SqliteStore {
                 "SELECT checkpoint, vlob, version FROM vlobs WHERE org = ?1 AND realm = ?2 AND checkpoint > ?3
                  ORDER BY checkpoint LIMIT ?4",
             )?;
-            let rows = stmt.query_map(params![org, realm.as_bytes(), since as i64, limit as i64], |r| {
+            let rows = stmt.query_map(params![org, realm.as_bytes(), clamp(since), clamp(limit)], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, u32>(2)?))
             })?;
             let changes = rows
@@ -1099,7 +1082,7 @@ impl MetadataStore for SqliteStore {
             let mut stmt = tx.prepare(
                 "SELECT idx, sender, sealed FROM messages WHERE org = ?1 AND recipient = ?2 AND idx >= ?3 ORDER BY idx",
             )?;
-            let rows = stmt.query_map(params![org, user.as_bytes(), from as i64], |r| {
+            let rows = stmt.query_map(params![org, user.as_bytes(), clamp(from)], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
             })?;
             rows.map(|row| {
@@ -1133,6 +1116,58 @@ impl MetadataStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Stores one vlob version in a transaction: the new checkpoint, or `None` if its version does
+/// not follow the last one (another device wrote first).
+fn write_one(
+    tx: &Transaction<'_>,
+    org: &str,
+    realm: RealmId,
+    write: &VlobVersion,
+) -> StoreResult<Option<u64>> {
+    let last: Option<(u32, i64)> = tx
+        .query_row(
+            "SELECT version, timestamp FROM vlobs WHERE org = ?1 AND realm = ?2 AND vlob = ?3 ORDER BY version DESC LIMIT 1",
+            params![org, realm.as_bytes(), write.id.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (last_version, last_time) = last.unwrap_or((0, i64::MIN));
+    if write.version != last_version + 1 {
+        return Ok(None);
+    }
+    if write.timestamp.as_micros() < last_time {
+        return Err(refuse(
+            ErrorCode::MalformedRequest,
+            "a new version cannot be older than the previous one",
+        ));
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
+        params![org, realm.as_bytes()],
+    )?;
+    let checkpoint: i64 = tx.query_row(
+        "UPDATE realms SET checkpoint = checkpoint + 1 WHERE org = ?1 AND realm = ?2 RETURNING checkpoint",
+        params![org, realm.as_bytes()],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO vlobs (org, realm, vlob, version, key_index, author, timestamp, checkpoint, blob)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            org,
+            realm.as_bytes(),
+            write.id.as_bytes(),
+            write.version,
+            write.key_index,
+            write.author.as_bytes(),
+            write.timestamp.as_micros(),
+            checkpoint,
+            write.blob.as_slice()
+        ],
+    )?;
+    Ok(Some(checkpoint as u64))
 }
 
 /// A vlob row: id, version, key index, author, timestamp, blob.
