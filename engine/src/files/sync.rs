@@ -427,6 +427,28 @@ impl Client {
     }
 }
 
+/// Splits a wave into batches the server accepts: at most [`MAX_BATCH_WRITES`] writes and about
+/// 3 MiB of manifests each (a body is at most 4 MiB).
+fn batches(wave: Vec<(EntryId, LocalEntry)>) -> Vec<Vec<(EntryId, LocalEntry)>> {
+    const BUDGET: usize = 3 << 20;
+    let mut out: Vec<Vec<(EntryId, LocalEntry)>> = Vec::new();
+    let mut size = 0;
+    for item in wave {
+        // The encrypted manifest is a little larger than the encoded body.
+        let estimate = item.1.encode_len() + 256;
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= MAX_BATCH_WRITES || size + estimate > BUDGET);
+        if full {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += estimate;
+        out.last_mut().expect("pushed").push(item);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,26 +496,4 @@ mod tests {
         let theirs = map(&[("a", 5)]);
         assert_eq!(merge_children(&base, &mine, &theirs, "d"), map(&[("a", 5)]));
     }
-}
-
-/// Splits a wave into batches the server accepts: at most [`MAX_BATCH_WRITES`] writes and about
-/// 3 MiB of manifests each (a body is at most 4 MiB).
-fn batches(wave: Vec<(EntryId, LocalEntry)>) -> Vec<Vec<(EntryId, LocalEntry)>> {
-    const BUDGET: usize = 3 << 20;
-    let mut out: Vec<Vec<(EntryId, LocalEntry)>> = Vec::new();
-    let mut size = 0;
-    for item in wave {
-        // The encrypted manifest is a little larger than the encoded body.
-        let estimate = item.1.encode_len() + 256;
-        let full = out
-            .last()
-            .is_none_or(|b| b.len() >= MAX_BATCH_WRITES || size + estimate > BUDGET);
-        if full {
-            out.push(Vec::new());
-            size = 0;
-        }
-        size += estimate;
-        out.last_mut().expect("pushed").push(item);
-    }
-    out
 }
