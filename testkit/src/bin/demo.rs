@@ -153,7 +153,9 @@ fn main() -> anyhow::Result<()> {
     println!(
         "(Demo devices use a deliberately weak password key, --insecure-fast-kdf, to run fast.)"
     );
-    println!("Files, workspaces and the mounted drive are not built yet: see the README.");
+    println!(
+        "Workspaces and files work (`strongroom workspace create`, `put`, `get`...); the mounted drive is not built yet."
+    );
     if args.exit {
         return Ok(());
     }
