@@ -85,6 +85,9 @@ enum Command {
     Ls {
         /// `WORKSPACE[:/PATH]`.
         path: String,
+        /// List it as it was at this time (UTC): 2026-11-27T10:00:00Z.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Copy a local file or folder into a workspace (durable when this returns).
     Put {
@@ -99,6 +102,9 @@ enum Command {
         path: String,
         /// The local destination.
         local: PathBuf,
+        /// Copy it as it was at this time (UTC): 2026-11-27T10:00:00Z.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Create a folder (and its missing parents).
     Mkdir {
@@ -337,9 +343,11 @@ async fn run(context: Context, command: Command) -> anyhow::Result<()> {
                 workspace::unshare(&context, &name, &email).await
             }
         },
-        Command::Ls { path } => files::ls(&context, &path).await,
+        Command::Ls { path, at } => files::ls(&context, &path, at.as_deref()).await,
         Command::Put { local, path } => files::put(&context, &local, &path).await,
-        Command::Get { path, local } => files::get(&context, &path, &local).await,
+        Command::Get { path, local, at } => {
+            files::get(&context, &path, &local, at.as_deref()).await
+        }
         Command::Mkdir { path } => files::mkdir(&context, &path).await,
         Command::Rm { recursive, path } => files::rm(&context, &path, recursive).await,
         Command::Mv { from, to } => files::mv(&context, &from, &to).await,

@@ -161,7 +161,7 @@ impl World {
             Client::open(&Home::new(&self.alice.home), &Password::new(PASSWORD)).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         let list = rt
-            .block_on(client.list(&"Docs:/".parse().unwrap()))
+            .block_on(client.list(&"Docs:/".parse().unwrap(), None))
             .unwrap();
         list.iter().find(|e| e.name.as_str() == name).unwrap().id
     }

@@ -252,7 +252,7 @@ fn revocation_refuses_the_user_and_rotates_the_key() {
     let mut alice_client = Client::open(&Home::new(&alice.home), &Password::new(PASSWORD)).unwrap();
     let rt = runtime();
     let entries = rt
-        .block_on(alice_client.list(&"Docs:/".parse::<WorkspacePath>().unwrap()))
+        .block_on(alice_client.list(&"Docs:/".parse::<WorkspacePath>().unwrap(), None))
         .unwrap();
     let after = entries
         .iter()
@@ -318,4 +318,59 @@ fn revocation_refuses_the_user_and_rotates_the_key() {
     assert!(open_block(old_key, &realm, block, &ciphertext).is_err());
     assert!(open_block(context.key(2).unwrap(), &realm, block, &ciphertext).is_ok());
     let _: (RealmId, EntryId) = (realm, after);
+}
+
+#[test]
+fn pinned_files_stay_readable_offline_while_others_are_evicted() {
+    let mut org = Org::new();
+    let bob = org.member("bob");
+    join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
+    org.alice.ok(&["workspace", "create", "Docs"]);
+    org.alice.ok(&[
+        "workspace",
+        "share",
+        "Docs",
+        "bob@example.com",
+        "--role",
+        "reader",
+    ]);
+    let pinned: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let other: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 241) as u8).collect();
+    std::fs::write(org.path().join("pinned.bin"), &pinned).unwrap();
+    std::fs::write(org.path().join("other.bin"), &other).unwrap();
+    for name in ["pinned.bin", "other.bin"] {
+        org.alice
+            .ok(&["put", org.path().join(name).to_str().unwrap(), "Docs:/"]);
+    }
+    // Bob's disk cache may hold nothing: only pinned blocks stay.
+    let bob_cmd = |args: &[&str]| {
+        let out = bob
+            .command(args)
+            .env("STRONGROOM_DISK_CACHE_MB", "0")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(bob_cmd(&["pin", "Docs:/pinned.bin"]).0);
+    let first = org.path().join("other-online.bin");
+    assert!(bob_cmd(&["get", "Docs:/other.bin", first.to_str().unwrap()]).0);
+    assert!(std::fs::read(&first).unwrap() == other);
+
+    org.server.stop();
+    let out = org.path().join("pinned-offline.bin");
+    let (ok, err) = bob_cmd(&["get", "Docs:/pinned.bin", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(std::fs::read(&out).unwrap() == pinned);
+    let (ok, err) = bob_cmd(&[
+        "get",
+        "Docs:/other.bin",
+        org.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("cannot reach the server"), "{err}");
+    org.server.restart();
+    assert!(bob_cmd(&["unpin", "Docs:/pinned.bin"]).0);
 }

@@ -20,6 +20,13 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+fn micros_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
 fn write_tree(root: &Path, files: usize) {
     for i in 0..files {
         let dir = root.join(format!("dir{:02}", i % 40));
@@ -153,9 +160,11 @@ fn history_restore_and_a_deleted_file() {
     alice.ok(&["workspace", "create", "Docs"]);
     let file = org.path().join("report.txt");
     let contents = ["first draft\n", "second draft, longer\n", "third\n"];
+    let mut times = Vec::new();
     for text in contents {
         std::fs::write(&file, text).unwrap();
         alice.ok(&["put", file.to_str().unwrap(), "Docs:/report.txt"]);
+        times.push(micros_now());
     }
     let history = versions(alice, "Docs:/report.txt");
     assert_eq!(history.len(), 3, "{history:?}");
@@ -172,9 +181,36 @@ fn history_restore_and_a_deleted_file() {
     alice.ok(&["get", "Docs:/report.txt", back.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&back).unwrap(), contents[0]);
 
+    // The workspace as it was after the first and second puts.
+    for (i, at) in times.iter().take(2).enumerate() {
+        let old = org.path().join(format!("old-{i}.txt"));
+        alice.ok(&[
+            "get",
+            "Docs:/report.txt",
+            old.to_str().unwrap(),
+            "--at",
+            &at.to_string(),
+        ]);
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), contents[i]);
+    }
+
     // A deleted file is found in its folder's history and comes back with its history.
+    let before_removal = micros_now();
     alice.ok(&["rm", "Docs:/report.txt"]);
     assert!(!alice.ok(&["ls", "Docs"]).contains("report.txt"));
+    assert!(
+        alice
+            .ok(&["ls", "Docs", "--at", &before_removal.to_string()])
+            .contains("report.txt")
+    );
+    let err = alice.fails(&[
+        "get",
+        "Docs:/report.txt",
+        back.to_str().unwrap(),
+        "--at",
+        "0",
+    ]);
+    assert!(err.contains("no such file"), "{err}");
     alice.ok(&["restore", "Docs:/report.txt", "--version", "2"]);
     std::fs::remove_file(&back).unwrap();
     alice.ok(&["get", "Docs:/report.txt", back.to_str().unwrap()]);

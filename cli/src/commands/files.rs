@@ -30,11 +30,12 @@ fn report(what: &str, outcome: Option<SyncReport>) {
 }
 
 /// `strongroom ls WS[:/PATH]`
-pub async fn ls(context: &Context, target: &str) -> anyhow::Result<()> {
+pub async fn ls(context: &Context, target: &str, at: Option<&str>) -> anyhow::Result<()> {
+    let at = at.map(parse_time).transpose()?;
     let target = path(target)?;
     let mut client = Client::open(&context.home, &context.password()?)?;
     let rows: Vec<Vec<String>> = client
-        .list(&target)
+        .list(&target, at)
         .await?
         .into_iter()
         .map(|e| {
@@ -63,11 +64,17 @@ pub async fn put(context: &Context, local: &Path, target: &str) -> anyhow::Resul
 }
 
 /// `strongroom get WS:/PATH LOCAL`
-pub async fn get(context: &Context, source: &str, local: &Path) -> anyhow::Result<()> {
+pub async fn get(
+    context: &Context,
+    source: &str,
+    local: &Path,
+    at: Option<&str>,
+) -> anyhow::Result<()> {
+    let at = at.map(parse_time).transpose()?;
     let source = path(source)?;
     let mut client = Client::open(&context.home, &context.password()?)?;
     let bar = Bar::new("get");
-    let outcome = client.get(&source, local, &bar).await;
+    let outcome = client.get(&source, local, &bar, at).await;
     bar.finish();
     outcome?;
     Ok(())

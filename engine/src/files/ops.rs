@@ -6,6 +6,7 @@ use std::path::Path;
 use rand_core::OsRng;
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{EntryName, ManifestBody};
+use strongroom_protocol::time::Timestamp;
 
 use super::io::BLOCK_SIZE;
 use super::path::WorkspacePath;
@@ -68,6 +69,8 @@ fn not_a_folder(path: &WorkspacePath) -> EngineError {
 pub(crate) struct Opened {
     pub context: RealmContext,
     pub online: bool,
+    /// Read-only view of the workspace as it was at this time.
+    pub at: Option<Timestamp>,
     staged: std::sync::Mutex<HashMap<EntryId, LocalEntry>>,
     folders: std::sync::Mutex<HashMap<Vec<EntryName>, EntryId>>,
 }
@@ -77,6 +80,7 @@ impl Opened {
         Self {
             context,
             online,
+            at: None,
             staged: Default::default(),
             folders: Default::default(),
         }
@@ -143,13 +147,51 @@ impl Client {
         }
     }
 
-    /// Entries by id: local ones, and (online) the missing ones fetched in one batch.
+    /// Opens a workspace read-only, as it was at `at` (this needs the server).
+    pub(crate) async fn open_workspace_at(&mut self, name: &str, at: Timestamp) -> Result<Opened> {
+        let mut opened = self.open_workspace(name).await?;
+        if !opened.online {
+            return Err(EngineError::InvalidInput(
+                "reading the past needs the server, which is unreachable".into(),
+            ));
+        }
+        opened.at = Some(at);
+        Ok(opened)
+    }
+
+    async fn open_for_reading(&mut self, name: &str, at: Option<Timestamp>) -> Result<Opened> {
+        match at {
+            Some(at) => self.open_workspace_at(name, at).await,
+            None => self.open_workspace(name).await,
+        }
+    }
+
+    /// Entries by id: local ones, and (online) the missing ones fetched in one batch. In a view
+    /// of the past, every entry comes from the server as of that time (nothing local is used or
+    /// changed).
     pub(crate) async fn load_entries(
         &self,
         opened: &Opened,
         ids: &[EntryId],
     ) -> Result<HashMap<EntryId, LocalEntry>> {
         let realm = opened.context.realm;
+        if let Some(at) = opened.at {
+            let mut found = HashMap::with_capacity(ids.len());
+            for vlob in self.remote_read_vlobs(realm, ids, Some(at)).await? {
+                let manifest = self.open_version(&opened.context, &vlob)?;
+                if manifest.timestamp > at {
+                    return Err(EngineError::Protocol(
+                        "the server answered with a version from after the time asked".into(),
+                    ));
+                }
+                let entry = LocalEntry {
+                    body: manifest.body.clone(),
+                    base: Some(manifest),
+                };
+                found.insert(vlob.id, entry);
+            }
+            return Ok(found);
+        }
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
@@ -229,8 +271,12 @@ impl Client {
     }
 
     /// Lists a folder (or describes a file).
-    pub async fn list(&mut self, path: &WorkspacePath) -> Result<Vec<ListedEntry>> {
-        let opened = self.open_workspace(&path.workspace).await?;
+    pub async fn list(
+        &mut self,
+        path: &WorkspacePath,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<ListedEntry>> {
+        let opened = self.open_for_reading(&path.workspace, at).await?;
         let (id, entry) = self.resolve(&opened, path).await?;
         let ManifestBody::Folder { children, .. } = &entry.body else {
             let name = path
@@ -290,6 +336,11 @@ impl Client {
     }
 
     fn check_writable(&self, opened: &Opened) -> Result<()> {
+        if opened.at.is_some() {
+            return Err(EngineError::InvalidInput(
+                "a view of the past is read-only".into(),
+            ));
+        }
         let chain = opened.context.chain.as_ref().expect("workspace");
         match chain.role(&self.keys().user_id) {
             Some(role) if role.can_write() => Ok(()),
@@ -515,8 +566,9 @@ impl Client {
         source: &WorkspacePath,
         local: &Path,
         progress: &dyn Progress,
+        at: Option<Timestamp>,
     ) -> Result<()> {
-        let opened = self.open_workspace(&source.workspace).await?;
+        let opened = self.open_for_reading(&source.workspace, at).await?;
         let (id, entry) = self.resolve(&opened, source).await?;
         let local = if local.is_dir() {
             local.join(
