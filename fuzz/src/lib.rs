@@ -100,6 +100,7 @@ pub fn certificate(data: &[u8]) {
 /// Manifests, blocks and messages as a hostile server serves them.
 pub fn manifest(data: &[u8]) {
     round_trip::<Manifest>(data);
+    round_trip::<BlockIndex>(data);
     round_trip::<Signed>(data);
     round_trip::<Message>(data);
     let key = SecretKey::from_bytes([9; 32]);

@@ -113,6 +113,18 @@ pub struct IndexedKey {
     pub key: SecretKey,
 }
 
+/// Part of a large file's block list, stored as an encrypted block of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockIndex {
+    /// Blocks in offset order.
+    pub blocks: Vec<BlockRef>,
+}
+
+impl Encoded for BlockIndex {
+    const TAG: &'static str = "block-index";
+    const VERSION: u8 = 1;
+}
+
 /// A workspace as its member's user manifest records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceEntry {
@@ -156,6 +168,11 @@ pub enum ManifestBody {
         block_size: u32,
         /// Blocks in offset order; ranges without a block read as zeros (sparse files).
         blocks: Vec<BlockRef>,
+        /// For files with very many blocks, `blocks` is empty and these index blocks hold the
+        /// block list instead (each an encrypted [`BlockIndex`]), so that a huge file never
+        /// makes a huge manifest.
+        #[serde(default)]
+        index: Vec<BlockRef>,
     },
     /// A symbolic link.
     Symlink {

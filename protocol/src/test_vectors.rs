@@ -375,6 +375,7 @@ fn workspaces_manifests_and_messages() {
                 size: 5,
                 block_size: 1 << 20,
                 blocks: vec![block.clone()],
+                index: vec![],
             },
         ),
         (
@@ -415,6 +416,12 @@ fn workspaces_manifests_and_messages() {
         &crate::signed::Signed::sign(&block_message(&f, realm, &key, t), &f.device),
     );
     check("message", &block_message(&f, realm, &key, t));
+    check(
+        "block-index",
+        &BlockIndex {
+            blocks: vec![block.clone()],
+        },
+    );
     let _ = &mut f.rng;
 }
 

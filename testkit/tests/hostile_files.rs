@@ -371,6 +371,7 @@ fn tampered_manifests_are_refused() {
                 size: 6,
                 block_size: 1 << 20,
                 blocks: vec![],
+                index: vec![],
             },
             None => unreachable!(),
         };

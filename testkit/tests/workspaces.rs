@@ -217,3 +217,68 @@ fn history_restore_and_a_deleted_file() {
     assert_eq!(std::fs::read_to_string(&back).unwrap(), contents[1]);
     assert_eq!(versions(alice, "Docs:/report.txt").len(), 5);
 }
+
+#[test]
+fn a_ten_gib_sparse_file_and_a_file_with_index_blocks() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    let org = Org::new();
+    let alice = &org.alice;
+    let bob = org.member("bob");
+    join_user(alice, &bob, "bob@example.com", "Bob", &[]);
+    alice.ok(&["workspace", "create", "Big"]);
+    alice.ok(&[
+        "workspace",
+        "share",
+        "Big",
+        "bob@example.com",
+        "--role",
+        "reader",
+    ]);
+
+    // 10 GiB, mostly holes: only the blocks with data are stored.
+    const SIZE: u64 = 10 << 30;
+    let marks: [(u64, &[u8]); 3] = [(0, b"head"), (5 << 30, b"middle"), (SIZE - 4, b"tail")];
+    let sparse = org.path().join("sparse.img");
+    let mut file = std::fs::File::create(&sparse).unwrap();
+    file.set_len(SIZE).unwrap();
+    for (offset, bytes) in marks {
+        file.seek(SeekFrom::Start(offset)).unwrap();
+        file.write_all(bytes).unwrap();
+    }
+    drop(file);
+    let started = std::time::Instant::now();
+    alice.ok(&["put", sparse.to_str().unwrap(), "Big:/sparse.img"]);
+    eprintln!("put of a 10 GiB sparse file: {:?}", started.elapsed());
+    assert!(alice.ok(&["ls", "Big"]).contains(&SIZE.to_string()));
+    let out = org.path().join("sparse-back.img");
+    bob.ok(&["get", "Big:/sparse.img", out.to_str().unwrap()]);
+    let metadata = std::fs::metadata(&out).unwrap();
+    assert_eq!(metadata.len(), SIZE);
+    assert!(metadata.blocks() * 512 < 64 << 20, "the copy stayed sparse");
+    let mut back = std::fs::File::open(&out).unwrap();
+    for (offset, bytes) in marks {
+        let mut read = vec![0u8; bytes.len()];
+        back.seek(SeekFrom::Start(offset)).unwrap();
+        std::io::Read::read_exact(&mut back, &mut read).unwrap();
+        assert_eq!(read, bytes);
+    }
+
+    // A file whose block list lives in index blocks (the limit lowered from 4,096 to 4 blocks).
+    let data = random_bytes(20 << 20, 7);
+    let dense = org.path().join("dense.bin");
+    std::fs::write(&dense, &data).unwrap();
+    let out = alice
+        .command(&["put", dense.to_str().unwrap(), "Big:/dense.bin"])
+        .env("STRONGROOM_INLINE_BLOCK_LIMIT", "4")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = org.path().join("dense-back.bin");
+    bob.ok(&["get", "Big:/dense.bin", copy.to_str().unwrap()]);
+    assert!(std::fs::read(copy).unwrap() == data);
+}

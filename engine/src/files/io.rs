@@ -9,8 +9,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use rand_core::OsRng;
 use strongroom_protocol::blocks::{open_block, seal_block};
 use strongroom_protocol::crypto::hash::Digest;
+use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::BlockId;
-use strongroom_protocol::manifests::BlockRef;
+use strongroom_protocol::manifests::{BlockIndex, BlockRef};
 
 use super::Progress;
 use crate::client::Client;
@@ -25,10 +26,38 @@ pub const BLOCK_SIZE: u32 = 1 << 20;
 /// How many blocks are fetched (or uploaded) at once.
 pub const PARALLEL_TRANSFERS: usize = 8;
 
+/// Beyond this many blocks, a file's block list moves into index blocks (4,096 blocks: 4 GiB).
+/// `STRONGROOM_INLINE_BLOCK_LIMIT` lowers it, for tests.
+fn inline_limit() -> usize {
+    std::env::var("STRONGROOM_INLINE_BLOCK_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(4096)
+}
+
 /// What a local file became.
 pub(crate) struct WrittenFile {
     pub size: u64,
     pub blocks: Vec<BlockRef>,
+    pub index: Vec<BlockRef>,
+}
+
+/// The next offset at or after `offset` where the file has data (Linux `SEEK_DATA`), so that
+/// the holes of a sparse file are skipped without reading them; `None` when unknown.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn next_data(file: &std::fs::File, offset: u64) -> Option<u64> {
+    match rustix::fs::seek(file, rustix::fs::SeekFrom::Data(offset)) {
+        Ok(next) => Some(next),
+        // ENXIO: no data after `offset`.
+        Err(rustix::io::Errno::NXIO) => Some(u64::MAX),
+        Err(_) => None,
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn next_data(_: &std::fs::File, _: u64) -> Option<u64> {
+    None
 }
 
 fn metadata_stamp(m: &std::fs::Metadata) -> (u64, Option<std::time::SystemTime>) {
@@ -52,8 +81,22 @@ impl Client {
         let mut blocks: Vec<BlockRef> = Vec::new();
         let mut buffer = vec![0u8; BLOCK_SIZE as usize];
         let mut offset = 0u64;
+        let size = before.0;
         let result = (|| -> Result<()> {
+            use std::io::{Seek, SeekFrom};
             loop {
+                // Skip whole blocks of holes, staying on block boundaries.
+                if let Some(next) = next_data(&file, offset)
+                    && next >= offset + BLOCK_SIZE as u64
+                {
+                    let skipped = (next.min(size) - offset) / BLOCK_SIZE as u64 * BLOCK_SIZE as u64;
+                    offset += skipped;
+                    progress.advance(skipped);
+                    if offset >= size {
+                        return Ok(());
+                    }
+                    file.seek(SeekFrom::Start(offset)).map_err(open_error)?;
+                }
                 let mut filled = 0;
                 while filled < buffer.len() {
                     let n = file.read(&mut buffer[filled..]).map_err(open_error)?;
@@ -96,10 +139,66 @@ impl Client {
                 local.display()
             )));
         }
+        if blocks.len() <= inline_limit() {
+            return Ok(WrittenFile {
+                size: offset,
+                blocks,
+                index: Vec::new(),
+            });
+        }
+        // A long block list goes into index blocks, written like data blocks.
+        let mut index = Vec::new();
+        for chunk in blocks.chunks(inline_limit()) {
+            let plaintext = BlockIndex {
+                blocks: chunk.to_vec(),
+            }
+            .encode();
+            let id = BlockId::generate(&mut OsRng);
+            let sealed = seal_block(key, &context.realm, &id, key_index, &plaintext, &mut OsRng);
+            self.cache()
+                .write(self.db(), &context.realm, &id, &sealed, true)?;
+            index.push(BlockRef {
+                id,
+                key_index,
+                offset: chunk[0].offset,
+                len: plaintext.len() as u32,
+                digest: Digest::of(&plaintext),
+            });
+        }
         Ok(WrittenFile {
             size: offset,
-            blocks,
+            blocks: Vec::new(),
+            index,
         })
+    }
+
+    /// A file's complete block list: inline, or read from its index blocks (through the caches,
+    /// each checked like any block).
+    pub(crate) async fn file_blocks(
+        &self,
+        context: &RealmContext,
+        blocks: &[BlockRef],
+        index: &[BlockRef],
+    ) -> Result<Vec<BlockRef>> {
+        if index.is_empty() {
+            return Ok(blocks.to_vec());
+        }
+        let mut all = Vec::new();
+        for reference in index {
+            let plaintext = self.load_block(context, reference).await?;
+            let part = BlockIndex::decode(&plaintext)
+                .map_err(|e| EngineError::Protocol(format!("a block index is malformed: {e}")))?;
+            all.extend(part.blocks);
+        }
+        if all
+            .windows(2)
+            .any(|w| w[1].offset < w[0].offset + w[0].len as u64)
+        {
+            return Err(EngineError::Protocol(
+                "a block index lists overlapping blocks".into(),
+            ));
+        }
+        Ok(all)
     }
 
     /// One block's plaintext: from memory, else the disk cache, else the server; checked against

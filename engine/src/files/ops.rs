@@ -498,6 +498,7 @@ impl Client {
                     size: written.size,
                     block_size: BLOCK_SIZE,
                     blocks: written.blocks,
+                    index: written.index,
                 })
                 .await?;
             }
@@ -596,7 +597,13 @@ impl Client {
                         }
                     }
                 }
-                ManifestBody::File { size, blocks, .. } => {
+                ManifestBody::File {
+                    size,
+                    blocks,
+                    index,
+                    ..
+                } => {
+                    let blocks = &self.file_blocks(&opened.context, blocks, index).await?;
                     progress.add_total(*size);
                     let tmp = local.with_extension("strongroom-part");
                     let mut file = std::fs::File::create(&tmp).map_err(|e| {
@@ -770,9 +777,11 @@ impl Client {
                     let ids: Vec<EntryId> = children.values().copied().collect();
                     stack.extend(self.load_entries(&opened, &ids).await?);
                 }
-                ManifestBody::File { blocks, .. } => {
+                ManifestBody::File { blocks, index, .. } => {
+                    let mut blocks = self.file_blocks(&opened.context, blocks, index).await?;
+                    blocks.extend(index.iter().cloned());
                     if pinned {
-                        for block in blocks {
+                        for block in &blocks {
                             self.load_block(&opened.context, block).await?;
                         }
                     }

@@ -217,14 +217,18 @@ impl Client {
                 waves.entry(wave).or_default().push((id, local));
             }
             for wave in waves.into_values() {
-                let blocks: Vec<_> = wave
-                    .iter()
-                    .filter_map(|(_, local)| match &local.body {
-                        ManifestBody::File { blocks, .. } => Some(blocks.iter().cloned()),
-                        _ => None,
-                    })
-                    .flatten()
-                    .collect();
+                let mut blocks = Vec::new();
+                for (_, local) in &wave {
+                    if let ManifestBody::File {
+                        blocks: inline,
+                        index,
+                        ..
+                    } = &local.body
+                    {
+                        blocks.extend(self.file_blocks(context, inline, index).await?);
+                        blocks.extend(index.iter().cloned());
+                    }
+                }
                 self.upload_blocks(context, &blocks, progress).await?;
                 for batch in batches(wave) {
                     self.upload_batch(context, batch, &mut report).await?;

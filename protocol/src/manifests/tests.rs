@@ -71,6 +71,7 @@ fn file(s: &mut Setup, author: &Member, id: EntryId, version: u32) -> Manifest {
             size: 3,
             block_size: 4 << 20,
             blocks: vec![],
+            index: vec![],
         },
     }
 }
