@@ -22,7 +22,7 @@ use strongroom_protocol::invite::{
 };
 use strongroom_protocol::links::{BootstrapLink, InvitationLink, ServerAddr};
 use strongroom_protocol::manifests::{
-    BlockRef, Manifest, VlobCoordinates, WriteAuthority, open_manifest,
+    BlockIndex, BlockRef, Manifest, VlobCoordinates, WriteAuthority, open_manifest,
 };
 use strongroom_protocol::messages::{Message, open_message};
 use strongroom_protocol::signed::Signed;
