@@ -69,6 +69,9 @@ pub struct BlockCache {
     dir: PathBuf,
     memory: Mutex<MemoryCache>,
     disk_limit: u64,
+    /// Blocks written to disk whose index rows are not recorded yet (recorded in one
+    /// transaction by [`BlockCache::flush`]).
+    unrecorded: Mutex<Vec<(RealmId, BlockId, u64)>>,
 }
 
 impl BlockCache {
@@ -84,6 +87,7 @@ impl BlockCache {
                 limit: memory_limit,
             }),
             disk_limit,
+            unrecorded: Mutex::new(Vec::new()),
         }
     }
 
@@ -127,8 +131,21 @@ impl BlockCache {
         ciphertext: &[u8],
         dirty: bool,
     ) -> Result<()> {
+        self.write_file(realm, block, ciphertext, true)?;
+        db.put_block(realm, block, ciphertext.len() as u64, dirty)
+    }
+
+    /// Writes an encrypted block's file (renamed into place when complete), without recording
+    /// it. Unsynced writes are made durable by [`BlockCache::sync_to_disk`].
+    pub fn write_file(
+        &self,
+        realm: &RealmId,
+        block: &BlockId,
+        ciphertext: &[u8],
+        sync: bool,
+    ) -> Result<()> {
         let path = self.path(realm, block);
-        write_durably(&path, ciphertext).map_err(|e| {
+        write_block_file(&path, ciphertext, sync).map_err(|e| {
             EngineError::io(
                 format!(
                     "cannot write a block to the cache in {}",
@@ -136,8 +153,57 @@ impl BlockCache {
                 ),
                 e,
             )
-        })?;
-        db.put_block(realm, block, ciphertext.len() as u64, dirty)
+        })
+    }
+
+    /// Makes every write to the cache's filesystem durable: one `syncfs` on Linux instead of a
+    /// `fsync` per block; elsewhere every file was synced as it was written.
+    pub fn sync_to_disk(&self) -> Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| EngineError::io(format!("cannot create {}", self.dir.display()), e))?;
+            let dir = std::fs::File::open(&self.dir)
+                .map_err(|e| EngineError::io(format!("cannot open {}", self.dir.display()), e))?;
+            rustix::fs::syncfs(&dir).map_err(|e| {
+                EngineError::io(format!("cannot sync {}", self.dir.display()), e.into())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether writes need a `fsync` each (no `syncfs` on this platform).
+    pub fn sync_each_write() -> bool {
+        !cfg!(any(target_os = "linux", target_os = "android"))
+    }
+
+    /// Notes a block written with [`BlockCache::write_file`] that is clean (fetched).
+    pub fn note_fetched(&self, realm: &RealmId, block: &BlockId, size: u64) {
+        if let Ok(mut unrecorded) = self.unrecorded.lock() {
+            unrecorded.push((*realm, *block, size));
+        }
+    }
+
+    /// Records the fetched blocks noted so far, in one transaction per realm.
+    pub fn flush(&self, db: &LocalDb) -> Result<()> {
+        let pending: Vec<_> = match self.unrecorded.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(_) => return Ok(()),
+        };
+        let mut by_realm: HashMap<RealmId, Vec<(BlockId, u64)>> = HashMap::new();
+        for (realm, block, size) in pending {
+            by_realm.entry(realm).or_default().push((block, size));
+        }
+        for (realm, blocks) in by_realm {
+            db.put_blocks(&realm, &blocks, false)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a cached block (one that failed verification: it is fetched again).
+    pub fn remove(&self, db: &LocalDb, realm: &RealmId, block: &BlockId) -> Result<()> {
+        let _ = std::fs::remove_file(self.path(realm, block));
+        db.forget_block(realm, block)
     }
 
     /// Removes a block file that was never recorded (a write abandoned half way).
@@ -147,6 +213,7 @@ impl BlockCache {
 
     /// Evicts clean, unpinned blocks, oldest first, until the disk cache fits its bound.
     pub fn evict(&self, db: &LocalDb) -> Result<u64> {
+        self.flush(db)?;
         let mut total = db.cached_bytes()?;
         let mut freed = 0;
         while total > self.disk_limit {
@@ -168,14 +235,16 @@ impl BlockCache {
     }
 }
 
-fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_block_file(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     let dir = path.parent().expect("block paths have a folder");
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp{:x}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

@@ -30,7 +30,7 @@ use crate::trust::TrustStore;
 pub struct Client {
     home: Home,
     db: LocalDb,
-    cache: BlockCache,
+    cache: std::sync::Arc<BlockCache>,
     keys: DeviceKeys,
     signing_key: SigningKey,
     connection: Connection,
@@ -53,11 +53,11 @@ impl Client {
         Ok(Self {
             home: home.clone(),
             db: LocalDb::open(&home.local_db_file(), keys.local_key())?,
-            cache: BlockCache::new(
+            cache: std::sync::Arc::new(BlockCache::new(
                 home.blocks_dir(),
                 cache_limit("STRONGROOM_MEMORY_CACHE_MB", DEFAULT_MEMORY_BYTES),
                 cache_limit("STRONGROOM_DISK_CACHE_MB", DEFAULT_DISK_BYTES),
-            ),
+            )),
             signing_key: keys.signing_key(),
             connection: Connection::new(keys.server()?)?,
             keys,
@@ -84,6 +84,11 @@ impl Client {
     /// The block caches.
     pub(crate) fn cache(&self) -> &BlockCache {
         &self.cache
+    }
+
+    /// A shared handle on the block caches, for work on the blocking pool.
+    pub(crate) fn cache_handle(&self) -> std::sync::Arc<BlockCache> {
+        self.cache.clone()
     }
 
     /// The connection to the server.

@@ -153,7 +153,8 @@ impl Connection {
         {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized up front when the length is known: no reallocation (and copy) as chunks arrive.
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| self.unreachable(e))?;

@@ -389,6 +389,27 @@ impl LocalDb {
         })
     }
 
+    /// Records blocks in the cache index, in one transaction.
+    pub fn put_blocks(
+        &self,
+        realm: &RealmId,
+        blocks: &[(BlockId, u64)],
+        dirty: bool,
+    ) -> Result<()> {
+        let now = crate::clock::now().as_micros();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (block, size) in blocks {
+                tx.execute(
+                    "INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4), last_access = ?5",
+                    params![realm.as_bytes(), block.as_bytes(), *size as i64, dirty, now],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
     /// Records a block in the cache index.
     pub fn put_block(
         &self,
@@ -397,15 +418,7 @@ impl LocalDb {
         size: u64,
         dirty: bool,
     ) -> Result<()> {
-        let now = crate::clock::now().as_micros();
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4), last_access = ?5",
-                params![realm.as_bytes(), block.as_bytes(), size as i64, dirty, now],
-            )
-            .map(drop)
-        })
+        self.put_blocks(realm, &[(*block, size)], dirty)
     }
 
     /// A block's record.
@@ -426,14 +439,17 @@ impl LocalDb {
         })
     }
 
-    /// Marks a block uploaded.
-    pub fn block_uploaded(&self, realm: &RealmId, block: &BlockId) -> Result<()> {
+    /// Marks blocks uploaded, in one transaction.
+    pub fn blocks_uploaded(&self, realm: &RealmId, blocks: &[BlockId]) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2",
-                params![realm.as_bytes(), block.as_bytes()],
-            )
-            .map(drop)
+            let tx = c.transaction()?;
+            for block in blocks {
+                tx.execute(
+                    "UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2",
+                    params![realm.as_bytes(), block.as_bytes()],
+                )?;
+            }
+            tx.commit()
         })
     }
 

@@ -50,8 +50,18 @@ pub fn open_block(
     block: &BlockRef,
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, BlockError> {
+    open_block_owned(key, realm, block, ciphertext.to_vec())
+}
+
+/// [`open_block`] decrypting in place, in the buffer that held the ciphertext.
+pub fn open_block_owned(
+    key: &SecretKey,
+    realm: &RealmId,
+    block: &BlockRef,
+    ciphertext: Vec<u8>,
+) -> Result<Vec<u8>, BlockError> {
     let plaintext = key
-        .decrypt(ciphertext, &block_aad(realm, &block.id, block.key_index))
+        .decrypt_owned(ciphertext, &block_aad(realm, &block.id, block.key_index))
         .map_err(|_| BlockError::Decryption(block.id))?;
     if plaintext.len() != block.len as usize || !Digest::of(&plaintext).ct_eq(&block.digest) {
         return Err(BlockError::Digest(block.id));

@@ -31,7 +31,11 @@ impl Org {
 
     /// As [`Org::new`], over a started server.
     pub fn with_server(server: Server) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::with_server_in(server, tempfile::tempdir().expect("temporary directory"))
+    }
+
+    /// As [`Org::with_server`], with the homes in `dir`.
+    pub fn with_server_in(server: Server, dir: tempfile::TempDir) -> Self {
         let alice = Member::new(dir.path(), "alice");
         let bootstrap_url = server.create_org("acme");
         alice.bootstrap(&bootstrap_url, "alice@example.com", "Alice");

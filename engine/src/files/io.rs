@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use rand_core::OsRng;
-use strongroom_protocol::blocks::{open_block, seal_block};
+use strongroom_protocol::blocks::{BLOCK_OVERHEAD, open_block_owned, seal_block};
 use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::BlockId;
 use strongroom_protocol::manifests::{BlockIndex, BlockRef};
 
 use super::Progress;
+use crate::block_cache::BlockCache;
 use crate::client::Client;
 use crate::error::{EngineError, Result};
 use crate::workspaces::RealmContext;
@@ -66,8 +67,10 @@ fn metadata_stamp(m: &std::fs::Metadata) -> (u64, Option<std::time::SystemTime>)
 
 impl Client {
     /// Cuts `local` into blocks, encrypts each with the workspace's current key and writes it to
-    /// the disk cache (dirty, durable). Runs of zeros are left as holes. A file that changes while
-    /// it is read is refused, and what was written for it is discarded.
+    /// the disk cache (dirty), sealing blocks on every core while the file is read. Runs of zeros
+    /// are left as holes. Everything is durable when this returns (one `syncfs`, then the blocks'
+    /// index rows in one transaction). A file that changes while it is read is refused, and what
+    /// was written for it is discarded.
     pub(crate) fn write_file_blocks(
         &self,
         context: &RealmContext,
@@ -78,98 +81,156 @@ impl Client {
         let open_error = |e| EngineError::io(format!("cannot read {}", local.display()), e);
         let mut file = std::fs::File::open(local).map_err(open_error)?;
         let before = metadata_stamp(&file.metadata().map_err(open_error)?);
-        let mut blocks: Vec<BlockRef> = Vec::new();
-        let mut buffer = vec![0u8; BLOCK_SIZE as usize];
-        let mut offset = 0u64;
         let size = before.0;
-        let result = (|| -> Result<()> {
-            use std::io::{Seek, SeekFrom};
-            loop {
-                // Skip whole blocks of holes, staying on block boundaries.
-                if let Some(next) = next_data(&file, offset)
-                    && next >= offset + BLOCK_SIZE as u64
-                {
-                    let skipped = (next.min(size) - offset) / BLOCK_SIZE as u64 * BLOCK_SIZE as u64;
-                    offset += skipped;
-                    progress.advance(skipped);
-                    if offset >= size {
+        let realm = context.realm;
+        let cache = self.cache();
+        let sync_each = BlockCache::sync_each_write();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(8);
+        let mut offset = 0u64;
+        let mut blocks: Vec<BlockRef> = Vec::new();
+        let (chunks, chunk_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(workers * 2);
+        let chunk_rx = std::sync::Mutex::new(chunk_rx);
+        let (done, done_rx) = std::sync::mpsc::channel::<Result<BlockRef>>();
+        let outcome = std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..workers {
+                let (chunk_rx, done) = (&chunk_rx, done.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = chunk_rx.lock().expect("chunk queue").recv();
+                        let Ok((block_offset, data)) = next else {
+                            return;
+                        };
+                        let id = BlockId::generate(&mut OsRng);
+                        let sealed = seal_block(key, &realm, &id, key_index, &data, &mut OsRng);
+                        let written =
+                            cache
+                                .write_file(&realm, &id, &sealed, sync_each)
+                                .map(|()| BlockRef {
+                                    id,
+                                    key_index,
+                                    offset: block_offset,
+                                    len: data.len() as u32,
+                                    digest: Digest::of(&data),
+                                });
+                        if done.send(written).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done);
+            let read = (|| -> Result<()> {
+                use std::io::{Seek, SeekFrom};
+                loop {
+                    // Skip whole blocks of holes, staying on block boundaries.
+                    if let Some(next) = next_data(&file, offset) {
+                        let hole = next.min(size).saturating_sub(offset) / BLOCK_SIZE as u64
+                            * BLOCK_SIZE as u64;
+                        if hole > 0 {
+                            offset += hole;
+                            progress.advance(hole);
+                            if offset >= size {
+                                return Ok(());
+                            }
+                            file.seek(SeekFrom::Start(offset)).map_err(open_error)?;
+                        }
+                    }
+                    let mut buffer = vec![0u8; BLOCK_SIZE as usize];
+                    let mut filled = 0;
+                    while filled < buffer.len() {
+                        let n = file.read(&mut buffer[filled..]).map_err(open_error)?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    if filled == 0 {
                         return Ok(());
                     }
-                    file.seek(SeekFrom::Start(offset)).map_err(open_error)?;
-                }
-                let mut filled = 0;
-                while filled < buffer.len() {
-                    let n = file.read(&mut buffer[filled..]).map_err(open_error)?;
-                    if n == 0 {
-                        break;
+                    buffer.truncate(filled);
+                    if buffer.iter().any(|b| *b != 0) && chunks.send((offset, buffer)).is_err() {
+                        return Ok(());
                     }
-                    filled += n;
+                    offset += filled as u64;
+                    progress.advance(filled as u64);
                 }
-                if filled == 0 {
-                    return Ok(());
+            })();
+            drop(chunks);
+            let mut failure = read.err();
+            for result in done_rx {
+                match result {
+                    Ok(block) => blocks.push(block),
+                    Err(e) => failure = failure.or(Some(e)),
                 }
-                let chunk = &buffer[..filled];
-                if chunk.iter().any(|b| *b != 0) {
-                    let id = BlockId::generate(&mut OsRng);
-                    let sealed = seal_block(key, &context.realm, &id, key_index, chunk, &mut OsRng);
-                    blocks.push(BlockRef {
-                        id,
-                        key_index,
-                        offset,
-                        len: filled as u32,
-                        digest: Digest::of(chunk),
-                    });
-                    self.cache()
-                        .write(self.db(), &context.realm, &id, &sealed, true)?;
-                }
-                offset += filled as u64;
-                progress.advance(filled as u64);
             }
-        })();
+            failure.map_or(Ok(()), Err)
+        });
+        blocks.sort_by_key(|b| b.offset);
         let after = std::fs::metadata(local).map(|m| metadata_stamp(&m));
-        let changed = result.is_ok() && (after.ok() != Some(before) || offset != before.0);
-        if result.is_err() || changed {
+        let changed = outcome.is_ok() && (after.ok() != Some(before) || offset != size);
+        let outcome = outcome.and_then(|()| {
+            if changed {
+                return Err(EngineError::InvalidInput(format!(
+                    "{} changed while it was being read; nothing was stored, try again",
+                    local.display()
+                )));
+            }
+            Ok(())
+        });
+        if let Err(e) = outcome {
             for block in &blocks {
-                self.cache().discard(&context.realm, &block.id);
-                let _ = self.db().forget_block(&context.realm, &block.id);
+                cache.discard(&realm, &block.id);
             }
-            result?;
-            return Err(EngineError::InvalidInput(format!(
-                "{} changed while it was being read; nothing was stored, try again",
-                local.display()
-            )));
+            return Err(e);
         }
-        if blocks.len() <= inline_limit() {
-            return Ok(WrittenFile {
-                size: offset,
+        let (blocks, index) = if blocks.len() <= inline_limit() {
+            (blocks, Vec::new())
+        } else {
+            // A long block list goes into index blocks, written like data blocks.
+            let mut index = Vec::new();
+            for chunk in blocks.chunks(inline_limit()) {
+                let plaintext = BlockIndex {
+                    blocks: chunk.to_vec(),
+                }
+                .encode();
+                let id = BlockId::generate(&mut OsRng);
+                let sealed = seal_block(key, &realm, &id, key_index, &plaintext, &mut OsRng);
+                cache.write_file(&realm, &id, &sealed, sync_each)?;
+                index.push(BlockRef {
+                    id,
+                    key_index,
+                    offset: chunk[0].offset,
+                    len: plaintext.len() as u32,
+                    digest: Digest::of(&plaintext),
+                });
+            }
+            (blocks, index)
+        };
+        if !blocks.is_empty() {
+            cache.sync_to_disk()?;
+        }
+        let written: Vec<(BlockId, u64)> = blocks
+            .iter()
+            .chain(&index)
+            .map(|b| (b.id, b.len as u64 + BLOCK_OVERHEAD as u64))
+            .collect();
+        self.db().put_blocks(&realm, &written, true)?;
+        if index.is_empty() {
+            Ok(WrittenFile {
+                size,
                 blocks,
-                index: Vec::new(),
-            });
+                index,
+            })
+        } else {
+            Ok(WrittenFile {
+                size,
+                blocks: Vec::new(),
+                index,
+            })
         }
-        // A long block list goes into index blocks, written like data blocks.
-        let mut index = Vec::new();
-        for chunk in blocks.chunks(inline_limit()) {
-            let plaintext = BlockIndex {
-                blocks: chunk.to_vec(),
-            }
-            .encode();
-            let id = BlockId::generate(&mut OsRng);
-            let sealed = seal_block(key, &context.realm, &id, key_index, &plaintext, &mut OsRng);
-            self.cache()
-                .write(self.db(), &context.realm, &id, &sealed, true)?;
-            index.push(BlockRef {
-                id,
-                key_index,
-                offset: chunk[0].offset,
-                len: plaintext.len() as u32,
-                digest: Digest::of(&plaintext),
-            });
-        }
-        Ok(WrittenFile {
-            size: offset,
-            blocks: Vec::new(),
-            index,
-        })
     }
 
     /// A file's complete block list: inline, or read from its index blocks (through the caches,
@@ -185,7 +246,7 @@ impl Client {
         }
         let mut all = Vec::new();
         for reference in index {
-            let plaintext = self.load_block(context, reference).await?;
+            let plaintext = self.load_block(context, reference, true).await?;
             let part = BlockIndex::decode(&plaintext)
                 .map_err(|e| EngineError::Protocol(format!("a block index is malformed: {e}")))?;
             all.extend(part.blocks);
@@ -202,35 +263,67 @@ impl Client {
     }
 
     /// One block's plaintext: from memory, else the disk cache, else the server; checked against
-    /// its digest either way.
+    /// its digest either way. Decryption, hashing and cache writes run on the blocking pool, so
+    /// that blocks in flight proceed in parallel. A cached block that fails verification is
+    /// dropped and fetched again.
+    /// With `remember`, the plaintext also goes into the memory cache (for reads that come back,
+    /// not for a one-time copy).
     pub(crate) async fn load_block(
         &self,
         context: &RealmContext,
         block: &BlockRef,
+        remember: bool,
     ) -> Result<Arc<Vec<u8>>> {
-        if let Some(data) = self.cache().memory_get(&context.realm, &block.id) {
+        let realm = context.realm;
+        if let Some(data) = self.cache().memory_get(&realm, &block.id) {
             return Ok(data);
         }
         let key = context.key(block.key_index)?.clone();
-        let (ciphertext, fetched) = match self.cache().read(&context.realm, &block.id)? {
-            Some(c) => (c, false),
-            None => (self.remote_get_block(context.realm, block.id).await?, true),
-        };
-        let realm = context.realm;
-        let reference = block.clone();
-        // Decryption and hashing run on the blocking pool, in parallel across blocks.
-        let (plaintext, ciphertext) = tokio::task::spawn_blocking(move || {
-            open_block(&key, &realm, &reference, &ciphertext).map(|p| (p, ciphertext))
+        let cache = self.cache_handle();
+        let (reference, cached_key) = (block.clone(), key.clone());
+        let cached = tokio::task::spawn_blocking(move || -> Result<Option<Result<Vec<u8>>>> {
+            Ok(cache.read(&realm, &reference.id)?.map(|ciphertext| {
+                open_block_owned(&cached_key, &realm, &reference, ciphertext)
+                    .map_err(EngineError::from)
+            }))
         })
         .await
         .map_err(|e| EngineError::Protocol(e.to_string()))??;
-        if fetched {
-            self.cache()
-                .write(self.db(), &context.realm, &block.id, &ciphertext, false)?;
-        }
+        let plaintext = match cached {
+            Some(Ok(plaintext)) => plaintext,
+            other => {
+                if other.is_some() {
+                    tracing::warn!(block = %block.id, "a cached block failed verification; fetching it again");
+                    self.cache().remove(self.db(), &realm, &block.id)?;
+                }
+                let ciphertext = self.remote_get_block(realm, block.id).await?;
+                let cache = self.cache_handle();
+                let reference = block.clone();
+                tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+                    // Cached as served (a block that fails verification below is removed at its
+                    // next read); a clean block needs no fsync: if a crash tears it, it fails
+                    // verification and is fetched again.
+                    cache.write_file(&realm, &reference.id, &ciphertext, false)?;
+                    let size = ciphertext.len() as u64;
+                    match open_block_owned(&key, &realm, &reference, ciphertext) {
+                        Ok(plaintext) => {
+                            cache.note_fetched(&realm, &reference.id, size);
+                            Ok(plaintext)
+                        }
+                        Err(e) => {
+                            cache.discard(&realm, &reference.id);
+                            Err(e.into())
+                        }
+                    }
+                })
+                .await
+                .map_err(|e| EngineError::Protocol(e.to_string()))??
+            }
+        };
         let data = Arc::new(plaintext);
-        self.cache()
-            .memory_put(&context.realm, &block.id, data.clone());
+        if remember {
+            self.cache().memory_put(&realm, &block.id, data.clone());
+        }
         Ok(data)
     }
 
@@ -248,58 +341,59 @@ impl Client {
         use std::io::{Seek, SeekFrom, Write};
         let write_error = |e| EngineError::io("cannot write the file being downloaded", e);
         let mut stream =
-            futures_util::stream::iter(blocks.iter().map(|b| self.load_block(context, b)))
+            futures_util::stream::iter(blocks.iter().map(|b| self.load_block(context, b, false)))
                 .buffered(PARALLEL_TRANSFERS);
         let mut index = 0;
-        while let Some(data) = stream.try_next().await? {
-            let block = &blocks[index];
-            index += 1;
-            file.seek(SeekFrom::Start(block.offset))
-                .map_err(write_error)?;
-            file.write_all(&data).map_err(write_error)?;
-            progress.advance(data.len() as u64);
+        let result = async {
+            while let Some(data) = stream.try_next().await? {
+                let block = &blocks[index];
+                index += 1;
+                file.seek(SeekFrom::Start(block.offset))
+                    .map_err(write_error)?;
+                file.write_all(&data).map_err(write_error)?;
+                progress.advance(data.len() as u64);
+            }
+            file.set_len(size).map_err(write_error)
         }
-        file.set_len(size).map_err(write_error)?;
+        .await;
         self.cache().evict(self.db())?;
-        Ok(())
+        result
     }
 
-    /// Uploads the dirty blocks among `blocks`, in parallel.
+    /// Uploads the dirty blocks among `blocks`, in parallel, then marks them uploaded in one
+    /// transaction.
     pub(crate) async fn upload_blocks(
         &self,
         context: &RealmContext,
         blocks: &[BlockRef],
         progress: &dyn Progress,
     ) -> Result<()> {
+        let realm = context.realm;
         let mut dirty = Vec::new();
         for block in blocks {
-            if self
-                .db()
-                .block(&context.realm, &block.id)?
-                .is_some_and(|r| r.dirty)
-            {
+            if self.db().block(&realm, &block.id)?.is_some_and(|r| r.dirty) {
                 dirty.push(block.clone());
             }
         }
-        futures_util::stream::iter(dirty.into_iter().map(|block| async move {
-            let ciphertext = self
-                .cache()
-                .read(&context.realm, &block.id)?
-                .ok_or_else(|| {
-                    EngineError::Protocol(format!(
-                        "block {} waits for upload but is missing from the cache",
-                        block.id
-                    ))
-                })?;
-            self.remote_put_block(context.realm, block.id, ciphertext)
-                .await?;
-            self.db().block_uploaded(&context.realm, &block.id)?;
-            progress.advance(block.len as u64);
-            Ok::<_, EngineError>(())
-        }))
-        .buffer_unordered(PARALLEL_TRANSFERS)
-        .try_collect::<Vec<()>>()
-        .await?;
-        Ok(())
+        let uploaded: Vec<BlockId> =
+            futures_util::stream::iter(dirty.into_iter().map(|block| async move {
+                let cache = self.cache_handle();
+                let id = block.id;
+                let ciphertext = tokio::task::spawn_blocking(move || cache.read(&realm, &id))
+                    .await
+                    .map_err(|e| EngineError::Protocol(e.to_string()))??
+                    .ok_or_else(|| {
+                        EngineError::Protocol(format!(
+                            "block {id} waits for upload but is missing from the cache"
+                        ))
+                    })?;
+                self.remote_put_block(realm, id, ciphertext).await?;
+                progress.advance(block.len as u64);
+                Ok::<_, EngineError>(id)
+            }))
+            .buffer_unordered(PARALLEL_TRANSFERS)
+            .try_collect()
+            .await?;
+        self.db().blocks_uploaded(&realm, &uploaded)
     }
 }

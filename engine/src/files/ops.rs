@@ -782,10 +782,11 @@ impl Client {
                     blocks.extend(index.iter().cloned());
                     if pinned {
                         for block in &blocks {
-                            self.load_block(&opened.context, block).await?;
+                            self.load_block(&opened.context, block, false).await?;
                         }
                     }
                     let ids: Vec<_> = blocks.iter().map(|b| b.id).collect();
+                    self.cache().flush(self.db())?;
                     self.db().set_pinned(&opened.context.realm, &ids, pinned)?;
                     count += blocks.len() as u64;
                 }

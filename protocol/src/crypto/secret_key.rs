@@ -1,7 +1,7 @@
 //! XChaCha20-Poly1305 with random 192-bit nonces: `nonce || ciphertext || tag`.
 
 use super::CryptoError;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -38,40 +38,48 @@ impl SecretKey {
 
     /// Encrypts `plaintext`, authenticating `aad` with it.
     pub fn encrypt(&self, rng: &mut impl CryptoRngCore, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        // One allocation, encrypted in place: large blocks are neither copied nor reallocated.
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let cipher = XChaCha20Poly1305::new((&self.0).into());
-        let ciphertext = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .expect("XChaCha20-Poly1305 encrypts any message that fits in memory");
-        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
+        out.extend_from_slice(plaintext);
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let tag = cipher
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[NONCE_LEN..])
+            .expect("XChaCha20-Poly1305 encrypts any message that fits in memory");
+        out.extend_from_slice(&tag);
         out
     }
 
     /// Decrypts what [`SecretKey::encrypt`] produced with the same `aad`.
     pub fn decrypt(&self, data: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.decrypt_owned(data.to_vec(), aad)
+    }
+
+    /// Decrypts in place: the buffer that held `nonce || ciphertext || tag` becomes the
+    /// plaintext, with no second allocation.
+    pub fn decrypt_owned(&self, mut data: Vec<u8>, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if data.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::MalformedCiphertext);
         }
-        let (nonce, ciphertext) = data.split_at(NONCE_LEN);
+        let tag_at = data.len() - TAG_LEN;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&data[..NONCE_LEN]);
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&data[tag_at..]);
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
+            .decrypt_in_place_detached(
+                XNonce::from_slice(&nonce),
+                aad,
+                &mut data[NONCE_LEN..tag_at],
+                (&tag).into(),
             )
-            .map_err(|_| CryptoError::DecryptionFailed)
+            .map_err(|_| CryptoError::DecryptionFailed)?;
+        data.truncate(tag_at);
+        data.drain(..NONCE_LEN);
+        Ok(data)
     }
 }
 
