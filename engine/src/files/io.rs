@@ -37,6 +37,27 @@ fn inline_limit() -> usize {
         .unwrap_or(4096)
 }
 
+/// Uploads of blocks started while a file is still being sealed, so that the network works
+/// while the processors do. The blocks stay dirty in the cache until [`EagerUploads::finish`]
+/// reports them uploaded; a failed eager upload is simply retried by the next sync.
+pub(crate) struct EagerUploads {
+    sender: tokio::sync::mpsc::UnboundedSender<BlockId>,
+    task: tokio::task::JoinHandle<Vec<BlockId>>,
+}
+
+impl EagerUploads {
+    /// Queues a block written to the cache.
+    pub(crate) fn send(&self, block: BlockId) {
+        let _ = self.sender.send(block);
+    }
+
+    /// Waits for the queued uploads; returns the blocks that reached the server.
+    pub(crate) async fn finish(self) -> Vec<BlockId> {
+        drop(self.sender);
+        self.task.await.unwrap_or_default()
+    }
+}
+
 /// What a local file became.
 pub(crate) struct WrittenFile {
     pub size: u64,
@@ -76,6 +97,7 @@ impl Client {
         context: &RealmContext,
         local: &Path,
         progress: &dyn Progress,
+        eager: Option<&EagerUploads>,
     ) -> Result<WrittenFile> {
         let (key_index, key) = context.current_key()?;
         let open_error = |e| EngineError::io(format!("cannot read {}", local.display()), e);
@@ -115,6 +137,9 @@ impl Client {
                                     len: data.len() as u32,
                                     digest: Digest::of(&data),
                                 });
+                        if let (Some(eager), Ok(block)) = (eager, &written) {
+                            eager.send(block.id);
+                        }
                         if done.send(written).is_err() {
                             return;
                         }
@@ -360,6 +385,44 @@ impl Client {
         result
     }
 
+    /// Starts uploading blocks of `realm` as they are queued, [`PARALLEL_TRANSFERS`] at once.
+    pub(crate) fn eager_uploads(&self, realm: strongroom_protocol::ids::RealmId) -> EagerUploads {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<BlockId>();
+        let connection = self.connection().clone();
+        let cache = self.cache_handle();
+        let key = self.signing_key().clone();
+        let (organization, device) = (self.keys().organization.clone(), self.keys().device_id);
+        let task = tokio::spawn(async move {
+            let credentials = crate::connection::Credentials::Device {
+                organization: &organization,
+                device,
+                key: &key,
+            };
+            let base = format!("/authenticated/{organization}/realms/{realm}/blocks");
+            tokio_stream_from(receiver)
+                .map(|id| {
+                    let (cache, connection, path) =
+                        (cache.clone(), &connection, format!("{base}/{id}"));
+                    async move {
+                        let bytes = tokio::task::spawn_blocking(move || cache.read(&realm, &id))
+                            .await
+                            .ok()?
+                            .ok()??;
+                        connection
+                            .send_raw(reqwest::Method::PUT, &path, bytes, credentials)
+                            .await
+                            .ok()?;
+                        Some(id)
+                    }
+                })
+                .buffer_unordered(PARALLEL_TRANSFERS)
+                .filter_map(std::future::ready)
+                .collect()
+                .await
+        });
+        EagerUploads { sender, task }
+    }
+
     /// Uploads the dirty blocks among `blocks`, in parallel, then marks them uploaded in one
     /// transaction.
     pub(crate) async fn upload_blocks(
@@ -396,4 +459,11 @@ impl Client {
             .await?;
         self.db().blocks_uploaded(&realm, &uploaded)
     }
+}
+
+/// A receiver as a stream.
+fn tokio_stream_from<T>(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }

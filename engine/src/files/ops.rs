@@ -444,7 +444,20 @@ impl Client {
         } else {
             metadata.len()
         });
-        self.put_tree(&opened, local, &target, progress).await?;
+        let eager = opened
+            .online
+            .then(|| self.eager_uploads(opened.context.realm));
+        let stored = self
+            .put_tree(&opened, local, &target, progress, eager.as_ref())
+            .await;
+        let uploaded = match eager {
+            Some(eager) => eager.finish().await,
+            None => Vec::new(),
+        };
+        stored?;
+        self.commit(&opened)?;
+        self.db()
+            .blocks_uploaded(&opened.context.realm, &uploaded)?;
         self.finish(&opened, progress).await
     }
 
@@ -454,6 +467,7 @@ impl Client {
         local: &Path,
         target: &WorkspacePath,
         progress: &dyn Progress,
+        eager: Option<&super::io::EagerUploads>,
     ) -> Result<()> {
         // Depth-first with an explicit stack: no recursion limit on deep trees.
         let mut stack = vec![(local.to_path_buf(), target.clone())];
@@ -492,7 +506,7 @@ impl Client {
                 })
                 .await?;
             } else {
-                let written = self.write_file_blocks(&opened.context, &local, progress)?;
+                let written = self.write_file_blocks(&opened.context, &local, progress, eager)?;
                 self.write_entry(opened, &target, |parent| ManifestBody::File {
                     parent,
                     size: written.size,
