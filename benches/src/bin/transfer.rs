@@ -45,7 +45,14 @@ fn mib_per_s(bytes: u64, time: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / time.as_secs_f64()
 }
 
+/// Lets pending writes reach the disk, so that one measurement does not pay for the previous
+/// one's writeback.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
 fn timed(member: &Member, args: &[&str]) -> anyhow::Result<Duration> {
+    settle();
     let started = Instant::now();
     let out = member.command(args).output()?;
     anyhow::ensure!(
@@ -154,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                 &format!("Bench:/big-{run}.bin"),
             ],
         )?);
+        settle();
         plain_put_times.push(runtime.block_on(raw_transfer(
             &alice.home,
             realm,
@@ -203,21 +211,33 @@ fn main() -> anyhow::Result<()> {
             &["get", "Bench:/big-0.bin", out.to_str().unwrap()],
         )?);
         std::fs::remove_file(&out).context("the copy")?;
+        settle();
         plain_get_times.push(runtime.block_on(raw_transfer(&reader.home, realm, None, &stored))?);
     }
 
+    let show = |name: &str, samples: &[Duration]| {
+        let text: Vec<String> = samples
+            .iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect();
+        println!("  {name:<24} runs: {} s", text.join(" "));
+    };
+    show("put", &put_times);
+    show("plain uploads", &plain_put_times);
+    show("cold get", &get_times);
+    show("plain downloads", &plain_get_times);
     let rows = [
         (
             "put (encrypt, cache, upload)",
-            median(put_times),
+            median(put_times.clone()),
             "plain block uploads",
-            median(plain_put_times),
+            median(plain_put_times.clone()),
         ),
         (
             "cold get (fetch, decrypt, verify, write)",
-            median(get_times),
+            median(get_times.clone()),
             "plain block downloads",
-            median(plain_get_times),
+            median(plain_get_times.clone()),
         ),
     ];
     println!(
