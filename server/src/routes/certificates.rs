@@ -16,10 +16,11 @@ use crate::extract::Msgpack;
 use crate::state::AppState;
 use crate::store::{Completion, NewCertificate};
 
+/// `?from=N`: where a listing starts.
 #[derive(serde::Deserialize)]
 pub struct FromQuery {
     #[serde(default)]
-    from: u64,
+    pub from: u64,
 }
 
 /// `GET /authenticated/{org}/certificates?from=N`

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
 use strongroom_protocol::ids::{BlockId, EntryId, OrganizationId, RealmId};
 use strongroom_protocol::wire::{
     Ack, CreateRealmRequest, ErrorCode, MAX_BATCH_WRITES, MAX_BLOCK_BYTES, MAX_CLOCK_SKEW_MICROS,
@@ -14,6 +15,8 @@ use strongroom_protocol::wire::{
     VlobBatchWriteResponse, VlobHistoryResponse, VlobReadRequest, VlobReadResponse, VlobVersion,
     VlobWriteRequest, VlobWriteResponse, VlobWriteResult,
 };
+
+use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::workspace::{RealmCertificate, RealmChain, WorkspaceRole};
 
 use super::certificates::current_chain;
@@ -45,17 +48,19 @@ fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
         .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("malformed {what} in the path")))
 }
 
-/// The realm's chain, brought up to date with the store (validated against the identity chain).
-async fn realm_chain(
+/// The cached chain of a realm brought up to date with the store: only the certificates added
+/// since the cached copy are read and validated. The caller holds both locks.
+async fn refreshed_chain(
     state: &AppState,
+    identity: &CertificateChain,
+    realms: &HashMap<(OrganizationId, RealmId), RealmChain>,
     org: &OrganizationId,
     realm: RealmId,
 ) -> Result<RealmChain, ApiError> {
-    let mut identities = state.chains.lock().await;
-    let identity = current_chain(state, &mut identities, org).await?;
-    let mut realms = state.realm_chains.lock().await;
-    let cached = realms.get(&(org.clone(), realm)).cloned();
-    let mut chain = cached.unwrap_or_else(|| RealmChain::new(realm));
+    let mut chain = realms
+        .get(&(org.clone(), realm))
+        .cloned()
+        .unwrap_or_else(|| RealmChain::new(realm));
     let tail = state
         .store
         .realm_certificates(org, realm, chain.len())
@@ -69,6 +74,19 @@ async fn realm_chain(
             )
         })?;
     }
+    Ok(chain)
+}
+
+/// The realm's chain, brought up to date with the store (validated against the identity chain).
+async fn realm_chain(
+    state: &AppState,
+    org: &OrganizationId,
+    realm: RealmId,
+) -> Result<RealmChain, ApiError> {
+    let mut identities = state.chains.lock().await;
+    let identity = current_chain(state, &mut identities, org).await?;
+    let mut realms = state.realm_chains.lock().await;
+    let chain = refreshed_chain(state, identity, &realms, org, realm).await?;
     realms.insert((org.clone(), realm), chain.clone());
     Ok(chain)
 }
@@ -175,19 +193,13 @@ fn signed_by_caller() -> ApiError {
     )
 }
 
-#[derive(serde::Deserialize)]
-pub struct FromQuery {
-    #[serde(default)]
-    from: u64,
-}
-
 /// `GET /authenticated/{org}/realms/{realm}/certificates?from=N`: for members and former members
 /// (who learn so that they were removed).
 pub async fn certificates(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
     Path((_, realm)): Path<(String, String)>,
-    Query(query): Query<FromQuery>,
+    Query(query): Query<super::certificates::FromQuery>,
 ) -> Result<Msgpack<RealmCertificatesResponse>, ApiError> {
     let realm: RealmId = parse(&realm, "workspace id")?;
     let chain = realm_chain(&state, &auth.org, realm).await?;
@@ -222,23 +234,7 @@ pub async fn add_certificate(
         let mut identities = state.chains.lock().await;
         let identity = current_chain(&state, &mut identities, &auth.org).await?;
         let mut realms = state.realm_chains.lock().await;
-        let mut chain = realms
-            .get(&(auth.org.clone(), realm))
-            .cloned()
-            .unwrap_or_else(|| RealmChain::new(realm));
-        let tail = state
-            .store
-            .realm_certificates(&auth.org, realm, chain.len())
-            .await?
-            .ok_or_else(unknown_realm)?;
-        for bytes in tail {
-            chain.add(identity, &bytes).map_err(|e| {
-                ApiError::new(
-                    ErrorCode::Internal,
-                    format!("the stored workspace chain is invalid: {e}"),
-                )
-            })?;
-        }
+        let mut chain = refreshed_chain(&state, identity, &realms, &auth.org, realm).await?;
         let expected_len = chain.len();
         let certificate = chain
             .add(identity, &request.certificate)
@@ -537,7 +533,7 @@ pub async fn get_block(
 pub async fn messages(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
-    Query(query): Query<FromQuery>,
+    Query(query): Query<super::certificates::FromQuery>,
 ) -> Result<Msgpack<MessagesResponse>, ApiError> {
     let messages = state
         .store
