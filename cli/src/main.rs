@@ -1,5 +1,10 @@
 //! `strongroom`: the Strongroom command line (DESIGN.md §10).
 
+/// mimalloc keeps freed block buffers for reuse: the read and write paths allocate a megabyte per
+/// block, which the system allocator returns to the kernel and faults back in every time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod commands;
 mod output;
 mod progress;

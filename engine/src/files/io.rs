@@ -58,6 +58,17 @@ impl EagerUploads {
     }
 }
 
+/// Which caches a fetched block fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Memory and disk: reads that will come back (index blocks, the mount).
+    Everywhere,
+    /// The disk cache only: pins.
+    OnDisk,
+    /// Neither: a one-time copy out of the workspace (`get`), whose output is the local copy.
+    Nowhere,
+}
+
 /// What a local file became.
 pub(crate) struct WrittenFile {
     pub size: u64,
@@ -271,7 +282,9 @@ impl Client {
         }
         let mut all = Vec::new();
         for reference in index {
-            let plaintext = self.load_block(context, reference, true).await?;
+            let plaintext = self
+                .load_block(context, reference, Keep::Everywhere)
+                .await?;
             let part = BlockIndex::decode(&plaintext)
                 .map_err(|e| EngineError::Protocol(format!("a block index is malformed: {e}")))?;
             all.extend(part.blocks);
@@ -291,13 +304,12 @@ impl Client {
     /// its digest either way. Decryption, hashing and cache writes run on the blocking pool, so
     /// that blocks in flight proceed in parallel. A cached block that fails verification is
     /// dropped and fetched again.
-    /// With `remember`, the plaintext also goes into the memory cache (for reads that come back,
-    /// not for a one-time copy).
+    /// `keep` says which caches a fetched block fills.
     pub(crate) async fn load_block(
         &self,
         context: &RealmContext,
         block: &BlockRef,
-        remember: bool,
+        keep: Keep,
     ) -> Result<Arc<Vec<u8>>> {
         let realm = context.realm;
         if let Some(data) = self.cache().memory_get(&realm, &block.id) {
@@ -324,19 +336,26 @@ impl Client {
                 let ciphertext = self.remote_get_block(realm, block.id).await?;
                 let cache = self.cache_handle();
                 let reference = block.clone();
+                let on_disk = keep != Keep::Nowhere;
                 tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
                     // Cached as served (a block that fails verification below is removed at its
                     // next read); a clean block needs no fsync: if a crash tears it, it fails
                     // verification and is fetched again.
-                    cache.write_file(&realm, &reference.id, &ciphertext, false)?;
+                    if on_disk {
+                        cache.write_file(&realm, &reference.id, &ciphertext, false)?;
+                    }
                     let size = ciphertext.len() as u64;
                     match open_block_owned(&key, &realm, &reference, ciphertext) {
                         Ok(plaintext) => {
-                            cache.note_fetched(&realm, &reference.id, size);
+                            if on_disk {
+                                cache.note_fetched(&realm, &reference.id, size);
+                            }
                             Ok(plaintext)
                         }
                         Err(e) => {
-                            cache.discard(&realm, &reference.id);
+                            if on_disk {
+                                cache.discard(&realm, &reference.id);
+                            }
                             Err(e.into())
                         }
                     }
@@ -346,7 +365,7 @@ impl Client {
             }
         };
         let data = Arc::new(plaintext);
-        if remember {
+        if keep == Keep::Everywhere {
             self.cache().memory_put(&realm, &block.id, data.clone());
         }
         Ok(data)
@@ -365,9 +384,12 @@ impl Client {
     ) -> Result<()> {
         use std::io::{Seek, SeekFrom, Write};
         let write_error = |e| EngineError::io("cannot write the file being downloaded", e);
-        let mut stream =
-            futures_util::stream::iter(blocks.iter().map(|b| self.load_block(context, b, false)))
-                .buffered(PARALLEL_TRANSFERS);
+        let mut stream = futures_util::stream::iter(
+            blocks
+                .iter()
+                .map(|b| self.load_block(context, b, Keep::Nowhere)),
+        )
+        .buffered(PARALLEL_TRANSFERS);
         let mut index = 0;
         let result = async {
             while let Some(data) = stream.try_next().await? {

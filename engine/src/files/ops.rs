@@ -796,7 +796,8 @@ impl Client {
                     blocks.extend(index.iter().cloned());
                     if pinned {
                         for block in &blocks {
-                            self.load_block(&opened.context, block, false).await?;
+                            self.load_block(&opened.context, block, super::io::Keep::OnDisk)
+                                .await?;
                         }
                     }
                     let ids: Vec<_> = blocks.iter().map(|b| b.id).collect();
