@@ -13,11 +13,15 @@ use futures_util::TryStreamExt;
 /// Rewrites a response body: `(method, path and query, body) -> body`.
 pub type Tamper = Arc<dyn Fn(&str, &str, Vec<u8>) -> Vec<u8> + Send + Sync>;
 
+/// Chooses requests to answer with `503 Service Unavailable` instead of forwarding them.
+pub type Refuse = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 #[derive(Clone)]
 struct Shared {
     requests: Arc<std::sync::atomic::AtomicUsize>,
     upstream: Arc<Mutex<String>>,
     tamper: Arc<Mutex<Option<Tamper>>>,
+    refuse: Arc<Mutex<Option<Refuse>>>,
     http: reqwest::Client,
 }
 
@@ -40,6 +44,7 @@ impl TamperingProxy {
             requests: Default::default(),
             upstream: Arc::new(Mutex::new(String::new())),
             tamper: Arc::new(Mutex::new(None)),
+            refuse: Arc::new(Mutex::new(None)),
             http: reqwest::Client::new(),
         };
         let listener = runtime
@@ -76,6 +81,11 @@ impl TamperingProxy {
             .swap(0, std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Starts (or with `None`, stops) refusing requests.
+    pub fn set_refuse(&self, refuse: Option<Refuse>) {
+        *self.shared.refuse.lock().expect("lock") = refuse;
+    }
+
     /// Starts (or with `None`, stops) rewriting responses.
     pub fn set_tamper(&self, tamper: Option<Tamper>) {
         *self.shared.tamper.lock().expect("lock") = tamper;
@@ -92,6 +102,10 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Result<Respo
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    let refuse = shared.refuse.lock().expect("lock").clone();
+    if refuse.is_some_and(|r| r(parts.method.as_str(), &path)) {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
     let upstream = shared.upstream.lock().expect("lock").clone();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await

@@ -98,7 +98,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_under_the_cache_fails_cleanly_and_recovers() {
-    let org = Org::new();
+    let mut org = Org::new();
     // Bob's device lives on a small tmpfs: its database and block cache fill it up.
     let tmpfs = Tmpfs::mount(&org.path().join("small-disk"), "24m");
     let bob = Member::new(&tmpfs.0, "bob");
@@ -112,6 +112,9 @@ fn a_full_disk_under_the_cache_fails_cleanly_and_recovers() {
 
     let big = org.path().join("big.bin");
     std::fs::write(&big, vec![9u8; 16 << 20]).unwrap();
+    // Online, `put` uploads sealed blocks straight from memory; offline they must be kept in the
+    // cache until the server is back, and that is what fills the disk.
+    org.server.stop();
     let err = bob.fails(&["put", big.to_str().unwrap(), "Mine:/big.bin"]);
     assert!(err.contains("No space left on device"), "{err}");
     // Nothing half-written: the earlier file is intact, the failed one absent.
@@ -120,12 +123,13 @@ fn a_full_disk_under_the_cache_fails_cleanly_and_recovers() {
         listed.contains("small.txt") && !listed.contains("big.bin"),
         "{listed}"
     );
-    let back = org.path().join("back.txt");
-    bob.ok(&["get", "Mine:/small.txt", back.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(&back).unwrap(), "kept safe\n");
 
     // Space freed: it works again.
     std::fs::remove_file(&filler).unwrap();
+    org.server.restart();
+    let back = org.path().join("back.txt");
+    bob.ok(&["get", "Mine:/small.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "kept safe\n");
     bob.ok(&["put", big.to_str().unwrap(), "Mine:/big.bin"]);
     let out = org.path().join("big-back.bin");
     bob.ok(&["get", "Mine:/big.bin", out.to_str().unwrap()]);

@@ -114,7 +114,15 @@ fn offline_changes_sync_by_themselves_when_the_server_returns() {
 
 #[test]
 fn a_client_killed_after_put_reported_durability_loses_nothing() {
-    let mut org = Org::new();
+    // The server answers manifest uploads slowly, so that the kill lands after the put reported
+    // its change durable and before the upload finished.
+    let proxy = strongroom_testkit::TamperingProxy::start();
+    let server = strongroom_testkit::Server::start_with(strongroom_testkit::ServerOptions {
+        public_url: Some(proxy.url()),
+        ..Default::default()
+    });
+    proxy.set_upstream(server.url());
+    let mut org = Org::with_server(server);
     let bob = org.member("bob");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     org.alice.ok(&["workspace", "create", "Docs"]);
@@ -132,6 +140,14 @@ fn a_client_killed_after_put_reported_durability_loses_nothing() {
     let file = org.path().join("big.bin");
     std::fs::write(&file, &data).unwrap();
 
+    proxy.set_tamper(Some(std::sync::Arc::new(
+        |_: &str, path: &str, body: Vec<u8>| {
+            if path.ends_with("/vlobs/batch") {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+            body
+        },
+    )));
     let mut put = org
         .alice
         .command(&["put", file.to_str().unwrap(), "Docs:/big.bin"])
@@ -143,6 +159,7 @@ fn a_client_killed_after_put_reported_durability_loses_nothing() {
     assert!(lines.any(|l| l.unwrap().contains("Stored on this device")));
     put.kill().unwrap(); // SIGKILL, in the middle of the upload
     put.wait().unwrap();
+    proxy.set_tamper(None);
 
     // The kill interrupted the upload: the change still waits on this device...
     let status = org.alice.ok(&["status"]);
@@ -373,4 +390,54 @@ fn pinned_files_stay_readable_offline_while_others_are_evicted() {
     assert!(err.contains("cannot reach the server"), "{err}");
     org.server.restart();
     assert!(bob_cmd(&["unpin", "Docs:/pinned.bin"]).0);
+}
+
+#[test]
+fn blocks_the_server_refuses_during_put_are_kept_and_uploaded_later() {
+    let proxy = strongroom_testkit::TamperingProxy::start();
+    let server = strongroom_testkit::Server::start_with(strongroom_testkit::ServerOptions {
+        public_url: Some(proxy.url()),
+        ..Default::default()
+    });
+    proxy.set_upstream(server.url());
+    let org = Org::with_server(server);
+    let bob = org.member("bob");
+    join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
+    org.alice.ok(&["workspace", "create", "Docs"]);
+    org.alice.ok(&[
+        "workspace",
+        "share",
+        "Docs",
+        "bob@example.com",
+        "--role",
+        "reader",
+    ]);
+    let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 253) as u8).collect();
+    let file = org.path().join("f.bin");
+    std::fs::write(&file, &data).unwrap();
+
+    // Every block upload fails: the put keeps the blocks on the device and says so.
+    proxy.set_refuse(Some(std::sync::Arc::new(|method: &str, path: &str| {
+        method == "PUT" && path.contains("/blocks/")
+    })));
+    let out = org
+        .alice
+        .run(&["put", file.to_str().unwrap(), "Docs:/f.bin"]);
+    proxy.set_refuse(None);
+    assert!(
+        out.stderr.contains("Stored on this device"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.success, "the failed upload is reported");
+    assert!(
+        !org.alice
+            .ok(&["status"])
+            .contains("changes waiting for upload: 0")
+    );
+
+    org.alice.ok(&["sync"]);
+    let back = org.path().join("back.bin");
+    bob.ok(&["get", "Docs:/f.bin", back.to_str().unwrap()]);
+    assert!(std::fs::read(back).unwrap() == data);
 }

@@ -37,22 +37,26 @@ fn inline_limit() -> usize {
         .unwrap_or(4096)
 }
 
-/// Uploads of blocks started while a file is still being sealed, so that the network works
-/// while the processors do. The blocks stay dirty in the cache until [`EagerUploads::finish`]
-/// reports them uploaded; a failed eager upload is simply retried by the next sync.
+/// Uploads of sealed blocks while the rest of the file is still being read and sealed, straight
+/// from memory: a block the server acknowledged is durable there and is never written to the
+/// local cache; only a block whose upload failed is handed back, to be written (dirty) for the
+/// next sync. The queue is bounded, so sealing waits for the network rather than filling memory.
 pub(crate) struct EagerUploads {
-    sender: tokio::sync::mpsc::UnboundedSender<BlockId>,
-    task: tokio::task::JoinHandle<Vec<BlockId>>,
+    sender: tokio::sync::mpsc::Sender<(BlockId, Vec<u8>)>,
+    task: tokio::task::JoinHandle<Vec<(BlockId, Vec<u8>)>>,
 }
 
 impl EagerUploads {
-    /// Queues a block written to the cache.
-    pub(crate) fn send(&self, block: BlockId) {
-        let _ = self.sender.send(block);
+    /// Queues a sealed block, waiting while the queue is full (call it from a plain thread, never
+    /// from an async task). Hands the block back if the uploads stopped.
+    pub(crate) fn send(&self, block: BlockId, sealed: Vec<u8>) -> std::result::Result<(), Vec<u8>> {
+        self.sender
+            .blocking_send((block, sealed))
+            .map_err(|e| e.0.1)
     }
 
-    /// Waits for the queued uploads; returns the blocks that reached the server.
-    pub(crate) async fn finish(self) -> Vec<BlockId> {
+    /// Waits for the queued uploads; returns the blocks that did not reach the server.
+    pub(crate) async fn finish(self) -> Vec<(BlockId, Vec<u8>)> {
         drop(self.sender);
         self.task.await.unwrap_or_default()
     }
@@ -124,9 +128,11 @@ impl Client {
             .min(8);
         let mut offset = 0u64;
         let mut blocks: Vec<BlockRef> = Vec::new();
+        // The blocks written to the cache (the others went straight to the server).
+        let mut cached: Vec<BlockId> = Vec::new();
         let (chunks, chunk_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(workers * 2);
         let chunk_rx = std::sync::Mutex::new(chunk_rx);
-        let (done, done_rx) = std::sync::mpsc::channel::<Result<BlockRef>>();
+        let (done, done_rx) = std::sync::mpsc::channel::<Result<(BlockRef, bool)>>();
         let outcome = std::thread::scope(|scope| -> Result<()> {
             for _ in 0..workers {
                 let (chunk_rx, done) = (&chunk_rx, done.clone());
@@ -138,19 +144,24 @@ impl Client {
                         };
                         let id = BlockId::generate(&mut OsRng);
                         let sealed = seal_block(key, &realm, &id, key_index, &data, &mut OsRng);
-                        let written =
-                            cache
+                        let reference = BlockRef {
+                            id,
+                            key_index,
+                            offset: block_offset,
+                            len: data.len() as u32,
+                            digest: Digest::of(&data),
+                        };
+                        // Straight to the server when it answers; else into the cache.
+                        let local = match eager {
+                            Some(eager) => eager.send(id, sealed).err(),
+                            None => Some(sealed),
+                        };
+                        let written = match local {
+                            Some(sealed) => cache
                                 .write_file(&realm, &id, &sealed, sync_each)
-                                .map(|()| BlockRef {
-                                    id,
-                                    key_index,
-                                    offset: block_offset,
-                                    len: data.len() as u32,
-                                    digest: Digest::of(&data),
-                                });
-                        if let (Some(eager), Ok(block)) = (eager, &written) {
-                            eager.send(block.id);
-                        }
+                                .map(|()| (reference, true)),
+                            None => Ok((reference, false)),
+                        };
                         if done.send(written).is_err() {
                             return;
                         }
@@ -198,7 +209,12 @@ impl Client {
             let mut failure = read.err();
             for result in done_rx {
                 match result {
-                    Ok(block) => blocks.push(block),
+                    Ok((block, in_cache)) => {
+                        if in_cache {
+                            cached.push(block.id);
+                        }
+                        blocks.push(block)
+                    }
                     Err(e) => failure = failure.or(Some(e)),
                 }
             }
@@ -235,6 +251,7 @@ impl Client {
                 let id = BlockId::generate(&mut OsRng);
                 let sealed = seal_block(key, &realm, &id, key_index, &plaintext, &mut OsRng);
                 cache.write_file(&realm, &id, &sealed, sync_each)?;
+                cached.push(id);
                 index.push(BlockRef {
                     id,
                     key_index,
@@ -245,14 +262,15 @@ impl Client {
             }
             (blocks, index)
         };
-        if !blocks.is_empty() {
+        if !cached.is_empty() {
             cache.sync_to_disk()?;
         }
-        let written: Vec<(BlockId, u64)> = blocks
+        let sizes: std::collections::HashMap<BlockId, u64> = blocks
             .iter()
             .chain(&index)
             .map(|b| (b.id, b.len as u64 + BLOCK_OVERHEAD as u64))
             .collect();
+        let written: Vec<(BlockId, u64)> = cached.iter().map(|id| (*id, sizes[id])).collect();
         self.db().put_blocks(&realm, &written, true)?;
         if index.is_empty() {
             Ok(WrittenFile {
@@ -407,11 +425,12 @@ impl Client {
         result
     }
 
-    /// Starts uploading blocks of `realm` as they are queued, [`PARALLEL_TRANSFERS`] at once.
+    /// Starts uploading sealed blocks of `realm` as they are queued, [`PARALLEL_TRANSFERS`] at
+    /// once.
     pub(crate) fn eager_uploads(&self, realm: strongroom_protocol::ids::RealmId) -> EagerUploads {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<BlockId>();
+        let (sender, receiver) =
+            tokio::sync::mpsc::channel::<(BlockId, Vec<u8>)>(PARALLEL_TRANSFERS * 2);
         let connection = self.connection().clone();
-        let cache = self.cache_handle();
         let key = self.signing_key().clone();
         let (organization, device) = (self.keys().organization.clone(), self.keys().device_id);
         let task = tokio::spawn(async move {
@@ -421,20 +440,22 @@ impl Client {
                 key: &key,
             };
             let base = format!("/authenticated/{organization}/realms/{realm}/blocks");
-            tokio_stream_from(receiver)
-                .map(|id| {
-                    let (cache, connection, path) =
-                        (cache.clone(), &connection, format!("{base}/{id}"));
+            let mut receiver = receiver;
+            futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+                .map(|(id, sealed): (BlockId, Vec<u8>)| {
+                    let (connection, path) = (&connection, format!("{base}/{id}"));
                     async move {
-                        let bytes = tokio::task::spawn_blocking(move || cache.read(&realm, &id))
+                        // The body is consumed by the request: keep a copy only until it succeeds.
+                        match connection
+                            .send_raw(reqwest::Method::PUT, &path, sealed.clone(), credentials)
                             .await
-                            .ok()?
-                            .ok()??;
-                        connection
-                            .send_raw(reqwest::Method::PUT, &path, bytes, credentials)
-                            .await
-                            .ok()?;
-                        Some(id)
+                        {
+                            Ok(_) => None,
+                            Err(e) => {
+                                tracing::debug!(block = %id, error = %e, "eager upload failed; kept for the next sync");
+                                Some((id, sealed))
+                            }
+                        }
                     }
                 })
                 .buffer_unordered(PARALLEL_TRANSFERS)
@@ -443,6 +464,25 @@ impl Client {
                 .await
         });
         EagerUploads { sender, task }
+    }
+
+    /// Writes blocks whose eager upload failed to the cache, dirty and durable.
+    pub(crate) fn keep_for_upload(
+        &self,
+        realm: strongroom_protocol::ids::RealmId,
+        blocks: Vec<(BlockId, Vec<u8>)>,
+    ) -> Result<()> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let mut written = Vec::with_capacity(blocks.len());
+        for (id, sealed) in &blocks {
+            self.cache()
+                .write_file(&realm, id, sealed, BlockCache::sync_each_write())?;
+            written.push((*id, sealed.len() as u64));
+        }
+        self.cache().sync_to_disk()?;
+        self.db().put_blocks(&realm, &written, true)
     }
 
     /// Uploads the dirty blocks among `blocks`, in parallel, then marks them uploaded in one
@@ -481,11 +521,4 @@ impl Client {
             .await?;
         self.db().blocks_uploaded(&realm, &uploaded)
     }
-}
-
-/// A receiver as a stream.
-fn tokio_stream_from<T>(
-    mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>,
-) -> impl futures_util::Stream<Item = T> {
-    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }

@@ -450,14 +450,14 @@ impl Client {
         let stored = self
             .put_tree(&opened, local, &target, progress, eager.as_ref())
             .await;
-        let uploaded = match eager {
+        let failed = match eager {
             Some(eager) => eager.finish().await,
             None => Vec::new(),
         };
         stored?;
-        self.commit(&opened)?;
-        self.db()
-            .blocks_uploaded(&opened.context.realm, &uploaded)?;
+        // Blocks the server did not acknowledge become dirty cache blocks, durable before the
+        // manifests that name them are committed.
+        self.keep_for_upload(opened.context.realm, failed)?;
         self.finish(&opened, progress).await
     }
 
@@ -506,7 +506,11 @@ impl Client {
                 })
                 .await?;
             } else {
-                let written = self.write_file_blocks(&opened.context, &local, progress, eager)?;
+                // Sealing blocks this thread (and eager uploads wait on it): tell the runtime, so
+                // that its other tasks, the uploads among them, move to other threads.
+                let written = tokio::task::block_in_place(|| {
+                    self.write_file_blocks(&opened.context, &local, progress, eager)
+                })?;
                 self.write_entry(opened, &target, |parent| ManifestBody::File {
                     parent,
                     size: written.size,
