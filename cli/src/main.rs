@@ -105,7 +105,7 @@ enum Command {
     Get {
         /// `WORKSPACE:/PATH`.
         path: String,
-        /// The local destination.
+        /// The local destination; `-` writes a file to standard output.
         local: PathBuf,
         /// Copy it as it was at this time (UTC): 2026-11-27T10:00:00Z.
         #[arg(long)]

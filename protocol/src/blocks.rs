@@ -1,11 +1,12 @@
-//! Block encryption: each block is encrypted with a realm key, binding realm, block id and key
-//! index as associated data, and checked after decryption against the BLAKE3 digest and length
+//! Block encryption: each block is encrypted with XAES-256-GCM under the block key of a realm
+//! key ([`BlockKey`]), binding realm, block id and key index as associated data, and checked after decryption against the BLAKE3 digest and length
 //! its file manifest records.
 
 use rand_core::CryptoRngCore;
 
+use crate::crypto::block_key::{BlockKey, NONCE_LEN, TAG_LEN};
 use crate::crypto::hash::Digest;
-use crate::crypto::secret_key::{NONCE_LEN, SecretKey, TAG_LEN};
+use crate::crypto::secret_key::SecretKey;
 use crate::ids::{BlockId, RealmId};
 use crate::manifests::BlockRef;
 
@@ -40,7 +41,7 @@ pub fn seal_block(
     plaintext: &[u8],
     rng: &mut impl CryptoRngCore,
 ) -> Vec<u8> {
-    key.encrypt(rng, plaintext, &block_aad(realm, id, key_index))
+    BlockKey::of_workspace_key(key).encrypt(rng, plaintext, &block_aad(realm, id, key_index))
 }
 
 /// Decrypts a block and checks it against its reference.
@@ -60,7 +61,7 @@ pub fn open_block_owned(
     block: &BlockRef,
     ciphertext: Vec<u8>,
 ) -> Result<Vec<u8>, BlockError> {
-    let plaintext = key
+    let plaintext = BlockKey::of_workspace_key(key)
         .decrypt_owned(ciphertext, &block_aad(realm, &block.id, block.key_index))
         .map_err(|_| BlockError::Decryption(block.id))?;
     if plaintext.len() != block.len as usize || !Digest::of(&plaintext).ct_eq(&block.digest) {

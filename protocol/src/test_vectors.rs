@@ -59,8 +59,13 @@ fn check<T: Encoded + std::fmt::Debug>(name: &str, value: &T) {
         bytes,
         "{name}: round trip changed the bytes"
     );
+    check_bytes(name, &bytes);
+}
+
+/// Compares `bytes` with the stored vector `name` (or writes it, when updating).
+fn check_bytes(name: &str, bytes: &[u8]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/vectors/{name}.hex"));
-    let hex = data_encoding::HEXLOWER.encode(&bytes);
+    let hex = data_encoding::HEXLOWER.encode(bytes);
     if std::env::var_os("STRONGROOM_UPDATE_VECTORS").is_some() {
         std::fs::write(&path, format!("{hex}\n")).unwrap();
     }
@@ -562,5 +567,29 @@ fn realm_wire_messages() {
                 sealed: blob,
             }],
         },
+    );
+}
+
+#[test]
+fn sealed_block() {
+    use crate::blocks::{open_block, seal_block};
+    use crate::crypto::hash::Digest;
+    use crate::manifests::BlockRef;
+    let key = crate::crypto::secret_key::SecretKey::from_bytes([5; 32]);
+    let realm = RealmId::from_bytes([4; 16]);
+    let id = BlockId::generate(&mut TestRng::new("block id"));
+    let plaintext = b"a block of a file, sealed with XAES-256-GCM";
+    let sealed = seal_block(&key, &realm, &id, 1, plaintext, &mut TestRng::new("block"));
+    check_bytes("sealed-block", &sealed);
+    let reference = BlockRef {
+        id,
+        key_index: 1,
+        offset: 0,
+        len: plaintext.len() as u32,
+        digest: Digest::of(plaintext),
+    };
+    assert_eq!(
+        open_block(&key, &realm, &reference, &sealed).unwrap(),
+        plaintext
     );
 }

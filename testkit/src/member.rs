@@ -79,6 +79,11 @@ impl Member {
         out.stderr
     }
 
+    /// `workspace share WORKSPACE EMAIL --role ROLE`, which must succeed.
+    pub fn share(&self, workspace: &str, email: &str, role: &str) {
+        self.ok(&["workspace", "share", workspace, email, "--role", role]);
+    }
+
     /// `bootstrap URL --email E --name N --label L`.
     pub fn bootstrap(&self, url: &str, email: &str, name: &str) {
         self.ok(&[

@@ -33,6 +33,18 @@ pub struct TamperingProxy {
 }
 
 impl TamperingProxy {
+    /// A new server that clients reach only through a new proxy: the server's public URL (in
+    /// invitation links and bootstrap links) is the proxy's.
+    pub fn in_front_of_a_new_server() -> (Self, crate::Server) {
+        let proxy = Self::start();
+        let server = crate::Server::start_with(crate::ServerOptions {
+            public_url: Some(proxy.url()),
+            ..Default::default()
+        });
+        proxy.set_upstream(server.url());
+        (proxy, server)
+    }
+
     /// Listens on an ephemeral loopback port; forwards to nothing until [`Self::set_upstream`].
     pub fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::exchange::{Pick, greet_and_claim};
 use crate::member::Member;
+use crate::proxy::TamperingProxy;
 use crate::server::{Server, ServerOptions};
 
 /// A server, a folder for homes, and Alice, the organization's first ADMIN.
@@ -45,6 +46,12 @@ impl Org {
             alice,
             bootstrap_url,
         }
+    }
+
+    /// As [`Org::new`], with the server reached only through a [`TamperingProxy`].
+    pub fn behind_proxy() -> (Self, TamperingProxy) {
+        let (proxy, server) = TamperingProxy::in_front_of_a_new_server();
+        (Self::with_server(server), proxy)
     }
 
     /// A member whose home is in this test's folder.

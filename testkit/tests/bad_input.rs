@@ -5,8 +5,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use strongroom_testkit::Member;
 use strongroom_testkit::scenario::{Org, join_user};
-use strongroom_testkit::{Member, Server, ServerOptions, TamperingProxy};
 
 #[test]
 fn invalid_paths_are_refused_clearly() {
@@ -138,13 +138,7 @@ fn a_full_disk_under_the_cache_fails_cleanly_and_recovers() {
 
 #[test]
 fn listing_ten_thousand_entries_on_a_fresh_device_takes_a_handful_of_requests() {
-    let proxy = TamperingProxy::start();
-    let server = Server::start_with(ServerOptions {
-        public_url: Some(proxy.url()),
-        ..Default::default()
-    });
-    proxy.set_upstream(server.url());
-    let org = Org::with_server(server);
+    let (org, proxy) = Org::behind_proxy();
     let bob = org.member("bob");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     let folder = org.path().join("many");
@@ -154,14 +148,7 @@ fn listing_ten_thousand_entries_on_a_fresh_device_takes_a_handful_of_requests() 
     }
     org.alice.ok(&["workspace", "create", "Big"]);
     org.alice.ok(&["put", folder.to_str().unwrap(), "Big:/"]);
-    org.alice.ok(&[
-        "workspace",
-        "share",
-        "Big",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    org.alice.share("Big", "bob@example.com", "reader");
 
     proxy.take_request_count();
     let listed = bob.ok(&["ls", "Big:/many"]);

@@ -17,7 +17,7 @@ use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{CertificatesResponse, ErrorCode, UploadCertificateRequest};
 use strongroom_testkit::raw::{SignedRequest, bootstrap_keeping_root, keys, now};
 use strongroom_testkit::scenario::join_user;
-use strongroom_testkit::{Member, Server, ServerOptions, TamperingProxy};
+use strongroom_testkit::{Member, Server, TamperingProxy};
 
 struct World {
     proxy: TamperingProxy,
@@ -33,12 +33,7 @@ struct World {
 /// Alice (ADMIN, and the test keeps the root key), Bob (STANDARD), Dave (ADMIN, revoked), all
 /// behind a proxy that can play the hostile server.
 fn world() -> World {
-    let proxy = TamperingProxy::start();
-    let server = Server::start_with(ServerOptions {
-        public_url: Some(proxy.url()),
-        ..Default::default()
-    });
-    proxy.set_upstream(server.url());
+    let (proxy, server) = TamperingProxy::in_front_of_a_new_server();
     let dir = tempfile::tempdir().unwrap();
     let alice = Member::new(dir.path(), "alice");
     let root = bootstrap_keeping_root(

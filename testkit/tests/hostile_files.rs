@@ -17,8 +17,9 @@ use strongroom_protocol::manifests::{Manifest, ManifestBody, seal_manifest};
 use strongroom_protocol::wire::{VlobReadResponse, VlobVersion};
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::raw::{keys, now};
+use strongroom_testkit::scenario::Org;
 use strongroom_testkit::scenario::join_user;
-use strongroom_testkit::{Member, Server, ServerOptions, TamperingProxy};
+use strongroom_testkit::{Member, Server, TamperingProxy};
 
 /// A row of Bob's local state: realm, entry, version seen, encrypted entry.
 type StateRow = (Vec<u8>, Vec<u8>, i64, Vec<u8>);
@@ -43,35 +44,15 @@ struct Served {
 /// Alice owns `Docs` with files a.txt and b.txt; Bob is a READER; Carol was a CONTRIBUTOR and is
 /// revoked. Bob's block cache is disabled so that every read goes to the server.
 fn world() -> World {
-    let proxy = TamperingProxy::start();
-    let server = Server::start_with(ServerOptions {
-        public_url: Some(proxy.url()),
-        ..Default::default()
-    });
-    proxy.set_upstream(server.url());
-    let org = strongroom_testkit::scenario::Org::with_server(server);
+    let (org, proxy) = Org::behind_proxy();
     let bob = org.member("bob");
     let carol = org.member("carol");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
     let alice = org.alice.clone();
     alice.ok(&["workspace", "create", "Docs"]);
-    alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
-    alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "carol@example.com",
-        "--role",
-        "contributor",
-    ]);
+    alice.share("Docs", "bob@example.com", "reader");
+    alice.share("Docs", "carol@example.com", "contributor");
     for (name, text) in [("a.txt", "file a, version 1\n"), ("b.txt", "file b\n")] {
         let path = org.path().join(name);
         std::fs::write(&path, text).unwrap();

@@ -13,7 +13,7 @@ use strongroom_protocol::invite::InviteStep;
 use strongroom_protocol::wire::StepsResponse;
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::scenario::{Org, join_device, join_user};
-use strongroom_testkit::{Pick, Server, ServerOptions, SmtpSink, TamperingProxy, greet_and_claim};
+use strongroom_testkit::{Pick, ServerOptions, SmtpSink, greet_and_claim};
 
 fn open(member: &strongroom_testkit::Member) -> Client {
     Client::open(&Home::new(&member.home), &Password::new(PASSWORD)).expect("opening the device")
@@ -218,13 +218,7 @@ fn wrong_pick_aborts_both_sides_and_a_new_attempt_succeeds() {
 fn a_relay_that_swaps_the_keys_makes_the_codes_disagree() {
     // Every client talks to the server through a proxy that acts as a man in the middle: it
     // replaces each side's ephemeral key, as the other side receives it, with its own.
-    let proxy = TamperingProxy::start();
-    let server = Server::start_with(ServerOptions {
-        public_url: Some(proxy.url()),
-        ..Default::default()
-    });
-    proxy.set_upstream(server.url());
-    let org = Org::with_server(server);
+    let (org, proxy) = Org::behind_proxy();
     let alice = &org.alice;
     let bob = org.member("bob");
     let url = alice.last_line(&["invite", "user", "bob@example.com"]);

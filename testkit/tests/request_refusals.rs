@@ -5,12 +5,12 @@
 use rand_core::OsRng;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
-use strongroom_protocol::ids::{DeviceId, InvitationToken};
+use strongroom_protocol::ids::{BlockId, DeviceId, InvitationToken};
 use strongroom_protocol::links::{BootstrapLink, InvitationLink};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     CreateInvitationRequest, CreateOrganizationRequest, ErrorCode, ErrorResponse, InvitationKind,
-    MAX_BODY_BYTES,
+    MAX_BLOCK_BYTES, MAX_BODY_BYTES,
 };
 use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::Org;
@@ -268,4 +268,32 @@ fn tokens_are_checked() {
     org.alice.ok(&["invite", "cancel", &carol_link.to_string()]);
     assert_eq!(code(info(&carol)), ErrorCode::InvitationCancelled);
     assert_eq!(code(join(&carol)), ErrorCode::InvitationCancelled);
+}
+
+#[test]
+fn blocks_up_to_the_protocol_limit_are_accepted_and_larger_ones_refused() {
+    let org = Org::new();
+    org.alice.ok(&["workspace", "create", "Blocks"]);
+    let realm = strongroom_engine::Client::open(
+        &strongroom_engine::home::Home::new(&org.alice.home),
+        &strongroom_engine::password::Password::new(strongroom_testkit::member::PASSWORD),
+    )
+    .unwrap()
+    .workspace_context_offline("Blocks")
+    .unwrap()
+    .realm;
+    let alice = keys(&org.alice.home);
+    let block_path = || {
+        format!(
+            "/authenticated/{}/realms/{realm}/blocks/{}",
+            alice.organization,
+            BlockId::generate(&mut OsRng)
+        )
+    };
+    let largest = SignedRequest::new(&alice, "PUT", block_path(), vec![7; MAX_BLOCK_BYTES]).send();
+    assert_eq!(largest.0, 200, "{:?}", largest.1);
+    let too_large =
+        SignedRequest::new(&alice, "PUT", block_path(), vec![7; MAX_BLOCK_BYTES + 1]).send();
+    assert_eq!(too_large.0, 413);
+    assert_eq!(code(too_large), ErrorCode::PayloadTooLarge);
 }

@@ -69,14 +69,7 @@ fn offline_changes_sync_by_themselves_when_the_server_returns() {
     let bob = org.member("bob");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     org.alice.ok(&["workspace", "create", "Docs"]);
-    org.alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    org.alice.share("Docs", "bob@example.com", "reader");
     let _daemon = watch(&org.alice);
 
     org.server.stop();
@@ -116,24 +109,11 @@ fn offline_changes_sync_by_themselves_when_the_server_returns() {
 fn a_client_killed_after_put_reported_durability_loses_nothing() {
     // The server answers manifest uploads slowly, so that the kill lands after the put reported
     // its change durable and before the upload finished.
-    let proxy = strongroom_testkit::TamperingProxy::start();
-    let server = strongroom_testkit::Server::start_with(strongroom_testkit::ServerOptions {
-        public_url: Some(proxy.url()),
-        ..Default::default()
-    });
-    proxy.set_upstream(server.url());
-    let mut org = Org::with_server(server);
+    let (mut org, proxy) = Org::behind_proxy();
     let bob = org.member("bob");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     org.alice.ok(&["workspace", "create", "Docs"]);
-    org.alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    org.alice.share("Docs", "bob@example.com", "reader");
     let data: Vec<u8> = (0..(24u32 << 20))
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
@@ -237,14 +217,7 @@ fn revocation_refuses_the_user_and_rotates_the_key() {
     let bob = org.member("bob");
     join_user(alice, &bob, "bob@example.com", "Bob", &[]);
     alice.ok(&["workspace", "create", "Docs"]);
-    alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "bob@example.com",
-        "--role",
-        "contributor",
-    ]);
+    alice.share("Docs", "bob@example.com", "contributor");
     let before = write(&org, "before.txt", "Bob may read this\n");
     alice.ok(&["put", &before, "Docs:/before.txt"]);
     assert_eq!(read(&bob, &org, "Docs:/before.txt"), "Bob may read this\n");
@@ -343,14 +316,7 @@ fn pinned_files_stay_readable_offline_while_others_are_evicted() {
     let bob = org.member("bob");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     org.alice.ok(&["workspace", "create", "Docs"]);
-    org.alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    org.alice.share("Docs", "bob@example.com", "reader");
     let pinned: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
     let other: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 241) as u8).collect();
     std::fs::write(org.path().join("pinned.bin"), &pinned).unwrap();
@@ -394,24 +360,11 @@ fn pinned_files_stay_readable_offline_while_others_are_evicted() {
 
 #[test]
 fn blocks_the_server_refuses_during_put_are_kept_and_uploaded_later() {
-    let proxy = strongroom_testkit::TamperingProxy::start();
-    let server = strongroom_testkit::Server::start_with(strongroom_testkit::ServerOptions {
-        public_url: Some(proxy.url()),
-        ..Default::default()
-    });
-    proxy.set_upstream(server.url());
-    let org = Org::with_server(server);
+    let (org, proxy) = Org::behind_proxy();
     let bob = org.member("bob");
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     org.alice.ok(&["workspace", "create", "Docs"]);
-    org.alice.ok(&[
-        "workspace",
-        "share",
-        "Docs",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    org.alice.share("Docs", "bob@example.com", "reader");
     let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 253) as u8).collect();
     let file = org.path().join("f.bin");
     std::fs::write(&file, &data).unwrap();

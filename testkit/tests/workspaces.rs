@@ -70,14 +70,7 @@ fn sharing_with_roles_large_file_and_many_small_files() {
     alice.ok(&["workspace", "create", "Projects"]);
     alice.ok(&["put", big.to_str().unwrap(), "Projects:/"]);
     alice.ok(&["put", tree.to_str().unwrap(), "Projects:/"]);
-    alice.ok(&[
-        "workspace",
-        "share",
-        "Projects",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    alice.share("Projects", "bob@example.com", "reader");
 
     // Bob sees the workspace with no manual step, and reads everything byte-identical.
     let listed = bob.ok(&["workspace", "list"]);
@@ -103,14 +96,7 @@ fn sharing_with_roles_large_file_and_many_small_files() {
     assert!(err.contains("does not allow writing"), "{err}");
 
     // Promoted to CONTRIBUTOR, he can; Alice sees his file.
-    alice.ok(&[
-        "workspace",
-        "share",
-        "Projects",
-        "bob@example.com",
-        "--role",
-        "contributor",
-    ]);
+    alice.share("Projects", "bob@example.com", "contributor");
     bob.ok(&["put", note.to_str().unwrap(), "Projects:/bob.txt"]);
     let back = org.path().join("alice-bob.txt");
     alice.ok(&["get", "Projects:/bob.txt", back.to_str().unwrap()]);
@@ -227,14 +213,7 @@ fn a_ten_gib_sparse_file_and_a_file_with_index_blocks() {
     let bob = org.member("bob");
     join_user(alice, &bob, "bob@example.com", "Bob", &[]);
     alice.ok(&["workspace", "create", "Big"]);
-    alice.ok(&[
-        "workspace",
-        "share",
-        "Big",
-        "bob@example.com",
-        "--role",
-        "reader",
-    ]);
+    alice.share("Big", "bob@example.com", "reader");
 
     // 10 GiB, mostly holes: only the blocks with data are stored.
     const SIZE: u64 = 10 << 30;
@@ -281,4 +260,21 @@ fn a_ten_gib_sparse_file_and_a_file_with_index_blocks() {
     let copy = org.path().join("dense-back.bin");
     bob.ok(&["get", "Big:/dense.bin", copy.to_str().unwrap()]);
     assert!(std::fs::read(copy).unwrap() == data);
+
+    // To standard output: the bytes, holes written as zeros.
+    let mut small_sparse = vec![0u8; 3 << 20];
+    small_sparse[(2 << 20) + 5..(2 << 20) + 9].copy_from_slice(b"data");
+    let path = org.path().join("small-sparse.bin");
+    std::fs::write(&path, &small_sparse).unwrap();
+    alice.ok(&["put", path.to_str().unwrap(), "Big:/small-sparse.bin"]);
+    for (name, expected) in [("dense.bin", &data), ("small-sparse.bin", &small_sparse)] {
+        let out = bob
+            .command(&["get", &format!("Big:/{name}"), "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(&out.stdout == expected, "{name} on standard output");
+    }
+    let refused = bob.fails(&["get", "Big:/", "-"]);
+    assert!(refused.contains("not a file"), "{refused}");
 }

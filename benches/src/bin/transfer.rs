@@ -31,6 +31,10 @@ struct Args {
     /// dominate).
     #[arg(long, default_value = "/dev/shm")]
     dir: std::path::PathBuf,
+    /// The block size `put` cuts the file into, in KiB (64 to 4096; the client's default is
+    /// 1024). The plain transfers move blocks of the same size.
+    #[arg(long, default_value_t = 1024)]
+    block_size_kib: u64,
     /// Keep the server running and the folders after the runs, to profile by hand.
     #[arg(long)]
     keep: bool,
@@ -45,16 +49,39 @@ fn mib_per_s(bytes: u64, time: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / time.as_secs_f64()
 }
 
-/// Lets pending writes reach the disk, so that one measurement does not pay for the previous
-/// one's writeback.
-fn settle() {
+/// Puts every measurement on the same footing. Pending writes reach the disk first, so that one
+/// measurement does not pay for the previous one's writeback. Then `size` bytes are written to a
+/// scratch file and deleted: on a virtual machine, the first write into memory the guest has
+/// given back to the host costs a fault per page (measured here: a 1 GiB `get` to a file took
+/// 3.0 s after 8 s idle, 1.1 s right after such a warm-up, with the same 0.35 s of user time),
+/// which otherwise falls on whichever measurement happens to run first.
+fn settle(dir: &Path, size: u64) -> anyhow::Result<()> {
+    let scratch = dir.join("warm-up.bin");
+    {
+        let mut file = std::fs::File::create(&scratch)?;
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..size.div_ceil(1 << 20) {
+            std::io::Write::write_all(&mut file, &chunk)?;
+        }
+    }
+    std::fs::remove_file(&scratch)?;
     let _ = std::process::Command::new("sync").status();
+    Ok(())
 }
 
-fn timed(member: &Member, args: &[&str]) -> anyhow::Result<Duration> {
-    settle();
+fn timed(
+    member: &Member,
+    args: &[&str],
+    dir: &Path,
+    size: u64,
+    block_size: u64,
+) -> anyhow::Result<Duration> {
+    settle(dir, size)?;
     let started = Instant::now();
-    let out = member.command(args).output()?;
+    let out = member
+        .command(args)
+        .env("STRONGROOM_BLOCK_SIZE", block_size.to_string())
+        .output()?;
     anyhow::ensure!(
         out.status.success(),
         "{args:?}: {}",
@@ -64,12 +91,14 @@ fn timed(member: &Member, args: &[&str]) -> anyhow::Result<Duration> {
 }
 
 /// Moves `count` blocks of `size` bytes over the block endpoints, `PARALLEL_TRANSFERS` at once,
-/// as the device `home`: uploads fresh random blocks, or downloads the given ones.
+/// as the device `home`: uploads fresh random blocks, or downloads the given ones (into `save`,
+/// in order and then `fsync`ed as `get` does, or nowhere).
 async fn raw_transfer(
     home: &Path,
     realm: RealmId,
     upload: Option<(usize, usize)>,
     download: &[BlockId],
+    save: Option<&Path>,
 ) -> anyhow::Result<Duration> {
     let keys = keys(home);
     let signing = keys.signing_key();
@@ -100,7 +129,8 @@ async fn raw_transfer(
             .await?;
         }
         None => {
-            futures_util::stream::iter(download.iter().map(|id| {
+            let mut file = save.map(std::fs::File::create).transpose()?;
+            let mut blocks = futures_util::stream::iter(download.iter().map(|id| {
                 let path = format!("{base}/{id}");
                 let connection = &connection;
                 async move {
@@ -109,9 +139,16 @@ async fn raw_transfer(
                         .await
                 }
             }))
-            .buffered(PARALLEL_TRANSFERS)
-            .try_collect::<Vec<_>>()
-            .await?;
+            .buffered(PARALLEL_TRANSFERS);
+            while let Some(block) = blocks.try_next().await? {
+                if let Some(file) = &mut file {
+                    std::io::Write::write_all(file, &block)?;
+                }
+            }
+            if let Some(file) = file {
+                file.sync_all()?;
+                std::fs::remove_file(save.expect("a file to save to"))?;
+            }
         }
     }
     Ok(started.elapsed())
@@ -144,11 +181,16 @@ fn main() -> anyhow::Result<()> {
         )?;
         client.workspace_context_offline("Bench")?.realm
     };
-    let blocks = size.div_ceil(1 << 20) as usize;
+    let block_size = args.block_size_kib << 10;
+    anyhow::ensure!(
+        (64 << 10..=4 << 20).contains(&block_size),
+        "--block-size-kib is between 64 and 4096"
+    );
+    let blocks = size.div_ceil(block_size) as usize;
 
     println!(
-        "Strongroom transfer benchmark: a {} MiB file, {} runs, median times",
-        args.size_mib, args.runs
+        "Strongroom transfer benchmark: a {} MiB file in {} KiB blocks, {} runs, median times",
+        args.size_mib, args.block_size_kib, args.runs
     );
     let mut put_times = Vec::new();
     let mut plain_put_times = Vec::new();
@@ -160,13 +202,17 @@ fn main() -> anyhow::Result<()> {
                 file.to_str().unwrap(),
                 &format!("Bench:/big-{run}.bin"),
             ],
+            scratch.path(),
+            size,
+            block_size,
         )?);
-        settle();
+        settle(scratch.path(), size)?;
         plain_put_times.push(runtime.block_on(raw_transfer(
             &alice.home,
             realm,
-            Some((blocks, (1 << 20) + 40)),
+            Some((blocks, block_size as usize + 40)),
             &[],
+            None,
         ))?);
     }
 
@@ -187,6 +233,8 @@ fn main() -> anyhow::Result<()> {
     }
     let mut get_times = Vec::new();
     let mut plain_get_times = Vec::new();
+    let mut stream_times = Vec::new();
+    let mut plain_stream_times = Vec::new();
     for run in 0..args.runs {
         let reader = org.member(&format!("reader{run}"));
         join_user(
@@ -209,10 +257,38 @@ fn main() -> anyhow::Result<()> {
         get_times.push(timed(
             &reader,
             &["get", "Bench:/big-0.bin", out.to_str().unwrap()],
+            scratch.path(),
+            size,
+            block_size,
         )?);
         std::fs::remove_file(&out).context("the copy")?;
-        settle();
-        plain_get_times.push(runtime.block_on(raw_transfer(&reader.home, realm, None, &stored))?);
+        settle(scratch.path(), size)?;
+        plain_get_times.push(runtime.block_on(raw_transfer(
+            &reader.home,
+            realm,
+            None,
+            &stored,
+            Some(&out),
+        ))?);
+        // The same without the local file (a `get` to standard output, discarded): what the
+        // client's own work costs, free of the page cache and the disk. Still cold: `get` fills
+        // no cache.
+        settle(scratch.path(), size)?;
+        let started = Instant::now();
+        let streamed = reader
+            .command(&["get", "Bench:/big-0.bin", "-"])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(streamed.success(), "get to standard output failed");
+        stream_times.push(started.elapsed());
+        settle(scratch.path(), size)?;
+        plain_stream_times.push(runtime.block_on(raw_transfer(
+            &reader.home,
+            realm,
+            None,
+            &stored,
+            None,
+        ))?);
     }
 
     let show = |name: &str, samples: &[Duration]| {
@@ -224,29 +300,37 @@ fn main() -> anyhow::Result<()> {
     };
     show("put", &put_times);
     show("plain uploads", &plain_put_times);
-    show("cold get", &get_times);
-    show("plain downloads", &plain_get_times);
+    show("cold get to a file", &get_times);
+    show("plain downloads to a file", &plain_get_times);
+    show("cold get to stdout", &stream_times);
+    show("plain downloads", &plain_stream_times);
     let rows = [
         (
-            "put (encrypt, cache, upload)",
+            "put (read, encrypt, upload)",
             median(put_times.clone()),
             "plain block uploads",
             median(plain_put_times.clone()),
         ),
         (
-            "cold get (fetch, decrypt, verify, write)",
+            "cold get to a file (fetch, decrypt, verify)",
             median(get_times.clone()),
-            "plain block downloads",
+            "plain downloads to a file",
             median(plain_get_times.clone()),
+        ),
+        (
+            "cold get to stdout (fetch, decrypt, verify)",
+            median(stream_times.clone()),
+            "plain downloads",
+            median(plain_stream_times.clone()),
         ),
     ];
     println!(
-        "{:<42} {:>9} {:>10}   {:<22} {:>9} {:>10}   {:>6}",
+        "{:<44} {:>9} {:>10}   {:<26} {:>9} {:>10}   {:>6}",
         "strongroom", "time", "MiB/s", "baseline", "time", "MiB/s", "ratio"
     );
     for (name, time, baseline, base_time) in rows {
         println!(
-            "{name:<42} {:>8.2}s {:>10.1}   {baseline:<22} {:>8.2}s {:>10.1}   {:>6.2}",
+            "{name:<44} {:>8.2}s {:>10.1}   {baseline:<26} {:>8.2}s {:>10.1}   {:>6.2}",
             time.as_secs_f64(),
             mib_per_s(size, time),
             base_time.as_secs_f64(),

@@ -63,7 +63,7 @@ pub async fn put(context: &Context, local: &Path, target: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// `strongroom get WS:/PATH LOCAL`
+/// `strongroom get WS:/PATH LOCAL` (`-`: standard output)
 pub async fn get(
     context: &Context,
     source: &str,
@@ -74,7 +74,12 @@ pub async fn get(
     let source = path(source)?;
     let mut client = Client::open(&context.home, &context.password()?)?;
     let bar = Bar::new("get");
-    let outcome = client.get(&source, local, &bar, at).await;
+    let outcome = if local == Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        client.get_to_stream(&source, &mut stdout, &bar, at).await
+    } else {
+        client.get(&source, local, &bar, at).await
+    };
     bar.finish();
     outcome?;
     Ok(())

@@ -27,6 +27,17 @@ pub const BLOCK_SIZE: u32 = 1 << 20;
 /// How many blocks are fetched (or uploaded) at once.
 pub const PARALLEL_TRANSFERS: usize = 8;
 
+/// The block size new files are cut into: [`BLOCK_SIZE`], unless `STRONGROOM_BLOCK_SIZE` (bytes,
+/// 64 KiB to 4 MiB) says otherwise, which is there for the block-size benchmark. Readers take
+/// each block's offset and length from the manifest, so files of any block size read alike.
+pub fn block_size() -> u32 {
+    std::env::var("STRONGROOM_BLOCK_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &u32| (64 << 10..=4 << 20).contains(n))
+        .unwrap_or(BLOCK_SIZE)
+}
+
 /// Beyond this many blocks, a file's block list moves into index blocks (4,096 blocks: 4 GiB).
 /// `STRONGROOM_INLINE_BLOCK_LIMIT` lowers it, for tests.
 fn inline_limit() -> usize {
@@ -76,6 +87,7 @@ pub(crate) enum Keep {
 /// What a local file became.
 pub(crate) struct WrittenFile {
     pub size: u64,
+    pub block_size: u32,
     pub blocks: Vec<BlockRef>,
     pub index: Vec<BlockRef>,
 }
@@ -126,6 +138,7 @@ impl Client {
             .map(|n| n.get())
             .unwrap_or(2)
             .min(8);
+        let block_size = block_size() as u64;
         let mut offset = 0u64;
         let mut blocks: Vec<BlockRef> = Vec::new();
         // The blocks written to the cache (the others went straight to the server).
@@ -174,8 +187,7 @@ impl Client {
                 loop {
                     // Skip whole blocks of holes, staying on block boundaries.
                     if let Some(next) = next_data(&file, offset) {
-                        let hole = next.min(size).saturating_sub(offset) / BLOCK_SIZE as u64
-                            * BLOCK_SIZE as u64;
+                        let hole = next.min(size).saturating_sub(offset) / block_size * block_size;
                         if hole > 0 {
                             offset += hole;
                             progress.advance(hole);
@@ -185,7 +197,7 @@ impl Client {
                             file.seek(SeekFrom::Start(offset)).map_err(open_error)?;
                         }
                     }
-                    let mut buffer = vec![0u8; BLOCK_SIZE as usize];
+                    let mut buffer = vec![0u8; block_size as usize];
                     let mut filled = 0;
                     while filled < buffer.len() {
                         let n = file.read(&mut buffer[filled..]).map_err(open_error)?;
@@ -275,12 +287,14 @@ impl Client {
         if index.is_empty() {
             Ok(WrittenFile {
                 size,
+                block_size: block_size as u32,
                 blocks,
                 index,
             })
         } else {
             Ok(WrittenFile {
                 size,
+                block_size: block_size as u32,
                 blocks: Vec::new(),
                 index,
             })
@@ -389,18 +403,17 @@ impl Client {
         Ok(data)
     }
 
-    /// Writes a file's content into `file`, block after block, with up to
+    /// Writes a file's content into `sink`, block after block, with up to
     /// [`PARALLEL_TRANSFERS`] blocks in flight ahead of the one being written (sequential
-    /// prefetch). Holes stay holes.
+    /// prefetch).
     pub(crate) async fn read_file_into(
         &self,
         context: &RealmContext,
         size: u64,
         blocks: &[BlockRef],
-        file: &mut std::fs::File,
+        sink: &mut dyn ContentSink,
         progress: &dyn Progress,
     ) -> Result<()> {
-        use std::io::{Seek, SeekFrom, Write};
         let write_error = |e| EngineError::io("cannot write the file being downloaded", e);
         let mut stream = futures_util::stream::iter(
             blocks
@@ -413,12 +426,10 @@ impl Client {
             while let Some(data) = stream.try_next().await? {
                 let block = &blocks[index];
                 index += 1;
-                file.seek(SeekFrom::Start(block.offset))
-                    .map_err(write_error)?;
-                file.write_all(&data).map_err(write_error)?;
+                sink.write_at(block.offset, &data).map_err(write_error)?;
                 progress.advance(data.len() as u64);
             }
-            file.set_len(size).map_err(write_error)
+            sink.finish(size).map_err(write_error)
         }
         .await;
         self.cache().evict(self.db())?;
@@ -520,5 +531,94 @@ impl Client {
             .try_collect()
             .await?;
         self.db().blocks_uploaded(&realm, &uploaded)
+    }
+}
+
+/// Where [`Client::read_file_into`] writes a file's content. Blocks arrive in order of offset;
+/// the gaps between them are holes (zeros).
+pub trait ContentSink {
+    /// Writes `data` at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()>;
+    /// Ends the content at `size` bytes (a trailing hole included).
+    fn finish(&mut self, size: u64) -> std::io::Result<()>;
+}
+
+/// A local file: holes stay holes.
+impl ContentSink for std::fs::File {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        self.seek(SeekFrom::Start(offset))?;
+        self.write_all(data)
+    }
+
+    fn finish(&mut self, size: u64) -> std::io::Result<()> {
+        self.set_len(size)
+    }
+}
+
+/// A stream that cannot seek (standard output, a pipe): holes are written out as zeros.
+pub struct StreamSink<W: std::io::Write> {
+    writer: W,
+    position: u64,
+}
+
+impl<W: std::io::Write> StreamSink<W> {
+    /// Writes to `writer` from its current position on.
+    pub fn new(writer: W) -> Self {
+        Self {
+            writer,
+            position: 0,
+        }
+    }
+
+    fn zeros_until(&mut self, offset: u64) -> std::io::Result<()> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        while self.position < offset {
+            let n = (offset - self.position).min(ZEROS.len() as u64) as usize;
+            self.writer.write_all(&ZEROS[..n])?;
+            self.position += n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> ContentSink for StreamSink<W> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        if offset < self.position {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "blocks out of order",
+            ));
+        }
+        self.zeros_until(offset)?;
+        self.writer.write_all(data)?;
+        self.position += data.len() as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self, size: u64) -> std::io::Result<()> {
+        self.zeros_until(size)?;
+        self.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod sink_tests {
+    use super::{ContentSink, StreamSink};
+
+    #[test]
+    fn a_stream_gets_holes_as_zeros() {
+        let mut sink = StreamSink::new(Vec::new());
+        sink.write_at(3, b"ab").unwrap();
+        sink.write_at(70_000, b"c").unwrap();
+        sink.finish(70_004).unwrap();
+        let out = sink.writer;
+        assert_eq!(out.len(), 70_004);
+        assert_eq!(&out[..5], b"\0\0\0ab");
+        assert!(out[5..70_000].iter().all(|&b| b == 0));
+        assert_eq!(&out[70_000..], b"c\0\0\0");
+        let mut sink = StreamSink::new(Vec::new());
+        sink.write_at(10, b"x").unwrap();
+        assert!(sink.write_at(5, b"y").is_err(), "a stream cannot go back");
     }
 }

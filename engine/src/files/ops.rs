@@ -8,7 +8,6 @@ use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{EntryName, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 
-use super::io::BLOCK_SIZE;
 use super::path::WorkspacePath;
 use super::sync::SyncReport;
 use super::{NoProgress, Progress};
@@ -514,7 +513,7 @@ impl Client {
                 self.write_entry(opened, &target, |parent| ManifestBody::File {
                     parent,
                     size: written.size,
-                    block_size: BLOCK_SIZE,
+                    block_size: written.block_size,
                     blocks: written.blocks,
                     index: written.index,
                 })
@@ -656,6 +655,34 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Writes one file's content to a stream (standard output, a pipe): holes as zeros.
+    pub async fn get_to_stream(
+        &mut self,
+        source: &WorkspacePath,
+        output: &mut dyn std::io::Write,
+        progress: &dyn Progress,
+        at: Option<Timestamp>,
+    ) -> Result<()> {
+        let opened = self.open_for_reading(&source.workspace, at).await?;
+        let (_, entry) = self.resolve(&opened, source).await?;
+        let ManifestBody::File {
+            size,
+            blocks,
+            index,
+            ..
+        } = &entry.body
+        else {
+            return Err(EngineError::InvalidInput(format!(
+                "{source} is not a file: only a file can be written to standard output"
+            )));
+        };
+        let blocks = &self.file_blocks(&opened.context, blocks, index).await?;
+        progress.add_total(*size);
+        let mut sink = super::io::StreamSink::new(output);
+        self.read_file_into(&opened.context, *size, blocks, &mut sink, progress)
+            .await
     }
 
     /// Removes a file, a symlink, or a folder (`recursive` for a non-empty one). The entry's

@@ -3,9 +3,12 @@
 //! - [`signing`]: Ed25519 signatures (device keys, the organization root key).
 //! - [`sealed_box`]: X25519 sealed boxes (messages to a user's encryption key).
 //! - [`secret_key`]: XChaCha20-Poly1305 with random 192-bit nonces.
+//! - [`block_key`]: XAES-256-GCM for file blocks, under a key derived from the workspace key.
 //! - [`hash`]: BLAKE3 digests, keyed MACs and key derivation.
 //! - [`password`]: Argon2id keys from passwords.
 
+pub mod block_key;
+mod extended_nonce;
 pub mod hash;
 pub mod password;
 pub mod sealed_box;

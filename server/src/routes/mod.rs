@@ -14,7 +14,7 @@ mod realms;
 
 use axum::Router;
 use axum::routing::{get, post};
-use strongroom_protocol::wire::ErrorCode;
+use strongroom_protocol::wire::{ErrorCode, MAX_BLOCK_BYTES};
 
 use crate::auth::authenticate_device;
 use crate::error::ApiError;
@@ -85,6 +85,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/invited/{org}", invited)
         .nest("/authenticated/{org}", authenticated)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        // Every handler reads its body under its own limit (`Msgpack<T, LIMIT>`, `read_body`);
+        // axum's default of 2 MB would refuse blocks the protocol allows, with an untyped error.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOCK_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
