@@ -1,7 +1,8 @@
 //! `strongroom-demo`: the quick start. Runs the real server and the real clients on this
 //! machine and walks through what the product does today: an organization bootstrapped without
 //! the server seeing its root key, a user invited by email and confirmed with short codes, a
-//! second device, and every client validating the whole chain.
+//! second device, every client validating the whole chain, and an encrypted workspace shared
+//! with a role, read back on another device, with its history.
 
 use std::path::PathBuf;
 
@@ -24,7 +25,7 @@ struct Args {
 const MARKER: &str = ".strongroom-demo";
 
 fn step(n: u32, text: &str) {
-    println!("\n[{n}/7] {text}");
+    println!("\n[{n}/10] {text}");
 }
 
 fn main() -> anyhow::Result<()> {
@@ -135,6 +136,56 @@ fn main() -> anyhow::Result<()> {
         println!("      {line}");
     }
 
+    step(
+        8,
+        "Alice creates the workspace \"Projects\" and stores files in it, encrypted on her laptop",
+    );
+    alice.ok(&["workspace", "create", "Projects"]);
+    let files = dir.join("files");
+    std::fs::create_dir_all(files.join("plans"))?;
+    let notes = files.join("notes.txt");
+    std::fs::write(&notes, "Kick-off on Monday.\n")?;
+    for week in 1..=3 {
+        std::fs::write(
+            files.join("plans").join(format!("week-{week}.txt")),
+            format!("Plan for week {week}.\n"),
+        )?;
+    }
+    let large: Vec<u8> = (0..(8u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(files.join("plans").join("data.bin"), &large)?;
+    alice.ok(&["put", &notes.to_string_lossy(), "Projects:/notes.txt"]);
+    alice.ok(&["put", &files.join("plans").to_string_lossy(), "Projects:/"]);
+    std::fs::write(&notes, "Kick-off on Monday, 9:00, room 2.\n")?;
+    alice.ok(&["put", &notes.to_string_lossy(), "Projects:/notes.txt"]);
+    for line in alice.ok(&["ls", "Projects:/plans"]).lines() {
+        println!("      {line}");
+    }
+
+    step(
+        9,
+        "Alice shares it with Bob as a READER: its key travels sealed to him; the server only relays",
+    );
+    alice.share("Projects", "bob@example.com", "reader");
+    let copy = dir.join("bob-phone-data.bin");
+    phone.ok(&["get", "Projects:/plans/data.bin", &copy.to_string_lossy()]);
+    if std::fs::read(&copy)? != large {
+        bail!("Bob's phone read different bytes");
+    }
+    println!("      Bob's phone fetched, checked and decrypted plans/data.bin (8 MiB): identical");
+    let refused = phone.run(&["put", &notes.to_string_lossy(), "Projects:/mine.txt"]);
+    if refused.success {
+        bail!("a READER's write was accepted");
+    }
+    println!(
+        "      Bob's phone tries to write: {}",
+        refused.stderr.lines().last().unwrap_or_default()
+    );
+
+    step(10, "Every version is kept: the history of notes.txt");
+    for line in phone.ok(&["history", "Projects:/notes.txt"]).lines() {
+        println!("      {line}");
+    }
+
     println!(
         "\nEvery device home is under {}. Try, with the password {PASSWORD:?}:",
         dir.display()
@@ -151,11 +202,14 @@ fn main() -> anyhow::Result<()> {
         alice.home.display()
     );
     println!(
-        "(Demo devices use a deliberately weak password key, --insecure-fast-kdf, to run fast.)"
+        "  {} --home {} get Projects:/notes.txt -",
+        exe.display(),
+        phone.home.display()
     );
     println!(
-        "Workspaces and files work (`strongroom workspace create`, `put`, `get`...); the mounted drive is not built yet."
+        "(Demo devices use a deliberately weak password key, --insecure-fast-kdf, to run fast.)"
     );
+    println!("(The mounted drive is not built yet.)");
     if args.exit {
         return Ok(());
     }
