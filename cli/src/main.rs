@@ -157,6 +157,21 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Mount a workspace on a folder, in the foreground (Ctrl-C or SIGTERM unmounts).
+    Mount {
+        /// The workspace.
+        workspace: String,
+        /// An existing empty folder.
+        dir: PathBuf,
+        /// A read-only view of the workspace as it was at this time (UTC).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Unmount what `strongroom mount` mounted.
+    Unmount {
+        /// The mounted folder.
+        dir: PathBuf,
+    },
     /// Keep a file or folder available offline.
     Pin {
         /// `WORKSPACE:/PATH`.
@@ -279,7 +294,9 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // fuser warns when it unmounts a folder that was already unmounted (by
+                // `strongroom unmount`), which is how a mount normally ends.
+                .unwrap_or_else(|_| "warn,fuser::mnt=error".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -364,6 +381,10 @@ async fn run(context: Context, command: Command) -> anyhow::Result<()> {
         Command::Restore { path, version, at } => {
             files::restore(&context, &path, version, at.as_deref()).await
         }
+        Command::Mount { workspace, dir, at } => {
+            commands::mount::mount(&context, &workspace, &dir, at.as_deref()).await
+        }
+        Command::Unmount { dir } => commands::mount::unmount(&dir),
         Command::Pin { path } => files::pin(&context, &path, true).await,
         Command::Unpin { path } => files::pin(&context, &path, false).await,
     }

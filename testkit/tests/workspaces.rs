@@ -5,27 +5,7 @@ use std::path::Path;
 
 use strongroom_testkit::Member;
 use strongroom_testkit::scenario::{Org, join_device, join_user};
-
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn micros_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
+use strongroom_testkit::{micros_now, random_bytes};
 
 fn write_tree(root: &Path, files: usize) {
     for i in 0..files {

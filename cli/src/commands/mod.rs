@@ -3,5 +3,6 @@
 pub mod bootstrap;
 pub mod files;
 pub mod invite;
+pub mod mount;
 pub mod users;
 pub mod workspace;

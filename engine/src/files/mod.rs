@@ -6,12 +6,14 @@ mod history;
 mod io;
 mod ops;
 mod path;
+mod session;
 mod sync;
 
 pub use history::{RestorePoint, VersionInfo};
 pub use io::{BLOCK_SIZE, PARALLEL_TRANSFERS};
 pub use ops::{EntryKind, ListedEntry};
 pub use path::WorkspacePath;
+pub use session::{EntryInfo, WorkspaceSession};
 pub use sync::SyncReport;
 
 /// Progress of a long transfer, for a progress bar.

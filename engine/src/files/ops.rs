@@ -48,7 +48,7 @@ pub struct ListedEntry {
     pub pending: bool,
 }
 
-fn kind_of(body: &ManifestBody) -> EntryKind {
+pub(crate) fn kind_of(body: &ManifestBody) -> EntryKind {
     match body {
         ManifestBody::Folder { .. } | ManifestBody::User { .. } => EntryKind::Folder,
         ManifestBody::File { size, .. } => EntryKind::File { size: *size },
@@ -226,7 +226,7 @@ impl Client {
     }
 
     /// The root folder (empty until its creator's first upload reaches this device).
-    async fn root(&self, opened: &Opened) -> Result<LocalEntry> {
+    pub(crate) async fn root(&self, opened: &Opened) -> Result<LocalEntry> {
         let realm = opened.context.realm;
         Ok(self
             .load_entry(opened, realm.into())

@@ -1,0 +1,368 @@
+//! `strongroom-fuse`: the FUSE driver. Every call is translated to [`strongroom_vfs::Vfs`] and its
+//! answer back; no file-system logic lives here.
+//!
+//! Kernel settings: several worker threads, requests and read-ahead up to 1 MiB (one block),
+//! attribute and entry time-to-live of one second, readdirplus, and the page cache of a file
+//! kept across opens while its content does not change.
+
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuser::{
+    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, IoctlFlags, KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen,
+    ReplyStatfs, ReplyXattr, Request,
+};
+use strongroom_vfs::{Attr, ErrorKind, Kind, Vfs, VfsError};
+
+/// How long the kernel may trust attributes and names before asking again.
+const TTL: Duration = Duration::from_secs(1);
+/// The largest read and write requests, and the read-ahead: one block.
+const MAX_REQUEST: u32 = 1 << 20;
+/// FUSE worker threads.
+const THREADS: usize = 4;
+
+/// The FUSE file system of one mounted workspace.
+pub struct FuseFs {
+    vfs: Arc<Vfs>,
+    uid: u32,
+    gid: u32,
+}
+
+impl FuseFs {
+    /// Serves `vfs`; files belong to the user running the mount.
+    pub fn new(vfs: Arc<Vfs>) -> Self {
+        Self {
+            vfs,
+            uid: rustix::process::getuid().as_raw(),
+            gid: rustix::process::getgid().as_raw(),
+        }
+    }
+
+    fn attr(&self, attr: &Attr) -> FileAttr {
+        FileAttr {
+            ino: INodeNo(attr.ino),
+            size: attr.size,
+            blocks: attr.blocks(),
+            atime: attr.modified,
+            mtime: attr.modified,
+            ctime: attr.modified,
+            crtime: attr.modified,
+            kind: file_type(attr.kind),
+            perm: attr.perm,
+            nlink: attr.nlink,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: MAX_REQUEST,
+            flags: 0,
+        }
+    }
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::File => FileType::RegularFile,
+        Kind::Directory => FileType::Directory,
+        Kind::Symlink => FileType::Symlink,
+    }
+}
+
+/// The errno of a vfs error (logged, since the kernel only passes the number on).
+fn errno(error: &VfsError) -> Errno {
+    let errno = match error.kind {
+        ErrorKind::NotFound => Errno::ENOENT,
+        ErrorKind::NotADirectory => Errno::ENOTDIR,
+        ErrorKind::IsADirectory => Errno::EISDIR,
+        ErrorKind::NotASymlink => Errno::EINVAL,
+        ErrorKind::ReadOnly => Errno::EROFS,
+        ErrorKind::PermissionDenied => Errno::EACCES,
+        ErrorKind::InvalidName => Errno::EINVAL,
+        ErrorKind::BadHandle => Errno::EBADF,
+        ErrorKind::Unavailable | ErrorKind::Io => Errno::EIO,
+    };
+    if !matches!(error.kind, ErrorKind::NotFound) {
+        tracing::warn!(error = %error, "file system request failed");
+    }
+    errno
+}
+
+fn name(name: &OsStr) -> Result<&str, Errno> {
+    // Workspace names are UTF-8; another name cannot exist there.
+    name.to_str().ok_or(Errno::ENOENT)
+}
+
+impl Filesystem for FuseFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_readahead(MAX_REQUEST);
+        let _ = config.set_max_write(MAX_REQUEST);
+        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_ASYNC_READ
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_MAX_PAGES;
+        // Whatever the kernel does not offer is simply not used.
+        let _ = config.add_capabilities(wanted & config.capabilities());
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEntry) {
+        let Ok(name) = name(name_) else {
+            return reply.error(Errno::ENOENT);
+        };
+        match self.vfs.lookup(parent.0, name) {
+            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.vfs.getattr(ino.0) {
+            Ok(attr) => reply.attr(&TTL, &self.attr(&attr)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.vfs.readlink(ino.0) {
+            Ok(target) => reply.data(target.as_bytes()),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let write = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY);
+        match self.vfs.open(ino.0, write) {
+            // The content of an entry changes only through a new version, which the mount
+            // announces: the kernel may keep its cached pages across opens.
+            Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.vfs.read(ino.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.vfs.release(ino.0);
+        reply.ok();
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let entries = match self.vfs.readdir(ino.0) {
+            Ok(entries) => entries,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let dots = [
+            (".", ino.0, Kind::Directory),
+            ("..", ino.0, Kind::Directory),
+        ];
+        let all = dots.into_iter().chain(
+            entries
+                .iter()
+                .map(|e| (e.name.as_str(), e.attr.ino, e.attr.kind)),
+        );
+        for (i, (name, entry_ino, kind)) in all.enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(entry_ino), i as u64 + 1, file_type(kind), name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let entries = match self.vfs.readdir(ino.0) {
+            Ok(entries) => entries,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let own = match self.vfs.getattr(ino.0) {
+            Ok(attr) => attr,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let dots = [(".".to_owned(), own.clone()), ("..".to_owned(), own)];
+        let all = dots
+            .into_iter()
+            .chain(entries.into_iter().map(|e| (e.name, e.attr)));
+        for (i, (name, attr)) in all.enumerate().skip(offset as usize) {
+            if reply.add(
+                INodeNo(attr.ino),
+                i as u64 + 1,
+                &name,
+                &TTL,
+                &self.attr(&attr),
+                Generation(0),
+            ) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    // Workspaces keep no extended attributes. ENOSYS tells the kernel once for the whole mount,
+    // and it stops asking (fuser's default answers the same but logs every call).
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    // No device controls here (terminal probes by some programs, for instance).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let stats = self.vfs.statfs();
+        reply.statfs(
+            stats.blocks,
+            stats.free,
+            stats.free,
+            stats.files,
+            u64::from(u32::MAX),
+            stats.block_size,
+            stats.name_max,
+            stats.block_size,
+        );
+    }
+}
+
+/// A mounted workspace; dropping it (or [`Mounted::unmount`]) unmounts.
+pub struct Mounted {
+    session: fuser::BackgroundSession,
+}
+
+impl Mounted {
+    /// Whether the kernel ended the session (unmounted from outside).
+    pub fn finished(&self) -> bool {
+        self.session.guard.is_finished()
+    }
+
+    /// Unmounts and waits for the FUSE threads to end.
+    pub fn unmount(self) -> std::io::Result<()> {
+        self.session.umount_and_join()
+    }
+}
+
+/// Mounts `vfs` on `mountpoint` (an existing, empty folder), served by background threads.
+pub fn mount(vfs: Arc<Vfs>, mountpoint: &Path, name: &str) -> std::io::Result<Mounted> {
+    let mut options = vec![
+        MountOption::FSName(format!("strongroom:{name}")),
+        MountOption::Subtype("strongroom".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+    ];
+    if vfs.read_only() {
+        options.push(MountOption::RO);
+    }
+    let mut config = Config::default();
+    config.mount_options = options;
+    config.n_threads = Some(THREADS);
+    let session = fuser::spawn_mount(FuseFs::new(vfs), mountpoint, &config)?;
+    Ok(Mounted { session })
+}
+
+/// Whether `dir` is a FUSE mount whose process is gone ("transport endpoint is not connected").
+pub fn is_stale_mount(dir: &Path) -> bool {
+    matches!(std::fs::metadata(dir), Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error()))
+}
+
+/// Unmounts the FUSE file system on `dir` as its owner would: `fusermount3 -u` (or `fusermount`,
+/// then `umount` for root); `lazy` detaches a mount that is busy or whose process is gone.
+pub fn unmount_path(dir: &Path, lazy: bool) -> std::io::Result<()> {
+    let fusermount_flag = if lazy { "-uz" } else { "-u" };
+    let attempts: [(&str, &[&str]); 3] = [
+        ("fusermount3", &[fusermount_flag]),
+        ("fusermount", &[fusermount_flag]),
+        ("umount", if lazy { &["-l"] } else { &[] }),
+    ];
+    let mut last = String::from("no unmount tool found (install fuse3)");
+    for (tool, flags) in attempts {
+        match std::process::Command::new(tool)
+            .args(flags)
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+        {
+            Ok(out) if out.status.success() => return Ok(()),
+            Ok(out) => last = String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "cannot unmount {}: {last}",
+        dir.display()
+    )))
+}

@@ -1,0 +1,66 @@
+//! Attributes, as every driver reports them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strongroom_engine::files::{EntryInfo, EntryKind};
+
+use crate::inodes::Ino;
+
+/// The kind of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// What `stat` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    /// The inode number.
+    pub ino: Ino,
+    /// File, folder or link.
+    pub kind: Kind,
+    /// Bytes (a link: the length of its target; a folder: 0).
+    pub size: u64,
+    /// Last change of the content.
+    pub modified: SystemTime,
+    /// Permission bits: workspaces have no per-file permissions; read-only mounts drop the
+    /// write bits.
+    pub perm: u16,
+    /// Links: 2 for a folder (itself and "."), plus its subfolders; 1 otherwise.
+    pub nlink: u32,
+}
+
+/// The preferred IO size reported to applications: one block.
+pub const IO_SIZE: u32 = strongroom_engine::files::BLOCK_SIZE;
+
+impl Attr {
+    /// The attributes of an entry.
+    pub fn of(ino: Ino, info: &EntryInfo, subfolders: u32, read_only: bool) -> Self {
+        let micros = info.modified.as_micros().max(0) as u64;
+        let modified = UNIX_EPOCH + Duration::from_micros(micros);
+        let write = if read_only { 0 } else { 0o200 };
+        let (kind, size, perm, nlink) = match &info.kind {
+            EntryKind::Folder => (Kind::Directory, 0, 0o555 | write, 2 + subfolders),
+            EntryKind::File { size } => (Kind::File, *size, 0o444 | write, 1),
+            EntryKind::Symlink { target } => (Kind::Symlink, target.len() as u64, 0o777, 1),
+        };
+        Self {
+            ino,
+            kind,
+            size,
+            modified,
+            perm,
+            nlink,
+        }
+    }
+
+    /// Allocated 512-byte blocks, as `du` counts them.
+    pub fn blocks(&self) -> u64 {
+        self.size.div_ceil(512)
+    }
+}

@@ -1,0 +1,64 @@
+//! What can go wrong, as kinds a driver maps to its own codes (errno, NTSTATUS).
+
+use strongroom_engine::error::EngineError;
+
+/// The kind of a failure, for the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No such entry (ENOENT).
+    NotFound,
+    /// A folder was expected (ENOTDIR).
+    NotADirectory,
+    /// A file was expected (EISDIR).
+    IsADirectory,
+    /// Not a symbolic link (EINVAL for readlink).
+    NotASymlink,
+    /// The mount is read-only: a view of the past, or a role that cannot write (EROFS).
+    ReadOnly,
+    /// The role or the server refuses (EACCES).
+    PermissionDenied,
+    /// A name that cannot exist in a workspace (EINVAL; ENAMETOOLONG for length).
+    InvalidName,
+    /// The data is not on this device and the server is unreachable (EIO with a log line).
+    Unavailable,
+    /// The unknown handle of a driver bug or a race (EBADF).
+    BadHandle,
+    /// Anything else: tampered data refused, local IO errors (EIO).
+    Io,
+}
+
+/// A failed operation: its kind, and a message for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct VfsError {
+    /// What the driver reports.
+    pub kind: ErrorKind,
+    /// What the log says.
+    pub message: String,
+}
+
+impl VfsError {
+    /// A new error.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<EngineError> for VfsError {
+    fn from(e: EngineError) -> Self {
+        let kind = match &e {
+            EngineError::NotFound(_) => ErrorKind::NotFound,
+            EngineError::NotAllowed(_) => ErrorKind::PermissionDenied,
+            EngineError::Unreachable { .. } => ErrorKind::Unavailable,
+            EngineError::InvalidInput(_) => ErrorKind::Io,
+            _ => ErrorKind::Io,
+        };
+        Self::new(kind, e.to_string())
+    }
+}
+
+/// The result of a file-system operation.
+pub type Result<T> = std::result::Result<T, VfsError>;
