@@ -110,6 +110,15 @@ pub enum EngineError {
     /// Bad input from the user.
     #[error("{0}")]
     InvalidInput(String),
+    /// A name that is already taken in its folder.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A folder that must be empty is not.
+    #[error("{0} is a folder that is not empty")]
+    NotEmpty(String),
+    /// A file or link was expected, and this is a folder.
+    #[error("{0} is a folder")]
+    IsAFolder(String),
 }
 
 impl EngineError {

@@ -169,3 +169,120 @@ fn a_killed_mount_leaves_a_stale_folder_that_the_next_mount_cleans() {
         "still here\n"
     );
 }
+
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "Alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+        .env("GIT_COMMITTER_NAME", "Alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ordinary_programs_write_through_the_mount_and_another_device_sees_it() {
+    let org = Org::new();
+    let alice = &org.alice;
+    let bob = org.member("bob");
+    join_user(alice, &bob, "bob@example.com", "Bob", &[]);
+    alice.ok(&["workspace", "create", "Work"]);
+    alice.share("Work", "bob@example.com", "reader");
+    let tree = org.path().join("tree");
+    make_tree(&tree);
+    let dir = org.path().join("mnt");
+    let mut mount = Mount::start(alice, "Work", &dir, &[]);
+    let (t, m) = (tree.to_str().unwrap(), dir.to_str().unwrap());
+
+    // cp -a, then a byte-for-byte comparison.
+    sh(
+        &dir,
+        &format!("cp -a {t} {m}/copy && diff -r --no-dereference {t} {m}/copy"),
+    );
+    // tar x of an archive with a symlink, tar c back, and the two trees compared.
+    sh(
+        org.path(),
+        &format!(
+            "tar -C {t}/.. -cf src.tar tree && mkdir {m}/untar && tar -C {m}/untar -xf src.tar \
+             && diff -r --no-dereference {t} {m}/untar/tree \
+             && tar -C {m}/untar -cf back.tar tree && mkdir back && tar -C back -xf back.tar \
+             && diff -r --no-dereference {t} back/tree"
+        ),
+    );
+    // Appends to a log file.
+    sh(&dir, "for i in 1 2 3 4 5; do echo line $i >> app.log; done");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app.log")).unwrap(),
+        "line 1\nline 2\nline 3\nline 4\nline 5\n"
+    );
+    // git: a repository in the mount, and a clone out of it.
+    sh(
+        &dir,
+        "git init -q repo && cd repo && echo 'fn main() {}' > main.rs && git add main.rs \
+         && git commit -q -m first && echo '// more' >> main.rs && git commit -q -am second \
+         && git log --oneline | wc -l | grep -q 2 && test -z \"$(git status --porcelain)\"",
+    );
+    sh(
+        org.path(),
+        &format!(
+            "git clone -q {m}/repo cloned && test \"$(cat cloned/main.rs)\" = \"$(printf 'fn main() {{}}\\n// more')\""
+        ),
+    );
+    // sqlite3 in WAL mode: 10,000 inserts, then an integrity check.
+    if Command::new("sqlite3").arg("-version").output().is_ok() {
+        let out = sh(
+            &dir,
+            "sqlite3 data.db 'PRAGMA journal_mode=WAL; CREATE TABLE t(i INTEGER, s TEXT);' >/dev/null \
+             && { echo 'BEGIN;'; i=0; while [ $i -lt 10000 ]; do echo \"INSERT INTO t VALUES($i, 'row $i');\"; i=$((i+1)); done; echo 'COMMIT;'; } | sqlite3 data.db \
+             && sqlite3 data.db 'PRAGMA integrity_check; SELECT count(*) FROM t;'",
+        );
+        assert_eq!(out, "ok\n10000\n");
+    }
+    // A save through a temporary file and os.replace keeps the file's history.
+    std::fs::write(dir.join("notes.txt"), "version one\n").unwrap();
+    // Uploaded in the background within seconds (until then, later local changes would simply
+    // replace it: versions are what reached the server).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !alice
+        .run(&["history", "Work:/notes.txt"])
+        .stdout
+        .contains("alice@example.com")
+    {
+        assert!(std::time::Instant::now() < deadline, "never uploaded");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    sh(
+        &dir,
+        "python3 -c \"import os; open('notes.txt.tmp','w').write('version two\\n'); os.replace('notes.txt.tmp','notes.txt')\"",
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "version two\n"
+    );
+
+    // Unmounting uploads what waits; the other device reads it all.
+    let status = mount.signal("TERM").expect("the mount stops");
+    assert!(status.success());
+    let history = alice.ok(&["history", "Work:/notes.txt"]);
+    assert!(history.lines().count() >= 3, "two versions: {history}");
+    let back = org.path().join("bob-copy");
+    bob.ok(&["get", "Work:/copy", back.to_str().unwrap()]);
+    run(
+        "diff",
+        &["-r", "--no-dereference", t, back.to_str().unwrap()],
+    );
+    let log = org.path().join("bob-log");
+    bob.ok(&["get", "Work:/app.log", log.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 5);
+}

@@ -21,6 +21,10 @@ pub enum ErrorKind {
     InvalidName,
     /// The data is not on this device and the server is unreachable (EIO with a log line).
     Unavailable,
+    /// The name is taken (EEXIST).
+    AlreadyExists,
+    /// A folder that must be empty is not (ENOTEMPTY).
+    NotEmpty,
     /// The unknown handle of a driver bug or a race (EBADF).
     BadHandle,
     /// Anything else: tampered data refused, local IO errors (EIO).
@@ -53,7 +57,10 @@ impl From<EngineError> for VfsError {
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::NotAllowed(_) => ErrorKind::PermissionDenied,
             EngineError::Unreachable { .. } => ErrorKind::Unavailable,
-            EngineError::InvalidInput(_) => ErrorKind::Io,
+            EngineError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            EngineError::NotEmpty(_) => ErrorKind::NotEmpty,
+            EngineError::IsAFolder(_) => ErrorKind::IsADirectory,
+            EngineError::InvalidInput(_) => ErrorKind::InvalidName,
             _ => ErrorKind::Io,
         };
         Self::new(kind, e.to_string())

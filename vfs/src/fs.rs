@@ -4,13 +4,27 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use strongroom_engine::files::{EntryInfo, EntryKind, WorkspaceSession};
+use strongroom_engine::files::{EntryInfo, EntryKind, NewEntry, WorkspaceSession};
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::EntryName;
 
 use crate::attr::{Attr, IO_SIZE, Kind};
 use crate::error::{ErrorKind, Result, VfsError};
 use crate::inodes::{Ino, InodeTable};
+use crate::working::{BLOCK, Source, Working};
+
+/// An open file being written: its content, and how many handles have it open.
+struct Edit {
+    id: EntryId,
+    working: Working,
+    writers: u32,
+}
+
+type SharedEdit = Arc<Mutex<Edit>>;
+
+/// Beyond this many changed bytes in memory, a file's changed blocks are stored (sealed into
+/// the cache, and the file's new content committed) before the file is closed.
+const SPILL_BYTES: usize = 64 << 20;
 
 /// One entry of a folder listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +59,8 @@ pub struct Vfs {
     home: std::path::PathBuf,
     /// The end of the last read per file, to notice sequential reads and prefetch ahead.
     last_read_end: Mutex<HashMap<Ino, u64>>,
+    /// Files being written.
+    edits: Mutex<HashMap<Ino, SharedEdit>>,
 }
 
 /// How far ahead of a sequential reader blocks are fetched.
@@ -64,6 +80,7 @@ impl Vfs {
             inodes,
             home,
             last_read_end: Default::default(),
+            edits: Default::default(),
         }
     }
 
@@ -108,7 +125,19 @@ impl Vfs {
     /// `getattr`.
     pub fn getattr(&self, ino: Ino) -> Result<Attr> {
         let info = self.info(self.id_of(ino)?)?;
-        self.attr_of(ino, &info)
+        let mut attr = self.attr_of(ino, &info)?;
+        if let Some(edit) = self.edit_if_open(ino) {
+            let edit = edit.lock().expect("edit");
+            attr.size = edit.working.size;
+            if edit.working.unsaved {
+                attr.modified = std::time::SystemTime::now();
+            }
+        }
+        Ok(attr)
+    }
+
+    fn edit_if_open(&self, ino: Ino) -> Option<SharedEdit> {
+        self.edits.lock().expect("edits").get(&ino).cloned()
     }
 
     /// `lookup`: the entry called `name` in folder `parent`.
@@ -126,8 +155,12 @@ impl Vfs {
             .find(|(n, _)| *n == name)
             .map(|(_, id)| *id)
             .ok_or_else(|| VfsError::new(ErrorKind::NotFound, format!("no {name}")))?;
+        let ino = self.ino_of(id);
+        if self.edit_if_open(ino).is_some() {
+            return self.getattr(ino);
+        }
         let info = self.info(id)?;
-        self.attr_of(self.ino_of(id), &info)
+        self.attr_of(ino, &info)
     }
 
     /// `readdir` (with attributes, for readdirplus): the entries of a folder, without "." and
@@ -185,18 +218,300 @@ impl Vfs {
             }
             Kind::Symlink => return Err(VfsError::new(ErrorKind::Io, "a symbolic link")),
         }
-        if write && self.read_only() {
+        if write {
+            if self.read_only() {
+                return Err(VfsError::new(
+                    ErrorKind::ReadOnly,
+                    "this mount is read-only",
+                ));
+            }
+            let edit = self.edit(ino)?;
+            edit.lock().expect("edit").writers += 1;
+        }
+        Ok(())
+    }
+
+    /// The edit of `ino`, started from its stored content if it has none yet.
+    fn edit(&self, ino: Ino) -> Result<SharedEdit> {
+        if let Some(edit) = self.edit_if_open(ino) {
+            return Ok(edit);
+        }
+        let id = self.id_of(ino)?;
+        let (size, blocks) = self.runtime.block_on(self.session.file_content(id))?;
+        let working = match Working::from_stored(size, &blocks) {
+            Some(working) => working,
+            None => {
+                // Stored with another block size: taken whole into memory, re-cut at the next
+                // save.
+                let mut working = Working {
+                    size,
+                    ..Default::default()
+                };
+                for n in 0..size.div_ceil(BLOCK) {
+                    let data =
+                        self.runtime
+                            .block_on(self.session.read(id, n * BLOCK, BLOCK as usize))?;
+                    working.adopt(n, data);
+                }
+                working
+            }
+        };
+        let edit = Arc::new(Mutex::new(Edit {
+            id,
+            working,
+            writers: 0,
+        }));
+        Ok(self
+            .edits
+            .lock()
+            .expect("edits")
+            .entry(ino)
+            .or_insert(edit)
+            .clone())
+    }
+
+    /// Gives `working` the current bytes of the blocks it needs before an edit.
+    fn adopt(&self, working: &mut Working, blocks: Vec<u64>) -> Result<()> {
+        for n in blocks {
+            let content = match working.source(n) {
+                Source::Stored(block) => {
+                    self.runtime.block_on(self.session.block(&block))?.to_vec()
+                }
+                Source::Changed | Source::Hole => Vec::new(),
+            };
+            working.adopt(n, content);
+        }
+        Ok(())
+    }
+
+    /// Reads from a file being written.
+    fn read_edit(&self, edit: &Edit, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let working = &edit.working;
+        let end = working.size.min(offset + size as u64);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        for n in Working::blocks_of(offset, end - offset) {
+            let start = n * BLOCK;
+            let stored;
+            let data: &[u8] = match working.source(n) {
+                Source::Changed => &working.changed[&n],
+                Source::Stored(block) => {
+                    stored = self.runtime.block_on(self.session.block(&block))?;
+                    &stored
+                }
+                Source::Hole => &[],
+            };
+            let from = offset.max(start);
+            let to = end.min(start + data.len() as u64);
+            if from < to {
+                out[(from - offset) as usize..(to - offset) as usize]
+                    .copy_from_slice(&data[(from - start) as usize..(to - start) as usize]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `write`: `data` at `offset`, in memory until the file is flushed, synced or closed
+    /// (or its changes grow large).
+    pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<u32> {
+        if self.read_only() {
             return Err(VfsError::new(
                 ErrorKind::ReadOnly,
                 "this mount is read-only",
             ));
         }
+        let edit = self.edit(ino)?;
+        let mut edit = edit.lock().expect("edit");
+        let needs = edit.working.needs(offset, data.len() as u64);
+        self.adopt(&mut edit.working, needs)?;
+        edit.working.write(offset, data);
+        if edit.working.changed_bytes() > SPILL_BYTES {
+            self.save(&mut edit)?;
+        }
+        Ok(data.len() as u32)
+    }
+
+    /// `setattr` of the size (`truncate`, `O_TRUNC`): saved at once.
+    pub fn truncate(&self, ino: Ino, size: u64) -> Result<Attr> {
+        if self.read_only() {
+            return Err(VfsError::new(
+                ErrorKind::ReadOnly,
+                "this mount is read-only",
+            ));
+        }
+        let shared = self.edit(ino)?;
+        {
+            let mut edit = shared.lock().expect("edit");
+            if let Some(n) = edit.working.needs_for_truncate(size) {
+                self.adopt(&mut edit.working, vec![n])?;
+            }
+            edit.working.truncate(size);
+            self.save(&mut edit)?;
+        }
+        self.drop_edit_if_closed(ino, &shared);
+        self.getattr(ino)
+    }
+
+    /// Stores the changed blocks (sealed, in the cache, synced) and commits the file's new
+    /// content: durable on this device when this returns.
+    fn save(&self, edit: &mut Edit) -> Result<()> {
+        if !edit.working.unsaved {
+            return Ok(());
+        }
+        let changed = edit.working.take_changed();
+        if !changed.is_empty() {
+            let stored = self.runtime.block_on(self.session.store_blocks(changed))?;
+            edit.working.stored_as(stored);
+        }
+        self.runtime.block_on(self.session.set_content(
+            edit.id,
+            edit.working.size,
+            edit.working.block_list(),
+        ))?;
+        edit.working.unsaved = false;
         Ok(())
+    }
+
+    /// `flush` and `fsync`: what was written is saved.
+    pub fn fsync(&self, ino: Ino) -> Result<()> {
+        if let Some(edit) = self.edit_if_open(ino) {
+            self.save(&mut edit.lock().expect("edit"))?;
+        }
+        Ok(())
+    }
+
+    fn drop_edit_if_closed(&self, ino: Ino, shared: &SharedEdit) {
+        let edit = shared.lock().expect("edit");
+        if edit.writers == 0 && !edit.working.unsaved {
+            self.edits.lock().expect("edits").remove(&ino);
+        }
+    }
+
+    /// Saves every file being written (before unmounting).
+    pub fn save_all(&self) -> Result<()> {
+        let edits: Vec<SharedEdit> = self
+            .edits
+            .lock()
+            .expect("edits")
+            .values()
+            .cloned()
+            .collect();
+        for edit in edits {
+            self.save(&mut edit.lock().expect("edit"))?;
+        }
+        Ok(())
+    }
+
+    fn name(name: &str) -> Result<EntryName> {
+        if name.len() > 255 {
+            return Err(VfsError::new(ErrorKind::InvalidName, "name too long"));
+        }
+        name.parse().map_err(|_| {
+            VfsError::new(
+                ErrorKind::InvalidName,
+                format!("{name:?} is not a valid name"),
+            )
+        })
+    }
+
+    fn make(&self, parent: Ino, name: &str, new: NewEntry) -> Result<Attr> {
+        if self.read_only() {
+            return Err(VfsError::new(
+                ErrorKind::ReadOnly,
+                "this mount is read-only",
+            ));
+        }
+        let parent_id = self.id_of(parent)?;
+        let name = Self::name(name)?;
+        let id = self
+            .runtime
+            .block_on(self.session.create(parent_id, &name, new))?;
+        let info = self.info(id)?;
+        self.attr_of(self.ino_of(id), &info)
+    }
+
+    /// `create`: a new empty file, opened for writing.
+    pub fn create(&self, parent: Ino, name: &str) -> Result<Attr> {
+        let attr = self.make(parent, name, NewEntry::File)?;
+        self.open(attr.ino, true)?;
+        Ok(attr)
+    }
+
+    /// `mkdir`.
+    pub fn mkdir(&self, parent: Ino, name: &str) -> Result<Attr> {
+        self.make(parent, name, NewEntry::Folder)
+    }
+
+    /// `symlink`.
+    pub fn symlink(&self, parent: Ino, name: &str, target: &str) -> Result<Attr> {
+        self.make(parent, name, NewEntry::Symlink(target.to_owned()))
+    }
+
+    /// `unlink` (`folder` false) and `rmdir` (`folder` true).
+    pub fn remove(&self, parent: Ino, name: &str, folder: bool) -> Result<()> {
+        if self.read_only() {
+            return Err(VfsError::new(
+                ErrorKind::ReadOnly,
+                "this mount is read-only",
+            ));
+        }
+        let parent_id = self.id_of(parent)?;
+        let name = Self::name(name)?;
+        Ok(self
+            .runtime
+            .block_on(self.session.remove(parent_id, &name, folder))?)
+    }
+
+    /// `rename`, replacing what `new_name` was (a file replaced keeps its history).
+    pub fn rename(&self, parent: Ino, name: &str, new_parent: Ino, new_name: &str) -> Result<()> {
+        if self.read_only() {
+            return Err(VfsError::new(
+                ErrorKind::ReadOnly,
+                "this mount is read-only",
+            ));
+        }
+        let (from, to) = (self.id_of(parent)?, self.id_of(new_parent)?);
+        let (name, new_name) = (Self::name(name)?, Self::name(new_name)?);
+        // The moved file's unsaved writes are saved first: its content moves with it.
+        if let Ok(attr) = self.lookup(parent, name.as_str()) {
+            self.fsync(attr.ino)?;
+        }
+        Ok(self
+            .runtime
+            .block_on(self.session.rename(from, &name, to, &new_name))?)
+    }
+
+    /// Uploads changes every `every` while mounted.
+    pub fn spawn_sync(self: &Arc<Self>, every: std::time::Duration) {
+        let vfs = Arc::downgrade(self);
+        self.runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(vfs) = vfs.upgrade() else { return };
+                if vfs.session.has_pending().unwrap_or(false)
+                    && let Err(e) = vfs.session.push().await
+                {
+                    tracing::warn!(error = %e, "uploading the mount's changes failed; retrying");
+                }
+            }
+        });
+    }
+
+    /// Uploads what waits (after unmounting); `Ok(false)` when the server is unreachable (the
+    /// changes stay on this device, durable).
+    pub async fn push_now(&self) -> Result<bool> {
+        Ok(self.session.push().await?)
     }
 
     /// `read`: up to `size` bytes at `offset` (fewer at the end of the file). A read that
     /// continues the previous one starts fetching the next blocks.
     pub fn read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>> {
+        if let Some(edit) = self.edit_if_open(ino) {
+            return self.read_edit(&edit.lock().expect("edit"), offset, size);
+        }
         let id = self.id_of(ino)?;
         let data = self
             .runtime
@@ -215,12 +530,27 @@ impl Vfs {
         Ok(data)
     }
 
-    /// `release`: the file is closed.
-    pub fn release(&self, ino: Ino) {
+    /// `release`: a handle is closed; the last writer's close saves the file.
+    pub fn release(&self, ino: Ino, write: bool) -> Result<()> {
         self.last_read_end
             .lock()
             .expect("read positions")
             .remove(&ino);
+        if !write {
+            return Ok(());
+        }
+        let Some(shared) = self.edit_if_open(ino) else {
+            return Ok(());
+        };
+        {
+            let mut edit = shared.lock().expect("edit");
+            edit.writers = edit.writers.saturating_sub(1);
+            if edit.writers == 0 {
+                self.save(&mut edit)?;
+            }
+        }
+        self.drop_edit_if_closed(ino, &shared);
+        Ok(())
     }
 
     /// `readlink`.

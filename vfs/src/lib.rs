@@ -17,6 +17,7 @@ pub mod attr;
 pub mod error;
 pub mod fs;
 pub mod inodes;
+pub mod working;
 
 pub use attr::{Attr, Kind};
 pub use error::{ErrorKind, VfsError};

@@ -38,7 +38,8 @@ pub async fn mount(
         context.home.dir().to_path_buf(),
     ));
     let read_only = vfs.read_only();
-    let mounted = strongroom_fuse::mount(vfs, dir, workspace)
+    vfs.spawn_sync(std::time::Duration::from_secs(2));
+    let mounted = strongroom_fuse::mount(vfs.clone(), dir, workspace)
         .with_context(|| format!("cannot mount on {}", dir.display()))?;
     println!(
         "Mounted {workspace} on {}{}{}; Ctrl-C or `strongroom unmount {}` to stop",
@@ -62,12 +63,24 @@ pub async fn mount(
     };
     if stopped_outside {
         println!("{} was unmounted", dir.display());
-        return Ok(());
+    } else {
+        tokio::task::spawn_blocking(move || mounted.unmount())
+            .await?
+            .with_context(|| format!("cannot unmount {}", dir.display()))?;
+        println!("Unmounted {}", dir.display());
     }
-    tokio::task::spawn_blocking(move || mounted.unmount())
-        .await?
-        .with_context(|| format!("cannot unmount {}", dir.display()))?;
-    println!("Unmounted {}", dir.display());
+    // Files still open when the mount ended are saved; then what waits is uploaded.
+    let saving = vfs.clone();
+    tokio::task::spawn_blocking(move || saving.save_all()).await??;
+    if !read_only {
+        if vfs.push_now().await? {
+            println!("Every change is uploaded");
+        } else {
+            println!(
+                "The server is unreachable: changes are kept on this device until the next sync"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -10,13 +10,14 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, IoctlFlags, KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen,
-    ReplyStatfs, ReplyXattr, Request,
+    BsdFileFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, MountOption, OpenAccMode,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    TimeOrNow, WriteFlags,
 };
 use strongroom_vfs::{Attr, ErrorKind, Kind, Vfs, VfsError};
 
@@ -26,6 +27,10 @@ const TTL: Duration = Duration::from_secs(1);
 const MAX_REQUEST: u32 = 1 << 20;
 /// FUSE worker threads.
 const THREADS: usize = 4;
+/// The handle of a file opened for reading only.
+const READER: FileHandle = FileHandle(0);
+/// The handle of a file opened for writing.
+const WRITER: FileHandle = FileHandle(1);
 
 /// The FUSE file system of one mounted workspace.
 pub struct FuseFs {
@@ -83,10 +88,15 @@ fn errno(error: &VfsError) -> Errno {
         ErrorKind::ReadOnly => Errno::EROFS,
         ErrorKind::PermissionDenied => Errno::EACCES,
         ErrorKind::InvalidName => Errno::EINVAL,
+        ErrorKind::AlreadyExists => Errno::EEXIST,
+        ErrorKind::NotEmpty => Errno::ENOTEMPTY,
         ErrorKind::BadHandle => Errno::EBADF,
         ErrorKind::Unavailable | ErrorKind::Io => Errno::EIO,
     };
-    if !matches!(error.kind, ErrorKind::NotFound) {
+    if !matches!(
+        error.kind,
+        ErrorKind::NotFound | ErrorKind::AlreadyExists | ErrorKind::NotEmpty
+    ) {
         tracing::warn!(error = %error, "file system request failed");
     }
     errno
@@ -138,9 +148,10 @@ impl Filesystem for FuseFs {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let write = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY);
         match self.vfs.open(ino.0, write) {
-            // The content of an entry changes only through a new version, which the mount
-            // announces: the kernel may keep its cached pages across opens.
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+            // The content of an entry changes only through a new version: a reader's kernel may
+            // keep its cached pages across opens. The handle says whether it writes.
+            Ok(()) if write => reply.opened(WRITER, FopenFlags::empty()),
+            Ok(()) => reply.opened(READER, FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -166,14 +177,181 @@ impl Filesystem for FuseFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.vfs.release(ino.0);
-        reply.ok();
+        match self.vfs.release(ino.0, fh == WRITER) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.vfs.write(ino.0, offset, data) {
+            Ok(written) => reply.written(written),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.vfs.fsync(ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name_: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let Ok(name) = name(name_) else {
+            return reply.error(Errno::EINVAL);
+        };
+        match self.vfs.create(parent.0, name) {
+            Ok(attr) => reply.created(
+                &TTL,
+                &self.attr(&attr),
+                Generation(0),
+                WRITER,
+                FopenFlags::empty(),
+            ),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        // Workspaces keep no owners, modes or chosen times: those changes are accepted and
+        // have no effect (as on FAT); the size is real.
+        let result = match size {
+            Some(size) => self.vfs.truncate(ino.0, size),
+            None => self.vfs.getattr(ino.0),
+        };
+        match result {
+            Ok(attr) => reply.attr(&TTL, &self.attr(&attr)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name_: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let Ok(name) = name(name_) else {
+            return reply.error(Errno::EINVAL);
+        };
+        match self.vfs.mkdir(parent.0, name) {
+            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (Ok(name), Some(target)) = (name(link_name), target.to_str()) else {
+            return reply.error(Errno::EINVAL);
+        };
+        match self.vfs.symlink(parent.0, name, target) {
+            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
+        let Ok(name) = name(name_) else {
+            return reply.error(Errno::ENOENT);
+        };
+        match self.vfs.remove(parent.0, name, false) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
+        let Ok(name) = name(name_) else {
+            return reply.error(Errno::ENOENT);
+        };
+        match self.vfs.remove(parent.0, name, true) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name_: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        // RENAME_NOREPLACE and RENAME_EXCHANGE are not supported yet.
+        if !flags.is_empty() {
+            return reply.error(Errno::EINVAL);
+        }
+        let (Ok(from), Ok(to)) = (name(name_), name(newname)) else {
+            return reply.error(Errno::EINVAL);
+        };
+        match self.vfs.rename(parent.0, from, newparent.0, to) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn readdir(
@@ -240,15 +418,24 @@ impl Filesystem for FuseFs {
         reply.ok();
     }
 
+    // close(2): what this handle wrote is saved, so that an error reaches the program.
     fn flush(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
+        ino: INodeNo,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        let saved = if fh == WRITER {
+            self.vfs.fsync(ino.0)
+        } else {
+            Ok(())
+        };
+        match saved {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     // Workspaces keep no extended attributes. ENOSYS tells the kernel once for the whole mount,
@@ -266,6 +453,24 @@ impl Filesystem for FuseFs {
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
         reply.error(Errno::ENOSYS);
+    }
+
+    // Setting one (`cp -a` copies ACLs) is "not supported", which copying tools skip quietly.
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOTSUP);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::ENOTSUP);
     }
 
     // No device controls here (terminal probes by some programs, for instance).

@@ -250,30 +250,8 @@ impl Client {
             }
             return Err(e);
         }
-        let (blocks, index) = if blocks.len() <= inline_limit() {
-            (blocks, Vec::new())
-        } else {
-            // A long block list goes into index blocks, written like data blocks.
-            let mut index = Vec::new();
-            for chunk in blocks.chunks(inline_limit()) {
-                let plaintext = BlockIndex {
-                    blocks: chunk.to_vec(),
-                }
-                .encode();
-                let id = BlockId::generate(&mut OsRng);
-                let sealed = seal_block(key, &realm, &id, key_index, &plaintext, &mut OsRng);
-                cache.write_file(&realm, &id, &sealed, sync_each)?;
-                cached.push(id);
-                index.push(BlockRef {
-                    id,
-                    key_index,
-                    offset: chunk[0].offset,
-                    len: plaintext.len() as u32,
-                    digest: Digest::of(&plaintext),
-                });
-            }
-            (blocks, index)
-        };
+        let (blocks, index, index_written) = self.seal_index(context, blocks, sync_each)?;
+        cached.extend(index_written.iter().map(|(id, _)| *id));
         if !cached.is_empty() {
             cache.sync_to_disk()?;
         }
@@ -330,6 +308,59 @@ impl Client {
             ));
         }
         Ok(all)
+    }
+
+    /// A long block list moves into index blocks, sealed like data blocks and written to the
+    /// cache (dirty, not yet synced to disk): returns the inline list (empty then), the index,
+    /// and the index blocks written with their sizes.
+    #[allow(clippy::type_complexity)]
+    fn seal_index(
+        &self,
+        context: &RealmContext,
+        blocks: Vec<BlockRef>,
+        sync_each: bool,
+    ) -> Result<(Vec<BlockRef>, Vec<BlockRef>, Vec<(BlockId, u64)>)> {
+        if blocks.len() <= inline_limit() {
+            return Ok((blocks, Vec::new(), Vec::new()));
+        }
+        let (key_index, key) = context.current_key()?;
+        let realm = context.realm;
+        let mut index = Vec::new();
+        let mut written = Vec::new();
+        for chunk in blocks.chunks(inline_limit()) {
+            let plaintext = BlockIndex {
+                blocks: chunk.to_vec(),
+            }
+            .encode();
+            let id = BlockId::generate(&mut OsRng);
+            let sealed = seal_block(key, &realm, &id, key_index, &plaintext, &mut OsRng);
+            self.cache().write_file(&realm, &id, &sealed, sync_each)?;
+            written.push((id, sealed.len() as u64));
+            index.push(BlockRef {
+                id,
+                key_index,
+                offset: chunk[0].offset,
+                len: plaintext.len() as u32,
+                digest: Digest::of(&plaintext),
+            });
+        }
+        Ok((blocks, index, written))
+    }
+
+    /// [`Client::seal_index`] for the mount: the index blocks are durable and recorded (dirty)
+    /// when this returns.
+    pub(crate) fn index_if_long(
+        &self,
+        context: &RealmContext,
+        blocks: Vec<BlockRef>,
+    ) -> Result<(Vec<BlockRef>, Vec<BlockRef>)> {
+        let (blocks, index, written) = self.seal_index(context, blocks, false)?;
+        if index.is_empty() {
+            return Ok((blocks, index));
+        }
+        self.cache().sync_to_disk()?;
+        self.db().put_blocks(&context.realm, &written, true)?;
+        Ok((Vec::new(), index))
     }
 
     /// One block's plaintext: from memory, else the disk cache, else the server; checked against

@@ -40,6 +40,20 @@ pub struct WorkspaceSession {
     /// Block lists of files with index blocks, by entry and version, so that reading a huge
     /// file does not re-read its index for every request.
     block_lists: std::sync::Mutex<HashMap<(EntryId, u32), BlockList>>,
+    /// Serializes changes and uploads: a push never sees half of a change, and two changes of
+    /// one folder never race.
+    changes: tokio::sync::Mutex<()>,
+}
+
+/// What [`WorkspaceSession::create`] makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewEntry {
+    /// An empty file.
+    File,
+    /// An empty folder.
+    Folder,
+    /// A symbolic link to this target.
+    Symlink(String),
 }
 
 impl Client {
@@ -58,6 +72,7 @@ impl Client {
             client: self,
             opened,
             block_lists: Default::default(),
+            changes: Default::default(),
         })
     }
 }
@@ -205,6 +220,353 @@ impl WorkspaceSession {
             .expect("block list cache")
             .insert((id, version), list.clone());
         Ok(list)
+    }
+}
+
+/// Changes. Each is durable on this device when it returns (one transaction in the local
+/// database; block content synced to disk first); [`WorkspaceSession::push`] uploads them.
+impl WorkspaceSession {
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only() {
+            return Err(EngineError::NotAllowed(
+                "this workspace is read-only here (a view of the past, or your role)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn local(&self, id: EntryId) -> Result<LocalEntry> {
+        let root = self.root();
+        match self
+            .client
+            .load_entries(&self.opened, &[id])
+            .await?
+            .remove(&id)
+        {
+            Some(entry) => Ok(entry),
+            None if id == root => self.client.root(&self.opened).await,
+            None => Err(EngineError::NotFound(format!("entry {id}"))),
+        }
+    }
+
+    fn folder_children(
+        entry: &mut LocalEntry,
+    ) -> Result<&mut std::collections::BTreeMap<EntryName, EntryId>> {
+        match &mut entry.body {
+            ManifestBody::Folder { children, .. } => Ok(children),
+            _ => Err(EngineError::InvalidInput("not a folder".into())),
+        }
+    }
+
+    /// Creates `name` in folder `parent`; fails if the name is taken.
+    pub async fn create(
+        &self,
+        parent: EntryId,
+        name: &EntryName,
+        new: NewEntry,
+    ) -> Result<EntryId> {
+        self.check_writable()?;
+        let _changing = self.changes.lock().await;
+        let mut folder = self.local(parent).await?;
+        let children = Self::folder_children(&mut folder)?;
+        if children.contains_key(name) {
+            return Err(EngineError::AlreadyExists(name.to_string()));
+        }
+        let id = EntryId::generate(&mut rand_core::OsRng);
+        children.insert(name.clone(), id);
+        let body = match new {
+            NewEntry::File => ManifestBody::File {
+                parent,
+                size: 0,
+                block_size: super::io::BLOCK_SIZE,
+                blocks: Vec::new(),
+                index: Vec::new(),
+            },
+            NewEntry::Folder => ManifestBody::Folder {
+                parent,
+                children: Default::default(),
+            },
+            NewEntry::Symlink(target) => ManifestBody::Symlink { parent, target },
+        };
+        self.client.db().put_entries(
+            &self.opened.context.realm,
+            &[(parent, folder), (id, LocalEntry { base: None, body })],
+        )?;
+        Ok(id)
+    }
+
+    /// Removes `name` from folder `parent`: a file or link, or (`folder`) an empty folder. Its
+    /// versions stay on the server, so it can be restored.
+    pub async fn remove(&self, parent: EntryId, name: &EntryName, folder: bool) -> Result<()> {
+        self.check_writable()?;
+        let _changing = self.changes.lock().await;
+        let mut parent_entry = self.local(parent).await?;
+        let children = Self::folder_children(&mut parent_entry)?;
+        let id = *children
+            .get(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_string()))?;
+        let entry = self.local(id).await?;
+        match (&entry.body, folder) {
+            (ManifestBody::Folder { children, .. }, true) if !children.is_empty() => {
+                return Err(EngineError::NotEmpty(name.to_string()));
+            }
+            (ManifestBody::Folder { .. }, true) => {}
+            (ManifestBody::Folder { .. }, false) => {
+                return Err(EngineError::IsAFolder(name.to_string()));
+            }
+            (_, true) => return Err(EngineError::InvalidInput(format!("{name} is not a folder"))),
+            (_, false) => {}
+        }
+        children.remove(name);
+        self.client
+            .db()
+            .put_entries(&self.opened.context.realm, &[(parent, parent_entry)])
+    }
+
+    /// Moves `name` of `parent` to `new_name` in `new_parent`. Over an existing file, the moved
+    /// file's content becomes a new version of the replaced one, which keeps its identity and
+    /// history (what editors do when they save through a temporary file); over an empty folder,
+    /// a folder replaces it.
+    pub async fn rename(
+        &self,
+        parent: EntryId,
+        name: &EntryName,
+        new_parent: EntryId,
+        new_name: &EntryName,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let _changing = self.changes.lock().await;
+        let realm = self.opened.context.realm;
+        let mut from = self.local(parent).await?;
+        let id = *Self::folder_children(&mut from)?
+            .get(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_string()))?;
+        if parent == new_parent && name == new_name {
+            return Ok(());
+        }
+        let mut moved = self.local(id).await?;
+        // A folder cannot move into itself or below itself.
+        if matches!(moved.body, ManifestBody::Folder { .. }) {
+            let mut at = new_parent;
+            loop {
+                if at == id {
+                    return Err(EngineError::InvalidInput(
+                        "a folder cannot move into itself".into(),
+                    ));
+                }
+                if at == self.root() {
+                    break;
+                }
+                let entry = self.local(at).await?;
+                match super::sync::parent_of(&entry.body) {
+                    Some(up) if up != at => at = up,
+                    _ => break,
+                }
+            }
+        }
+        let mut to = if new_parent == parent {
+            None
+        } else {
+            Some(self.local(new_parent).await?)
+        };
+        let target_children = match &mut to {
+            Some(entry) => Self::folder_children(entry)?,
+            None => Self::folder_children(&mut from)?,
+        };
+        let replaced = target_children.get(new_name).copied();
+        let mut rows = Vec::new();
+        match replaced {
+            Some(existing) if existing == id => return Ok(()),
+            Some(existing) => {
+                let mut old = self.local(existing).await?;
+                match (&mut old.body, &moved.body) {
+                    (
+                        ManifestBody::File { .. },
+                        ManifestBody::File {
+                            size,
+                            block_size,
+                            blocks,
+                            index,
+                            ..
+                        },
+                    ) => {
+                        // The replaced file keeps its id; the moved one disappears.
+                        let ManifestBody::File { parent: p, .. } = old.body else {
+                            unreachable!()
+                        };
+                        old.body = ManifestBody::File {
+                            parent: p,
+                            size: *size,
+                            block_size: *block_size,
+                            blocks: blocks.clone(),
+                            index: index.clone(),
+                        };
+                        Self::folder_children(&mut from)?.remove(name);
+                        rows.push((existing, old));
+                        rows.push((parent, from));
+                        if let Some(to) = to {
+                            rows.push((new_parent, to));
+                        }
+                        return self.client.db().put_entries(&realm, &rows);
+                    }
+                    (ManifestBody::Folder { children, .. }, ManifestBody::Folder { .. })
+                        if children.is_empty() => {}
+                    (ManifestBody::Folder { .. }, ManifestBody::Folder { .. }) => {
+                        return Err(EngineError::NotEmpty(new_name.to_string()));
+                    }
+                    (ManifestBody::Folder { .. }, _) => {
+                        return Err(EngineError::IsAFolder(new_name.to_string()));
+                    }
+                    (_, ManifestBody::Folder { .. }) => {
+                        return Err(EngineError::InvalidInput(format!(
+                            "{new_name} is not a folder"
+                        )));
+                    }
+                    // A link replaced by a file or link, or a file by a link: the name moves.
+                    _ => {}
+                }
+            }
+            None => {}
+        }
+        Self::folder_children(&mut from)?.remove(name);
+        match &mut to {
+            Some(entry) => Self::folder_children(entry)?.insert(new_name.clone(), id),
+            None => Self::folder_children(&mut from)?.insert(new_name.clone(), id),
+        };
+        set_parent(&mut moved.body, new_parent);
+        rows.push((id, moved));
+        rows.push((parent, from));
+        if let Some(to) = to {
+            rows.push((new_parent, to));
+        }
+        self.client.db().put_entries(&realm, &rows)
+    }
+
+    /// A file's block list, as the vfs edits it.
+    pub async fn file_content(&self, id: EntryId) -> Result<(u64, Vec<BlockRef>)> {
+        let entry = self.local(id).await?;
+        let version = entry.base_version();
+        let ManifestBody::File {
+            size,
+            blocks,
+            index,
+            ..
+        } = &entry.body
+        else {
+            return Err(EngineError::InvalidInput(format!(
+                "entry {id} is not a file"
+            )));
+        };
+        Ok((
+            *size,
+            (*self.block_list(id, version, blocks, index).await?).clone(),
+        ))
+    }
+
+    /// One block's plaintext.
+    pub async fn block(&self, block: &BlockRef) -> Result<Arc<Vec<u8>>> {
+        self.client
+            .load_block(&self.opened.context, block, Keep::Everywhere)
+            .await
+    }
+
+    /// Seals `(offset, plaintext)` blocks with the workspace's current key into the disk cache,
+    /// waiting for upload, and synced to disk when this returns.
+    pub async fn store_blocks(&self, blocks: Vec<(u64, Vec<u8>)>) -> Result<Vec<BlockRef>> {
+        self.check_writable()?;
+        let cache = self.client.cache_handle();
+        let context = self.opened.context.clone();
+        let realm = context.realm;
+        let (sealed, refs) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let (key_index, key) = context.current_key()?;
+            let mut refs = Vec::with_capacity(blocks.len());
+            let mut sealed = Vec::with_capacity(blocks.len());
+            for (offset, data) in blocks {
+                let id = strongroom_protocol::ids::BlockId::generate(&mut rand_core::OsRng);
+                let bytes = strongroom_protocol::blocks::seal_block(
+                    key,
+                    &realm,
+                    &id,
+                    key_index,
+                    &data,
+                    &mut rand_core::OsRng,
+                );
+                cache.write_file(&realm, &id, &bytes, false)?;
+                sealed.push((id, bytes.len() as u64));
+                refs.push(BlockRef {
+                    id,
+                    key_index,
+                    offset,
+                    len: data.len() as u32,
+                    digest: strongroom_protocol::crypto::hash::Digest::of(&data),
+                });
+            }
+            cache.sync_to_disk()?;
+            Ok((sealed, refs))
+        })
+        .await
+        .map_err(|e| EngineError::Protocol(e.to_string()))??;
+        self.client.db().put_blocks(&realm, &sealed, true)?;
+        Ok(refs)
+    }
+
+    /// Sets a file's size and blocks (a new local version); the blocks must have been stored.
+    pub async fn set_content(&self, id: EntryId, size: u64, blocks: Vec<BlockRef>) -> Result<()> {
+        self.check_writable()?;
+        let _changing = self.changes.lock().await;
+        let mut entry = self.local(id).await?;
+        let ManifestBody::File { parent, .. } = entry.body else {
+            return Err(EngineError::InvalidInput(format!(
+                "entry {id} is not a file"
+            )));
+        };
+        let (blocks, index) = self.client.index_if_long(&self.opened.context, blocks)?;
+        entry.body = ManifestBody::File {
+            parent,
+            size,
+            block_size: super::io::BLOCK_SIZE,
+            blocks,
+            index,
+        };
+        self.client
+            .db()
+            .put_entries(&self.opened.context.realm, &[(id, entry)])
+    }
+
+    /// Uploads what changed on this device (blocks, then manifests); `Ok(false)` when the
+    /// server is unreachable (the changes wait, durable).
+    pub async fn push(&self) -> Result<bool> {
+        if self.read_only() {
+            return Ok(true);
+        }
+        let _changing = self.changes.lock().await;
+        match self
+            .client
+            .push(&self.opened.context, &super::NoProgress)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(EngineError::Unreachable { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether changes wait for upload.
+    pub fn has_pending(&self) -> Result<bool> {
+        Ok(!self
+            .client
+            .db()
+            .entries_to_sync(&self.opened.context.realm)?
+            .is_empty())
+    }
+}
+
+fn set_parent(body: &mut ManifestBody, new_parent: EntryId) {
+    match body {
+        ManifestBody::Folder { parent, .. }
+        | ManifestBody::File { parent, .. }
+        | ManifestBody::Symlink { parent, .. } => *parent = new_parent,
+        ManifestBody::User { .. } => {}
     }
 }
 
