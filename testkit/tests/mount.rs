@@ -286,3 +286,66 @@ fn ordinary_programs_write_through_the_mount_and_another_device_sees_it() {
     bob.ok(&["get", "Work:/app.log", log.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 5);
 }
+
+/// Waits up to 30 seconds for `check`.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_mounts_see_each_others_changes_and_concurrent_edits_keep_both() {
+    let org = Org::new();
+    let alice = &org.alice;
+    let bob = org.member("bob");
+    join_user(alice, &bob, "bob@example.com", "Bob", &[]);
+    alice.ok(&["workspace", "create", "Shared"]);
+    alice.share("Shared", "bob@example.com", "contributor");
+    let seed = org.path().join("seed.txt");
+    std::fs::write(&seed, "seed\n").unwrap();
+    alice.ok(&["put", seed.to_str().unwrap(), "Shared:/seed.txt"]);
+    let (a, b) = (org.path().join("alice-mnt"), org.path().join("bob-mnt"));
+    let _alice_mount = Mount::start(alice, "Shared", &a, &[]);
+    let _bob_mount = Mount::start(&bob, "Shared", &b, &[]);
+
+    std::fs::write(a.join("from-alice.txt"), "written by Alice\n").unwrap();
+    eventually("Alice's file in Bob's mount", || {
+        std::fs::read_to_string(b.join("from-alice.txt"))
+            .ok()
+            .as_deref()
+            == Some("written by Alice\n")
+    });
+    std::fs::write(b.join("seed.txt"), "changed by Bob\n").unwrap();
+    eventually("Bob's change in Alice's mount", || {
+        std::fs::read_to_string(a.join("seed.txt")).ok().as_deref() == Some("changed by Bob\n")
+    });
+
+    // Both change one file before either has seen the other's change.
+    std::fs::write(a.join("seed.txt"), "Alice's edit\n").unwrap();
+    std::fs::write(b.join("seed.txt"), "Bob's edit\n").unwrap();
+    let contents = |dir: &Path| -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("seed"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect();
+        found.sort();
+        found
+    };
+    let both = vec!["Alice's edit\n".to_string(), "Bob's edit\n".to_string()];
+    eventually("both edits, in Alice's mount", || contents(&a) == both);
+    eventually("both edits, in Bob's mount", || contents(&b) == both);
+    let names: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("conflict")),
+        "one is a conflict copy: {names:?}"
+    );
+}

@@ -16,6 +16,8 @@ use crate::working::{BLOCK, Source, Working};
 /// An open file being written: its content, and how many handles have it open.
 struct Edit {
     id: EntryId,
+    /// The version the edit started from.
+    based_on: u32,
     working: Working,
     writers: u32,
 }
@@ -237,7 +239,7 @@ impl Vfs {
             return Ok(edit);
         }
         let id = self.id_of(ino)?;
-        let (size, blocks) = self.runtime.block_on(self.session.file_content(id))?;
+        let (size, blocks, based_on) = self.runtime.block_on(self.session.file_content(id))?;
         let working = match Working::from_stored(size, &blocks) {
             Some(working) => working,
             None => {
@@ -258,6 +260,7 @@ impl Vfs {
         };
         let edit = Arc::new(Mutex::new(Edit {
             id,
+            based_on,
             working,
             writers: 0,
         }));
@@ -365,11 +368,17 @@ impl Vfs {
             let stored = self.runtime.block_on(self.session.store_blocks(changed))?;
             edit.working.stored_as(stored);
         }
-        self.runtime.block_on(self.session.set_content(
+        let diverted = self.runtime.block_on(self.session.set_content(
             edit.id,
+            edit.based_on,
             edit.working.size,
             edit.working.block_list(),
         ))?;
+        if let Some(copy) = diverted {
+            // This handle's later saves go to the conflict copy.
+            edit.id = copy;
+            edit.based_on = 0;
+        }
         edit.working.unsaved = false;
         Ok(())
     }
@@ -483,7 +492,7 @@ impl Vfs {
             .block_on(self.session.rename(from, &name, to, &new_name))?)
     }
 
-    /// Uploads changes every `every` while mounted.
+    /// Uploads this device's changes and takes other devices' every `every` while mounted.
     pub fn spawn_sync(self: &Arc<Self>, every: std::time::Duration) {
         let vfs = Arc::downgrade(self);
         self.runtime.spawn(async move {
@@ -495,6 +504,12 @@ impl Vfs {
                     && let Err(e) = vfs.session.push().await
                 {
                     tracing::warn!(error = %e, "uploading the mount's changes failed; retrying");
+                }
+                // Other devices' changes: the kernel sees them when its one-second cache of
+                // names and attributes expires; a file's new version has a new modification
+                // time, which makes the kernel drop its cached pages (auto invalidation).
+                if let Err(e) = vfs.session.pull().await {
+                    tracing::warn!(error = %e, "taking other devices' changes failed; retrying");
                 }
             }
         });

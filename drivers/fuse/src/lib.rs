@@ -115,6 +115,7 @@ impl Filesystem for FuseFs {
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_AUTO_INVAL_DATA
             | InitFlags::FUSE_MAX_PAGES;
         // Whatever the kernel does not offer is simply not used.
         let _ = config.add_capabilities(wanted & config.capabilities());

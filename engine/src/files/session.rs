@@ -442,8 +442,9 @@ impl WorkspaceSession {
         self.client.db().put_entries(&realm, &rows)
     }
 
-    /// A file's block list, as the vfs edits it.
-    pub async fn file_content(&self, id: EntryId) -> Result<(u64, Vec<BlockRef>)> {
+    /// A file's size, block list and version (the version it was based on, 0 if never
+    /// uploaded), as the vfs edits it.
+    pub async fn file_content(&self, id: EntryId) -> Result<(u64, Vec<BlockRef>, u32)> {
         let entry = self.local(id).await?;
         let version = entry.base_version();
         let ManifestBody::File {
@@ -460,6 +461,7 @@ impl WorkspaceSession {
         Ok((
             *size,
             (*self.block_list(id, version, blocks, index).await?).clone(),
+            version,
         ))
     }
 
@@ -511,9 +513,19 @@ impl WorkspaceSession {
     }
 
     /// Sets a file's size and blocks (a new local version); the blocks must have been stored.
-    pub async fn set_content(&self, id: EntryId, size: u64, blocks: Vec<BlockRef>) -> Result<()> {
+    /// `based_on` is the version the edit started from: if another device's version arrived
+    /// since, the content goes to a conflict copy next to the file instead (both kept), whose
+    /// id is returned.
+    pub async fn set_content(
+        &self,
+        id: EntryId,
+        based_on: u32,
+        size: u64,
+        blocks: Vec<BlockRef>,
+    ) -> Result<Option<EntryId>> {
         self.check_writable()?;
         let _changing = self.changes.lock().await;
+        let realm = self.opened.context.realm;
         let mut entry = self.local(id).await?;
         let ManifestBody::File { parent, .. } = entry.body else {
             return Err(EngineError::InvalidInput(format!(
@@ -521,18 +533,50 @@ impl WorkspaceSession {
             )));
         };
         let (blocks, index) = self.client.index_if_long(&self.opened.context, blocks)?;
-        entry.body = ManifestBody::File {
+        let body = ManifestBody::File {
             parent,
             size,
             block_size: super::io::BLOCK_SIZE,
             blocks,
             index,
         };
-        self.client
-            .db()
-            .put_entries(&self.opened.context.realm, &[(id, entry)])
+        if entry.base_version() == based_on {
+            entry.body = body;
+            self.client.db().put_entries(&realm, &[(id, entry)])?;
+            return Ok(None);
+        }
+        let mut folder = self.local(parent).await?;
+        let children = Self::folder_children(&mut folder)?;
+        let name = children
+            .iter()
+            .find(|(_, child)| **child == id)
+            .map(|(name, _)| name.clone())
+            .unwrap_or_else(|| "conflict".parse().expect("a valid name"));
+        let device = self.client.keys().device_label.to_string();
+        let copy_name = super::sync::conflict_name(&name, &device, children);
+        let copy = EntryId::generate(&mut rand_core::OsRng);
+        children.insert(copy_name.clone(), copy);
+        tracing::warn!(file = %name, copy = %copy_name, "another device changed a file being edited here; this device's content is kept as a conflict copy");
+        self.client.db().put_entries(
+            &realm,
+            &[(parent, folder), (copy, LocalEntry { base: None, body })],
+        )?;
+        Ok(Some(copy))
     }
 
+    /// Takes the changes other devices made (files and folders this device holds), between
+    /// local changes.
+    pub async fn pull(&self) -> Result<bool> {
+        if self.opened.at.is_some() {
+            return Ok(true);
+        }
+        let _changing = self.changes.lock().await;
+        match self.client.pull(&self.opened.context).await {
+            Ok(_) => Ok(true),
+            Err(EngineError::Unreachable { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// Uploads what changed on this device (blocks, then manifests); `Ok(false)` when the
     /// server is unreachable (the changes wait, durable).
     pub async fn push(&self) -> Result<bool> {
