@@ -349,3 +349,82 @@ fn two_mounts_see_each_others_changes_and_concurrent_edits_keep_both() {
         "one is a conflict copy: {names:?}"
     );
 }
+
+#[test]
+fn a_mount_keeps_working_while_the_server_is_down_and_syncs_after() {
+    let mut org = Org::new();
+    let bob = org.member("bob");
+    join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
+    org.alice.ok(&["workspace", "create", "Field"]);
+    org.alice.share("Field", "bob@example.com", "reader");
+    let seed = org.path().join("seed.txt");
+    std::fs::write(&seed, "before\n").unwrap();
+    org.alice
+        .ok(&["put", seed.to_str().unwrap(), "Field:/seed.txt"]);
+    let dir = org.path().join("mnt");
+    let mut mount = Mount::start(&org.alice, "Field", &dir, &[]);
+
+    org.server.stop();
+    std::fs::write(dir.join("offline.txt"), "written offline\n").unwrap();
+    std::fs::write(dir.join("seed.txt"), "edited offline\n").unwrap();
+    std::fs::create_dir(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/a.txt"), "a\n").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("seed.txt")).unwrap(),
+        "edited offline\n"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    org.server.restart();
+
+    // The mount uploads by itself once the server answers.
+    eventually("Bob sees the offline changes", || {
+        bob.run(&["ls", "Field:/notes"]).stdout.contains("a.txt")
+    });
+    let copy = org.path().join("bob-seed.txt");
+    bob.ok(&["get", "Field:/seed.txt", copy.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "edited offline\n");
+    let copy = org.path().join("bob-offline.txt");
+    bob.ok(&["get", "Field:/offline.txt", copy.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "written offline\n");
+    assert!(mount.signal("TERM").expect("stops").success());
+}
+
+#[test]
+fn after_kill_9_every_fsynced_byte_is_there() {
+    let org = Org::new();
+    let alice = &org.alice;
+    alice.ok(&["workspace", "create", "Docs"]);
+    let dir = org.path().join("mnt");
+    let mut mount = Mount::start(alice, "Docs", &dir, &[]);
+    let file = dir.join("journal.bin");
+    // A program writes 3 MiB and fsyncs, writes more without syncing, and keeps the file open.
+    let mut writer = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os,sys,time\n\
+             fd=os.open(sys.argv[1], os.O_CREAT|os.O_WRONLY)\n\
+             os.write(fd, bytes(range(256))*(3*4096)); os.fsync(fd)\n\
+             os.write(fd, b'not synced'*1000)\n\
+             print('synced', flush=True); time.sleep(60)",
+        )
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(writer.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "synced\n");
+    mount.signal("KILL");
+    let _ = writer.kill();
+    let _ = writer.wait();
+
+    let _again = Mount::start(alice, "Docs", &dir, &[]);
+    let data = std::fs::read(&file).unwrap();
+    let synced: Vec<u8> = (0..3 * 4096).flat_map(|_| 0..=255u8).collect();
+    assert!(data.len() >= synced.len(), "{} bytes", data.len());
+    assert!(data[..synced.len()] == synced[..], "the fsynced bytes");
+}

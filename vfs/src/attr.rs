@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use strongroom_protocol::time::Timestamp;
+
 use strongroom_engine::files::{EntryInfo, EntryKind};
 
 use crate::inodes::Ino;
@@ -35,14 +37,23 @@ pub struct Attr {
     pub nlink: u32,
 }
 
+/// A protocol time as a system time.
+pub fn system_time(time: Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(time.as_micros().max(0) as u64)
+}
+
 /// The preferred IO size reported to applications: one block.
 pub const IO_SIZE: u32 = strongroom_engine::files::BLOCK_SIZE;
 
 impl Attr {
     /// The attributes of an entry.
-    pub fn of(ino: Ino, info: &EntryInfo, subfolders: u32, read_only: bool) -> Self {
-        let micros = info.modified.as_micros().max(0) as u64;
-        let modified = UNIX_EPOCH + Duration::from_micros(micros);
+    pub fn of(
+        ino: Ino,
+        info: &EntryInfo,
+        modified: SystemTime,
+        subfolders: u32,
+        read_only: bool,
+    ) -> Self {
         let write = if read_only { 0 } else { 0o200 };
         let (kind, size, perm, nlink) = match &info.kind {
             EntryKind::Folder => (Kind::Directory, 0, 0o555 | write, 2 + subfolders),

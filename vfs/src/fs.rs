@@ -63,6 +63,19 @@ pub struct Vfs {
     last_read_end: Mutex<HashMap<Ino, u64>>,
     /// Files being written.
     edits: Mutex<HashMap<Ino, SharedEdit>>,
+    /// Modification times as this mount shows them (see [`Vfs::modified`]).
+    mtimes: Mutex<HashMap<EntryId, Seen>>,
+}
+
+/// The version of a [`Seen`] recorded by a change before the entry was first shown.
+const UNKNOWN_VERSION: u32 = u32::MAX;
+
+/// An entry's modification time, and the state it was computed for.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    modified: std::time::SystemTime,
+    version: u32,
+    pending: bool,
 }
 
 /// How far ahead of a sequential reader blocks are fetched.
@@ -83,6 +96,7 @@ impl Vfs {
             home,
             last_read_end: Default::default(),
             edits: Default::default(),
+            mtimes: Default::default(),
         }
     }
 
@@ -121,7 +135,66 @@ impl Vfs {
         } else {
             0
         };
-        Ok(Attr::of(ino, info, subfolders, self.read_only()))
+        Ok(Attr::of(
+            ino,
+            info,
+            self.modified(info),
+            subfolders,
+            self.read_only(),
+        ))
+    }
+
+    /// The modification time to show. Stable: the version time of an entry jumps when this
+    /// device's change is uploaded, which programs reading a tree (`tar`) take for a change; so
+    /// a change made here shows the time it was made, until another device's version arrives.
+    fn modified(&self, info: &EntryInfo) -> std::time::SystemTime {
+        let mut mtimes = self.mtimes.lock().expect("mtimes");
+        let now = std::time::SystemTime::now();
+        let fresh = Seen {
+            modified: if info.version == 0 {
+                now
+            } else {
+                crate::attr::system_time(info.modified)
+            },
+            version: info.version,
+            pending: info.pending,
+        };
+        let seen = mtimes.entry(info.id).or_insert(fresh);
+        if seen.version == UNKNOWN_VERSION {
+            // Touched before it was first shown: the touch stands.
+        } else if seen.version != info.version {
+            // This device's change uploaded: same content, same time. Else another device's.
+            let uploaded_here = seen.pending && !info.pending;
+            if !uploaded_here {
+                seen.modified = crate::attr::system_time(info.modified);
+            }
+        } else if info.pending && !seen.pending {
+            // Changed here by another program (the command line).
+            seen.modified = now;
+        }
+        seen.version = info.version;
+        seen.pending = info.pending;
+        seen.modified
+    }
+
+    /// Records that this mount changed `id` now (or sets its time, for `utimensat`).
+    fn touch(&self, id: EntryId, at: Option<std::time::SystemTime>) {
+        let mut mtimes = self.mtimes.lock().expect("mtimes");
+        let entry = mtimes.entry(id).or_insert(Seen {
+            modified: std::time::UNIX_EPOCH,
+            version: UNKNOWN_VERSION,
+            pending: true,
+        });
+        entry.modified = at.unwrap_or_else(std::time::SystemTime::now);
+        entry.pending = true;
+    }
+
+    /// `setattr` of the modification time: shown by this mount from now on (workspaces store
+    /// no chosen times yet).
+    pub fn set_modified(&self, ino: Ino, at: std::time::SystemTime) -> Result<Attr> {
+        let id = self.id_of(ino)?;
+        self.touch(id, Some(at));
+        self.getattr(ino)
     }
 
     /// `getattr`.
@@ -131,9 +204,6 @@ impl Vfs {
         if let Some(edit) = self.edit_if_open(ino) {
             let edit = edit.lock().expect("edit");
             attr.size = edit.working.size;
-            if edit.working.unsaved {
-                attr.modified = std::time::SystemTime::now();
-            }
         }
         Ok(attr)
     }
@@ -204,7 +274,13 @@ impl Vfs {
                 .count() as u32;
             out.push(DirEntry {
                 name: name.as_str().to_owned(),
-                attr: Attr::of(self.ino_of(*id), info, subfolders, read_only),
+                attr: Attr::of(
+                    self.ino_of(*id),
+                    info,
+                    self.modified(info),
+                    subfolders,
+                    read_only,
+                ),
             });
         }
         Ok(out)
@@ -330,6 +406,7 @@ impl Vfs {
         let needs = edit.working.needs(offset, data.len() as u64);
         self.adopt(&mut edit.working, needs)?;
         edit.working.write(offset, data);
+        self.touch(edit.id, None);
         if edit.working.changed_bytes() > SPILL_BYTES {
             self.save(&mut edit)?;
         }
@@ -380,6 +457,7 @@ impl Vfs {
             edit.based_on = 0;
         }
         edit.working.unsaved = false;
+        self.touch(edit.id, None);
         Ok(())
     }
 
@@ -437,6 +515,8 @@ impl Vfs {
         let id = self
             .runtime
             .block_on(self.session.create(parent_id, &name, new))?;
+        self.touch(parent_id, None);
+        self.touch(id, None);
         let info = self.info(id)?;
         self.attr_of(self.ino_of(id), &info)
     }
@@ -468,9 +548,10 @@ impl Vfs {
         }
         let parent_id = self.id_of(parent)?;
         let name = Self::name(name)?;
-        Ok(self
-            .runtime
-            .block_on(self.session.remove(parent_id, &name, folder))?)
+        self.runtime
+            .block_on(self.session.remove(parent_id, &name, folder))?;
+        self.touch(parent_id, None);
+        Ok(())
     }
 
     /// `rename`, replacing what `new_name` was (a file replaced keeps its history).
@@ -487,9 +568,11 @@ impl Vfs {
         if let Ok(attr) = self.lookup(parent, name.as_str()) {
             self.fsync(attr.ino)?;
         }
-        Ok(self
-            .runtime
-            .block_on(self.session.rename(from, &name, to, &new_name))?)
+        self.runtime
+            .block_on(self.session.rename(from, &name, to, &new_name))?;
+        self.touch(from, None);
+        self.touch(to, None);
+        Ok(())
     }
 
     /// Uploads this device's changes and takes other devices' every `every` while mounted.

@@ -256,7 +256,7 @@ impl Filesystem for FuseFs {
         _gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         _fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
@@ -265,11 +265,13 @@ impl Filesystem for FuseFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        // Workspaces keep no owners, modes or chosen times: those changes are accepted and
-        // have no effect (as on FAT); the size is real.
-        let result = match size {
-            Some(size) => self.vfs.truncate(ino.0, size),
-            None => self.vfs.getattr(ino.0),
+        // Workspaces keep no owners or modes: those changes are accepted and have no effect
+        // (as on FAT); the size is real; a chosen modification time lasts for this mount.
+        let result = match (size, mtime) {
+            (Some(size), _) => self.vfs.truncate(ino.0, size),
+            (None, Some(TimeOrNow::SpecificTime(at))) => self.vfs.set_modified(ino.0, at),
+            (None, Some(TimeOrNow::Now)) => self.vfs.set_modified(ino.0, SystemTime::now()),
+            (None, None) => self.vfs.getattr(ino.0),
         };
         match result {
             Ok(attr) => reply.attr(&TTL, &self.attr(&attr)),

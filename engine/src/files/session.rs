@@ -28,6 +28,10 @@ pub struct EntryInfo {
     pub modified: Timestamp,
     /// A folder's children by name (empty for the others).
     pub children: Vec<(EntryName, EntryId)>,
+    /// The latest version this device has taken or uploaded (0: never uploaded).
+    pub version: u32,
+    /// Whether it has changes on this device not uploaded yet.
+    pub pending: bool,
 }
 
 /// A file's complete block list, shared.
@@ -630,5 +634,7 @@ fn info(id: EntryId, entry: &LocalEntry) -> EntryInfo {
             .map(|m| m.timestamp)
             .unwrap_or_else(crate::clock::now),
         children,
+        version: entry.base_version(),
+        pending: entry.need_sync(),
     }
 }
