@@ -428,3 +428,86 @@ fn after_kill_9_every_fsynced_byte_is_there() {
     assert!(data.len() >= synced.len(), "{} bytes", data.len());
     assert!(data[..synced.len()] == synced[..], "the fsynced bytes");
 }
+
+#[test]
+fn rsync_and_stress_ng_file_stressors_run_clean_in_a_mount() {
+    let org = Org::new();
+    let alice = &org.alice;
+    alice.ok(&["workspace", "create", "Stress"]);
+    let tree = org.path().join("tree");
+    make_tree(&tree);
+    let dir = org.path().join("mnt");
+    let mut mount = Mount::start(alice, "Stress", &dir, &[]);
+    let (t, m) = (tree.to_str().unwrap(), dir.to_str().unwrap());
+
+    // rsync -a copies, and a second run finds nothing to do (sizes and times hold).
+    sh(
+        org.path(),
+        &format!("rsync -a {t}/ {m}/synced/ && diff -r --no-dereference {t} {m}/synced"),
+    );
+    let again = sh(
+        org.path(),
+        &format!("rsync -a --itemize-changes {t}/ {m}/synced/"),
+    );
+    assert_eq!(again, "", "rsync found changes: {again}");
+
+    // stress-ng's file stressors, each checking what it reads back (--verify).
+    std::fs::create_dir(dir.join("stress")).unwrap();
+    for (stressor, ops) in [
+        ("hdd", 500),
+        ("seek", 500),
+        ("dir", 300),
+        ("dentry", 300),
+        ("rename", 300),
+        ("readahead", 200),
+        ("sync-file", 50),
+        ("iomix", 300),
+        ("copy-file", 200),
+        ("filename", 300),
+        ("open", 300),
+        ("fstat", 300),
+        ("lockf", 300),
+    ] {
+        let out = Command::new("stress-ng")
+            .args(["--temp-path", dir.join("stress").to_str().unwrap()])
+            .args([format!("--{stressor}"), "1".into()])
+            .args([format!("--{stressor}-ops"), ops.to_string()])
+            .args(["--verify", "--timeout", "60"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("successful run completed"),
+            "stress-ng --{stressor}: {text}"
+        );
+    }
+    assert!(mount.signal("TERM").expect("stops").success());
+}
+
+#[test]
+fn fsx_runs_fifty_thousand_operations_without_corruption() {
+    let org = Org::new();
+    let alice = &org.alice;
+    alice.ok(&["workspace", "create", "Fsx"]);
+    let dir = org.path().join("mnt");
+    let mut mount = Mount::start(alice, "Fsx", &dir, &[]);
+    let artifacts = org.path().join("fsx-artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    // fsx compares every read with its own model of the file, through reads, writes, mapped
+    // reads and writes and truncations, and stops at the first difference.
+    let out = Command::new("fsx")
+        .args(["-N", "50000", "-S", "20261127", "-P"])
+        .arg(&artifacts)
+        .arg("fsx.bin")
+        .current_dir(&dir)
+        .output()
+        .expect("fsx (cargo install fsx)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("All operations completed A-OK!"),
+        "fsx: {text}"
+    );
+    assert!(mount.signal("TERM").expect("stops").success());
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use strongroom_engine::files::{EntryInfo, EntryKind, NewEntry, WorkspaceSession};
+use strongroom_engine::files::{ContentStamp, EntryInfo, EntryKind, NewEntry, WorkspaceSession};
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::EntryName;
 
@@ -16,8 +16,8 @@ use crate::working::{BLOCK, Source, Working};
 /// An open file being written: its content, and how many handles have it open.
 struct Edit {
     id: EntryId,
-    /// The version the edit started from.
-    based_on: u32,
+    /// The file's content as this edit last saw it (another device's version differs).
+    expected: ContentStamp,
     working: Working,
     writers: u32,
 }
@@ -315,7 +315,7 @@ impl Vfs {
             return Ok(edit);
         }
         let id = self.id_of(ino)?;
-        let (size, blocks, based_on) = self.runtime.block_on(self.session.file_content(id))?;
+        let (size, blocks, expected) = self.runtime.block_on(self.session.file_content(id))?;
         let working = match Working::from_stored(size, &blocks) {
             Some(working) => working,
             None => {
@@ -336,7 +336,7 @@ impl Vfs {
         };
         let edit = Arc::new(Mutex::new(Edit {
             id,
-            based_on,
+            expected,
             working,
             writers: 0,
         }));
@@ -445,16 +445,16 @@ impl Vfs {
             let stored = self.runtime.block_on(self.session.store_blocks(changed))?;
             edit.working.stored_as(stored);
         }
-        let diverted = self.runtime.block_on(self.session.set_content(
+        let (stamp, diverted) = self.runtime.block_on(self.session.set_content(
             edit.id,
-            edit.based_on,
+            &edit.expected,
             edit.working.size,
             edit.working.block_list(),
         ))?;
+        edit.expected = stamp;
         if let Some(copy) = diverted {
             // This handle's later saves go to the conflict copy.
             edit.id = copy;
-            edit.based_on = 0;
         }
         edit.working.unsaved = false;
         self.touch(edit.id, None);

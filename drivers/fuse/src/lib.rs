@@ -222,6 +222,18 @@ impl Filesystem for FuseFs {
         }
     }
 
+    // Folder changes are committed as they happen.
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
     fn create(
         &self,
         _req: &Request,

@@ -13,7 +13,7 @@ pub use history::{RestorePoint, VersionInfo};
 pub use io::{BLOCK_SIZE, PARALLEL_TRANSFERS};
 pub use ops::{EntryKind, ListedEntry};
 pub use path::WorkspacePath;
-pub use session::{EntryInfo, NewEntry, WorkspaceSession};
+pub use session::{ContentStamp, EntryInfo, NewEntry, WorkspaceSession};
 pub use sync::SyncReport;
 
 /// Progress of a long transfer, for a progress bar.

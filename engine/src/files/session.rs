@@ -49,6 +49,28 @@ pub struct WorkspaceSession {
     changes: tokio::sync::Mutex<()>,
 }
 
+/// What a file's content is, in short (its size and the ids of its blocks or index blocks):
+/// [`WorkspaceSession::set_content`] compares it to notice another device's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentStamp(u64, Vec<strongroom_protocol::ids::BlockId>);
+
+impl ContentStamp {
+    fn of(body: &ManifestBody) -> Option<Self> {
+        match body {
+            ManifestBody::File {
+                size,
+                blocks,
+                index,
+                ..
+            } => Some(Self(
+                *size,
+                blocks.iter().chain(index).map(|b| b.id).collect(),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// What [`WorkspaceSession::create`] makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewEntry {
@@ -446,9 +468,8 @@ impl WorkspaceSession {
         self.client.db().put_entries(&realm, &rows)
     }
 
-    /// A file's size, block list and version (the version it was based on, 0 if never
-    /// uploaded), as the vfs edits it.
-    pub async fn file_content(&self, id: EntryId) -> Result<(u64, Vec<BlockRef>, u32)> {
+    /// A file's size, block list and content stamp, as the vfs edits it.
+    pub async fn file_content(&self, id: EntryId) -> Result<(u64, Vec<BlockRef>, ContentStamp)> {
         let entry = self.local(id).await?;
         let version = entry.base_version();
         let ManifestBody::File {
@@ -462,10 +483,11 @@ impl WorkspaceSession {
                 "entry {id} is not a file"
             )));
         };
+        let stamp = ContentStamp::of(&entry.body).expect("a file");
         Ok((
             *size,
             (*self.block_list(id, version, blocks, index).await?).clone(),
-            version,
+            stamp,
         ))
     }
 
@@ -517,16 +539,17 @@ impl WorkspaceSession {
     }
 
     /// Sets a file's size and blocks (a new local version); the blocks must have been stored.
-    /// `based_on` is the version the edit started from: if another device's version arrived
-    /// since, the content goes to a conflict copy next to the file instead (both kept), whose
-    /// id is returned.
+    /// `expected` is the content the edit last saw (when it began, or at its last save): if
+    /// the file has another content now, another device's version arrived, and this content
+    /// goes to a conflict copy next to the file instead (both kept). Returns the stamp of what
+    /// was written, and the conflict copy's id if there is one.
     pub async fn set_content(
         &self,
         id: EntryId,
-        based_on: u32,
+        expected: &ContentStamp,
         size: u64,
         blocks: Vec<BlockRef>,
-    ) -> Result<Option<EntryId>> {
+    ) -> Result<(ContentStamp, Option<EntryId>)> {
         self.check_writable()?;
         let _changing = self.changes.lock().await;
         let realm = self.opened.context.realm;
@@ -544,10 +567,11 @@ impl WorkspaceSession {
             blocks,
             index,
         };
-        if entry.base_version() == based_on {
+        let stamp = ContentStamp::of(&body).expect("a file");
+        if ContentStamp::of(&entry.body).as_ref() == Some(expected) {
             entry.body = body;
             self.client.db().put_entries(&realm, &[(id, entry)])?;
-            return Ok(None);
+            return Ok((stamp, None));
         }
         let mut folder = self.local(parent).await?;
         let children = Self::folder_children(&mut folder)?;
@@ -565,7 +589,7 @@ impl WorkspaceSession {
             &realm,
             &[(parent, folder), (copy, LocalEntry { base: None, body })],
         )?;
-        Ok(Some(copy))
+        Ok((stamp, Some(copy)))
     }
 
     /// Takes the changes other devices made (files and folders this device holds), between
