@@ -1,0 +1,287 @@
+//! `mount-bench`: the same work through a Strongroom mount and a gocryptfs mount on this
+//! machine, in the same run: a large sequential write (fsynced), a cold sequential read (both
+//! unmounted, the kernel's caches dropped, mounted again), and a source tree untarred, listed
+//! (`ls -lR`) and removed (`rm -rf`). Prints times and gocryptfs time / Strongroom time (above 1:
+//! Strongroom is faster). Issue 4's targets: 2 or more for the sequential write and read, 1 or
+//! more for the tree.
+//!
+//! Needs root (FUSE mounts, dropping caches) and `gocryptfs`.
+//! Run: `cargo run --release -p strongroom-benches --bin mount-bench -- --size-mib 1024 --dir /tmp`
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use clap::Parser;
+use strongroom_testkit::scenario::Org;
+use strongroom_testkit::{Mount, Server, ServerOptions, random_bytes};
+
+#[derive(Parser)]
+struct Args {
+    /// Size of the sequentially written and read file, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Files in the generated source tree (about 20 KiB each).
+    #[arg(long, default_value_t = 5000)]
+    files: usize,
+    /// Runs of each measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where the server, the homes, gocryptfs's cipher folder and the mount points go.
+    #[arg(long, default_value = "/tmp")]
+    dir: PathBuf,
+}
+
+/// One file system under test: how to mount and unmount it.
+trait Mounted {
+    fn name(&self) -> &'static str;
+    fn path(&self) -> &Path;
+    fn remount(&mut self) -> anyhow::Result<()>;
+}
+
+struct Strongroom<'a> {
+    org: &'a Org,
+    mount: Option<Mount>,
+    dir: PathBuf,
+}
+
+impl Mounted for Strongroom<'_> {
+    fn name(&self) -> &'static str {
+        "strongroom"
+    }
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+    fn remount(&mut self) -> anyhow::Result<()> {
+        if let Some(mut mount) = self.mount.take() {
+            mount.signal("TERM");
+        }
+        drop_caches();
+        self.mount = Some(Mount::start(&self.org.alice, "Bench", &self.dir, &[]));
+        Ok(())
+    }
+}
+
+struct Gocryptfs {
+    cipher: PathBuf,
+    dir: PathBuf,
+    mounted: bool,
+}
+
+impl Gocryptfs {
+    fn new(base: &Path) -> anyhow::Result<Self> {
+        let cipher = base.join("gocryptfs-cipher");
+        let dir = base.join("gocryptfs-plain");
+        std::fs::create_dir_all(&cipher)?;
+        std::fs::create_dir_all(&dir)?;
+        let status = Command::new("gocryptfs")
+            .args(["-init", "-quiet", "-extpass", "echo bench-password"])
+            .arg(&cipher)
+            .status()
+            .context("gocryptfs (apt-get install gocryptfs)")?;
+        ensure!(status.success(), "gocryptfs -init failed");
+        Ok(Self {
+            cipher,
+            dir,
+            mounted: false,
+        })
+    }
+}
+
+impl Mounted for Gocryptfs {
+    fn name(&self) -> &'static str {
+        "gocryptfs"
+    }
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+    fn remount(&mut self) -> anyhow::Result<()> {
+        if self.mounted {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.dir)
+                .status();
+        }
+        drop_caches();
+        let status = Command::new("gocryptfs")
+            .args(["-quiet", "-extpass", "echo bench-password"])
+            .arg(&self.cipher)
+            .arg(&self.dir)
+            .status()?;
+        ensure!(status.success(), "mounting gocryptfs failed");
+        self.mounted = true;
+        Ok(())
+    }
+}
+
+impl Drop for Gocryptfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.dir)
+                .status();
+        }
+    }
+}
+
+/// Writes dirty pages out and drops the kernel's page, dentry and inode caches (root only).
+fn drop_caches() {
+    let _ = Command::new("sync").status();
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+}
+
+fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    f()?;
+    Ok(started.elapsed())
+}
+
+fn sequential_write(path: &Path, size: u64) -> anyhow::Result<()> {
+    let chunk = random_bytes(1 << 20, 9);
+    let mut file = std::fs::File::create(path)?;
+    for _ in 0..size >> 20 {
+        file.write_all(&chunk)?;
+    }
+    file.sync_all()?;
+    Ok(())
+}
+
+fn sequential_read(path: &Path, size: u64) -> anyhow::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    ensure!(total == size, "read {total} bytes of {size}");
+    Ok(())
+}
+
+fn shell(dir: &Path, script: &str) -> anyhow::Result<()> {
+    let status = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .status()?;
+    ensure!(status.success(), "{script} failed");
+    Ok(())
+}
+
+/// A source-like tree: `files` text files of about 20 KiB in nested folders, as a tarball.
+fn make_tarball(base: &Path, files: usize) -> anyhow::Result<PathBuf> {
+    let tree = base.join("tree-src");
+    for i in 0..files {
+        let folder = tree.join(format!("mod{:02}/sub{:02}", i % 50, (i / 50) % 10));
+        std::fs::create_dir_all(&folder)?;
+        let line = format!("pub fn function_{i}() -> u64 {{ {i} }} // some source text\n");
+        std::fs::write(
+            folder.join(format!("file{i}.rs")),
+            line.repeat(20_000 / line.len()),
+        )?;
+    }
+    let tarball = base.join("tree.tar");
+    shell(base, "tar -cf tree.tar tree-src && rm -rf tree-src")?;
+    Ok(tarball)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let size = args.size_mib << 20;
+    let base = tempfile::Builder::new()
+        .prefix("strongroom-mount-bench")
+        .tempdir_in(&args.dir)?;
+    let tarball = make_tarball(base.path(), args.files)?;
+    let tar_mib = std::fs::metadata(&tarball)?.len() >> 20;
+
+    let server = Server::start_in(&base.path().join("server"), ServerOptions::default());
+    let homes = tempfile::Builder::new()
+        .prefix("strongroom-mount-bench-homes")
+        .tempdir_in(&args.dir)?;
+    let org = Org::with_server_in(server, homes);
+    org.alice.ok(&["workspace", "create", "Bench"]);
+    let mut strongroom = Strongroom {
+        org: &org,
+        mount: None,
+        dir: base.path().join("strongroom-plain"),
+    };
+    let mut gocryptfs = Gocryptfs::new(base.path())?;
+    let mut systems: [&mut dyn Mounted; 2] = [&mut strongroom, &mut gocryptfs];
+    for fs in systems.iter_mut() {
+        fs.remount()?;
+    }
+
+    println!(
+        "Mount benchmark: a {} MiB file, a {tar_mib} MiB tarball of {} files, {} runs, median times",
+        args.size_mib, args.files, args.runs
+    );
+    let names = [
+        "sequential write (fsync)",
+        "cold sequential read",
+        "untar",
+        "ls -lR",
+        "rm -rf",
+    ];
+    let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); names.len()]; 2];
+    for run in 0..args.runs {
+        for (i, fs) in systems.iter_mut().enumerate() {
+            let file = fs.path().join(format!("big-{run}.bin"));
+            times[i][0].push(timed(|| sequential_write(&file, size))?);
+            // Cold: unmounted, the kernel's caches dropped, mounted again.
+            fs.remount()?;
+            times[i][1].push(timed(|| sequential_read(&file, size))?);
+            std::fs::remove_file(&file)?;
+            let tree = format!("tree-{run}");
+            std::fs::create_dir(fs.path().join(&tree))?;
+            let untar = format!("tar -C {tree} -xf {}", tarball.display());
+            times[i][2].push(timed(|| shell(fs.path(), &untar))?);
+            let list = format!("ls -lR {tree} > /dev/null");
+            times[i][3].push(timed(|| shell(fs.path(), &list))?);
+            let remove = format!("rm -rf {tree}");
+            times[i][4].push(timed(|| shell(fs.path(), &remove))?);
+        }
+    }
+
+    for (i, fs) in systems.iter().enumerate() {
+        for (n, name) in names.iter().enumerate() {
+            let text: Vec<String> = times[i][n]
+                .iter()
+                .map(|d| format!("{:.2}", d.as_secs_f64()))
+                .collect();
+            println!("  {:<11} {name:<26} runs: {} s", fs.name(), text.join(" "));
+        }
+    }
+    println!(
+        "{:<26} {:>12} {:>12} {:>9}",
+        "operation", "strongroom", "gocryptfs", "ratio"
+    );
+    for (n, name) in names.iter().enumerate() {
+        let ours = median(times[0][n].clone());
+        let theirs = median(times[1][n].clone());
+        println!(
+            "{name:<26} {:>11.2}s {:>11.2}s {:>9.2}",
+            ours.as_secs_f64(),
+            theirs.as_secs_f64(),
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+    println!(
+        "(ratio = gocryptfs time / strongroom time; the targets are 2 for the file, 1 for the tree; \
+         {} MiB file: {:.0} MiB/s written, {:.0} MiB/s read by strongroom)",
+        args.size_mib,
+        args.size_mib as f64 / median(times[0][0].clone()).as_secs_f64(),
+        args.size_mib as f64 / median(times[0][1].clone()).as_secs_f64()
+    );
+    Ok(())
+}
