@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use strongroom_engine::files::{ContentStamp, EntryInfo, EntryKind, NewEntry, WorkspaceSession};
 use strongroom_protocol::ids::EntryId;
-use strongroom_protocol::manifests::EntryName;
+use strongroom_protocol::manifests::{BlockRef, EntryName};
 
 use crate::attr::{Attr, IO_SIZE, Kind};
 use crate::error::{ErrorKind, Result, VfsError};
@@ -23,6 +23,15 @@ struct Edit {
 }
 
 type SharedEdit = Arc<Mutex<Edit>>;
+
+/// A file open for reading: its block list, taken once at open (the content as of then).
+struct Reading {
+    size: u64,
+    blocks: Vec<BlockRef>,
+    readers: u32,
+    /// How far blocks have been asked for ahead of the reader.
+    prefetched_to: u64,
+}
 
 /// Beyond this many changed bytes in memory, a file's changed blocks are stored (sealed into
 /// the cache, and the file's new content committed) before the file is closed.
@@ -63,6 +72,8 @@ pub struct Vfs {
     last_read_end: Mutex<HashMap<Ino, u64>>,
     /// Files being written.
     edits: Mutex<HashMap<Ino, SharedEdit>>,
+    /// Files open for reading (and not being written).
+    reading: Mutex<HashMap<Ino, Reading>>,
     /// Modification times as this mount shows them (see [`Vfs::modified`]).
     mtimes: Mutex<HashMap<EntryId, Seen>>,
 }
@@ -96,6 +107,7 @@ impl Vfs {
             home,
             last_read_end: Default::default(),
             edits: Default::default(),
+            reading: Default::default(),
             mtimes: Default::default(),
         }
     }
@@ -305,8 +317,86 @@ impl Vfs {
             }
             let edit = self.edit(ino)?;
             edit.lock().expect("edit").writers += 1;
+        } else if self.edit_if_open(ino).is_none() {
+            let mut reading = self.reading.lock().expect("reading");
+            if let Some(open) = reading.get_mut(&ino) {
+                open.readers += 1;
+            } else {
+                drop(reading);
+                let id = self.id_of(ino)?;
+                let (size, blocks, _) = self.runtime.block_on(self.session.file_content(id))?;
+                self.reading
+                    .lock()
+                    .expect("reading")
+                    .entry(ino)
+                    .or_insert(Reading {
+                        size,
+                        blocks,
+                        readers: 0,
+                        prefetched_to: 0,
+                    })
+                    .readers += 1;
+            }
         }
         Ok(())
+    }
+
+    /// Reads through the block list taken at open; a sequential reader has the next blocks
+    /// fetched ahead.
+    fn read_open(&self, ino: Ino, offset: u64, size: u32) -> Result<Option<Vec<u8>>> {
+        let (wanted, end, ahead) = {
+            let mut reading = self.reading.lock().expect("reading");
+            let Some(open) = reading.get_mut(&ino) else {
+                return Ok(None);
+            };
+            let end = open.size.min(offset + size as u64);
+            if offset >= end {
+                return Ok(Some(Vec::new()));
+            }
+            let first = open
+                .blocks
+                .partition_point(|b| b.offset + b.len as u64 <= offset);
+            let wanted: Vec<BlockRef> = open.blocks[first..]
+                .iter()
+                .take_while(|b| b.offset < end)
+                .cloned()
+                .collect();
+            let sequential =
+                self.last_read_end.lock().expect("read positions").get(&ino) == Some(&offset);
+            let target = end + PREFETCH_BYTES as u64;
+            let ahead: Vec<BlockRef> = if sequential && target > open.prefetched_to {
+                let from = open.prefetched_to.max(end);
+                open.prefetched_to = target;
+                open.blocks
+                    .iter()
+                    .filter(|b| b.offset + b.len as u64 > from && b.offset < target)
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (wanted, end, ahead)
+        };
+        if !ahead.is_empty() {
+            let _guard = self.runtime.enter();
+            self.session.prefetch_blocks(ahead);
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        for block in &wanted {
+            let data = self.runtime.block_on(self.session.block(block))?;
+            let from = block.offset.max(offset);
+            let to = (block.offset + data.len() as u64).min(end);
+            if from < to {
+                out[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
+                    &data[(from - block.offset) as usize..(to - block.offset) as usize],
+                );
+            }
+        }
+        self.last_read_end
+            .lock()
+            .expect("read positions")
+            .insert(ino, end);
+        Ok(Some(out))
     }
 
     /// The edit of `ino`, started from its stored content if it has none yet.
@@ -314,6 +404,9 @@ impl Vfs {
         if let Some(edit) = self.edit_if_open(ino) {
             return Ok(edit);
         }
+        // Readers' block lists go stale with the first write: their reads go through the edit,
+        // then to the stored file.
+        self.reading.lock().expect("reading").remove(&ino);
         let id = self.id_of(ino)?;
         let (size, blocks, expected) = self.runtime.block_on(self.session.file_content(id))?;
         let working = match Working::from_stored(size, &blocks) {
@@ -610,6 +703,9 @@ impl Vfs {
         if let Some(edit) = self.edit_if_open(ino) {
             return self.read_edit(&edit.lock().expect("edit"), offset, size);
         }
+        if let Some(data) = self.read_open(ino, offset, size)? {
+            return Ok(data);
+        }
         let id = self.id_of(ino)?;
         let data = self
             .runtime
@@ -635,6 +731,13 @@ impl Vfs {
             .expect("read positions")
             .remove(&ino);
         if !write {
+            let mut reading = self.reading.lock().expect("reading");
+            if let Some(open) = reading.get_mut(&ino) {
+                open.readers = open.readers.saturating_sub(1);
+                if open.readers == 0 {
+                    reading.remove(&ino);
+                }
+            }
             return Ok(());
         }
         let Some(shared) = self.edit_if_open(ino) else {

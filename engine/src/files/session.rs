@@ -218,6 +218,25 @@ impl WorkspaceSession {
         });
     }
 
+    /// Starts fetching `blocks` into the caches, a few at a time, without waiting.
+    pub fn prefetch_blocks(self: &Arc<Self>, blocks: Vec<BlockRef>) {
+        let session = self.clone();
+        tokio::spawn(async move {
+            let context = &session.opened.context;
+            let loads: Vec<_> = blocks
+                .iter()
+                .map(|b| session.client.load_block(context, b, Keep::Everywhere))
+                .collect();
+            let mut loading = futures_util::stream::iter(loads).buffered(PARALLEL_TRANSFERS);
+            while let Some(loaded) = loading.next().await {
+                if let Err(e) = loaded {
+                    tracing::debug!(error = %e, "prefetch failed");
+                    return;
+                }
+            }
+        });
+    }
+
     async fn block_list(
         &self,
         id: EntryId,
@@ -491,7 +510,7 @@ impl WorkspaceSession {
         ))
     }
 
-    /// One block's plaintext.
+    /// One block's plaintext (through the caches, checked).
     pub async fn block(&self, block: &BlockRef) -> Result<Arc<Vec<u8>>> {
         self.client
             .load_block(&self.opened.context, block, Keep::Everywhere)
@@ -507,6 +526,9 @@ impl WorkspaceSession {
         let realm = context.realm;
         let (sealed, refs) = tokio::task::spawn_blocking(move || -> Result<_> {
             let (key_index, key) = context.current_key()?;
+            // A few blocks (a small file closed) are synced one by one; many at once by one
+            // sync of the cache's file system.
+            let one_by_one = blocks.len() <= 2 || crate::block_cache::BlockCache::sync_each_write();
             let mut refs = Vec::with_capacity(blocks.len());
             let mut sealed = Vec::with_capacity(blocks.len());
             for (offset, data) in blocks {
@@ -519,7 +541,7 @@ impl WorkspaceSession {
                     &data,
                     &mut rand_core::OsRng,
                 );
-                cache.write_file(&realm, &id, &bytes, false)?;
+                cache.write_file(&realm, &id, &bytes, one_by_one)?;
                 sealed.push((id, bytes.len() as u64));
                 refs.push(BlockRef {
                     id,
@@ -529,7 +551,9 @@ impl WorkspaceSession {
                     digest: strongroom_protocol::crypto::hash::Digest::of(&data),
                 });
             }
-            cache.sync_to_disk()?;
+            if !one_by_one {
+                cache.sync_to_disk()?;
+            }
             Ok((sealed, refs))
         })
         .await
