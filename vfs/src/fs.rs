@@ -112,6 +112,17 @@ impl Vfs {
         }
     }
 
+    /// Refuses a change on a read-only mount.
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only() {
+            return Err(VfsError::new(
+                ErrorKind::ReadOnly,
+                "this mount is read-only",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether every change is refused (a view of the past, or a READER).
     pub fn read_only(&self) -> bool {
         self.session.read_only()
@@ -309,12 +320,7 @@ impl Vfs {
             Kind::Symlink => return Err(VfsError::new(ErrorKind::Io, "a symbolic link")),
         }
         if write {
-            if self.read_only() {
-                return Err(VfsError::new(
-                    ErrorKind::ReadOnly,
-                    "this mount is read-only",
-                ));
-            }
+            self.check_writable()?;
             let edit = self.edit(ino)?;
             edit.lock().expect("edit").writers += 1;
         } else if self.edit_if_open(ino).is_none() {
@@ -488,12 +494,7 @@ impl Vfs {
     /// `write`: `data` at `offset`, in memory until the file is flushed, synced or closed
     /// (or its changes grow large).
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<u32> {
-        if self.read_only() {
-            return Err(VfsError::new(
-                ErrorKind::ReadOnly,
-                "this mount is read-only",
-            ));
-        }
+        self.check_writable()?;
         let edit = self.edit(ino)?;
         let mut edit = edit.lock().expect("edit");
         let needs = edit.working.needs(offset, data.len() as u64);
@@ -508,12 +509,7 @@ impl Vfs {
 
     /// `setattr` of the size (`truncate`, `O_TRUNC`): saved at once.
     pub fn truncate(&self, ino: Ino, size: u64) -> Result<Attr> {
-        if self.read_only() {
-            return Err(VfsError::new(
-                ErrorKind::ReadOnly,
-                "this mount is read-only",
-            ));
-        }
+        self.check_writable()?;
         let shared = self.edit(ino)?;
         {
             let mut edit = shared.lock().expect("edit");
@@ -597,12 +593,7 @@ impl Vfs {
     }
 
     fn make(&self, parent: Ino, name: &str, new: NewEntry) -> Result<Attr> {
-        if self.read_only() {
-            return Err(VfsError::new(
-                ErrorKind::ReadOnly,
-                "this mount is read-only",
-            ));
-        }
+        self.check_writable()?;
         let parent_id = self.id_of(parent)?;
         let name = Self::name(name)?;
         let id = self
@@ -633,12 +624,7 @@ impl Vfs {
 
     /// `unlink` (`folder` false) and `rmdir` (`folder` true).
     pub fn remove(&self, parent: Ino, name: &str, folder: bool) -> Result<()> {
-        if self.read_only() {
-            return Err(VfsError::new(
-                ErrorKind::ReadOnly,
-                "this mount is read-only",
-            ));
-        }
+        self.check_writable()?;
         let parent_id = self.id_of(parent)?;
         let name = Self::name(name)?;
         self.runtime
@@ -649,12 +635,7 @@ impl Vfs {
 
     /// `rename`, replacing what `new_name` was (a file replaced keeps its history).
     pub fn rename(&self, parent: Ino, name: &str, new_parent: Ino, new_name: &str) -> Result<()> {
-        if self.read_only() {
-            return Err(VfsError::new(
-                ErrorKind::ReadOnly,
-                "this mount is read-only",
-            ));
-        }
+        self.check_writable()?;
         let (from, to) = (self.id_of(parent)?, self.id_of(new_parent)?);
         let (name, new_name) = (Self::name(name)?, Self::name(new_name)?);
         // The moved file's unsaved writes are saved first: its content moves with it.

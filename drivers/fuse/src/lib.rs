@@ -40,6 +40,14 @@ pub struct FuseFs {
 }
 
 impl FuseFs {
+    /// Answers a request that returns a new entry.
+    fn entry(&self, reply: ReplyEntry, result: strongroom_vfs::error::Result<Attr>) {
+        match result {
+            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
     /// Serves `vfs`; files belong to the user running the mount.
     pub fn new(vfs: Arc<Vfs>) -> Self {
         Self {
@@ -67,6 +75,14 @@ impl FuseFs {
             blksize: MAX_REQUEST,
             flags: 0,
         }
+    }
+}
+
+/// Answers a request that returns nothing.
+fn empty(reply: ReplyEmpty, result: strongroom_vfs::error::Result<()>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(&e)),
     }
 }
 
@@ -126,10 +142,7 @@ impl Filesystem for FuseFs {
         let Ok(name) = name(name_) else {
             return reply.error(Errno::ENOENT);
         };
-        match self.vfs.lookup(parent.0, name) {
-            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(&e)),
-        }
+        self.entry(reply, self.vfs.lookup(parent.0, name))
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -184,10 +197,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.vfs.release(ino.0, fh == WRITER) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty(reply, self.vfs.release(ino.0, fh == WRITER))
     }
 
     fn write(
@@ -216,10 +226,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.vfs.fsync(ino.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty(reply, self.vfs.fsync(ino.0))
     }
 
     // Folder changes are committed as they happen.
@@ -303,10 +310,7 @@ impl Filesystem for FuseFs {
         let Ok(name) = name(name_) else {
             return reply.error(Errno::EINVAL);
         };
-        match self.vfs.mkdir(parent.0, name) {
-            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(&e)),
-        }
+        self.entry(reply, self.vfs.mkdir(parent.0, name))
     }
 
     fn symlink(
@@ -320,30 +324,21 @@ impl Filesystem for FuseFs {
         let (Ok(name), Some(target)) = (name(link_name), target.to_str()) else {
             return reply.error(Errno::EINVAL);
         };
-        match self.vfs.symlink(parent.0, name, target) {
-            Ok(attr) => reply.entry(&TTL, &self.attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(&e)),
-        }
+        self.entry(reply, self.vfs.symlink(parent.0, name, target))
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
         let Ok(name) = name(name_) else {
             return reply.error(Errno::ENOENT);
         };
-        match self.vfs.remove(parent.0, name, false) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty(reply, self.vfs.remove(parent.0, name, false))
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
         let Ok(name) = name(name_) else {
             return reply.error(Errno::ENOENT);
         };
-        match self.vfs.remove(parent.0, name, true) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty(reply, self.vfs.remove(parent.0, name, true))
     }
 
     fn rename(
@@ -363,10 +358,7 @@ impl Filesystem for FuseFs {
         let (Ok(from), Ok(to)) = (name(name_), name(newname)) else {
             return reply.error(Errno::EINVAL);
         };
-        match self.vfs.rename(parent.0, from, newparent.0, to) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty(reply, self.vfs.rename(parent.0, from, newparent.0, to))
     }
 
     fn readdir(
