@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Parser;
 use strongroom_testkit::member::PASSWORD;
-use strongroom_testkit::{Member, Pick, Server, ServerOptions, greet_and_claim};
+use strongroom_testkit::{Member, Mount, Pick, Server, ServerOptions, greet_and_claim};
 
 #[derive(Parser)]
 #[command(about = "Walk through Strongroom with a real server and real clients on this machine")]
@@ -24,8 +24,28 @@ struct Args {
 
 const MARKER: &str = ".strongroom-demo";
 
+/// Mounts Alice's workspace in the background, or says why it cannot here.
+fn mount_workspace(alice: &Member, dir: &std::path::Path) -> Option<Mount> {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        println!("      skipped: this machine has no /dev/fuse");
+        return None;
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Mount::start(alice, "Projects", dir, &[])
+    })) {
+        Ok(mount) => {
+            println!("      mounted on {}", dir.display());
+            Some(mount)
+        }
+        Err(_) => {
+            println!("      skipped: mounting failed (FUSE needs root or fuse3's fusermount3)");
+            None
+        }
+    }
+}
+
 fn step(n: u32, text: &str) {
-    println!("\n[{n}/10] {text}");
+    println!("\n[{n}/11] {text}");
 }
 
 fn main() -> anyhow::Result<()> {
@@ -186,6 +206,22 @@ fn main() -> anyhow::Result<()> {
         println!("      {line}");
     }
 
+    step(
+        11,
+        "Alice mounts the workspace as a folder (FUSE): ordinary programs read and write it",
+    );
+    let mount_dir = dir.join("mnt").join("Projects");
+    let mount = mount_workspace(&alice, &mount_dir);
+    if let Some(mount) = &mount {
+        std::fs::write(
+            mount.dir.join("from-the-mount.txt"),
+            "written through the mount\n",
+        )?;
+        for entry in std::fs::read_dir(&mount.dir)?.flatten() {
+            println!("      {}", entry.path().display());
+        }
+    }
+
     println!(
         "\nEvery device home is under {}. Try, with the password {PASSWORD:?}:",
         dir.display()
@@ -206,10 +242,16 @@ fn main() -> anyhow::Result<()> {
         exe.display(),
         phone.home.display()
     );
+    if let Some(mount) = mount.as_ref().filter(|_| !args.exit) {
+        println!(
+            "  ls -l {0}; echo hello > {0}/hello.txt   (mounted while the demo runs)",
+            mount.dir.display()
+        );
+    }
     println!(
         "(Demo devices use a deliberately weak password key, --insecure-fast-kdf, to run fast.)"
     );
-    println!("(The mounted drive is not built yet.)");
+
     if args.exit {
         return Ok(());
     }
@@ -221,6 +263,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(tokio::signal::ctrl_c())?;
+    // Unmounted (and its changes uploaded) before the server stops.
+    drop(mount);
     drop(server);
     Ok(())
 }
