@@ -156,29 +156,11 @@ impl WorkspaceSession {
     /// Up to `len` bytes of file `id` from `offset` (fewer at the end of the file). Blocks are
     /// fetched in parallel, checked and decrypted, and kept in the caches for the next read.
     pub async fn read(&self, id: EntryId, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let entry = self
-            .client
-            .load_entries(&self.opened, &[id])
-            .await?
-            .remove(&id)
-            .ok_or_else(|| EngineError::NotFound(format!("entry {id}")))?;
-        let version = entry.base_version();
-        let ManifestBody::File {
-            size,
-            blocks,
-            index,
-            ..
-        } = &entry.body
-        else {
-            return Err(EngineError::InvalidInput(format!(
-                "entry {id} is not a file"
-            )));
-        };
-        let end = (*size).min(offset.saturating_add(len as u64));
+        let (size, all, _) = self.file(id).await?;
+        let end = size.min(offset.saturating_add(len as u64));
         if offset >= end {
             return Ok(Vec::new());
         }
-        let all = self.block_list(id, version, blocks, index).await?;
         // Blocks are sorted by offset and do not overlap: the first one that ends after `offset`.
         let first = all.partition_point(|b| b.offset + b.len as u64 <= offset);
         let wanted: Vec<&BlockRef> = all[first..].iter().take_while(|b| b.offset < end).collect();
@@ -489,8 +471,13 @@ impl WorkspaceSession {
 
     /// A file's size, block list and content stamp, as the vfs edits it.
     pub async fn file_content(&self, id: EntryId) -> Result<(u64, Vec<BlockRef>, ContentStamp)> {
+        let (size, blocks, stamp) = self.file(id).await?;
+        Ok((size, (*blocks).clone(), stamp))
+    }
+
+    /// A file's size, complete block list (index blocks read) and content stamp.
+    async fn file(&self, id: EntryId) -> Result<(u64, BlockList, ContentStamp)> {
         let entry = self.local(id).await?;
-        let version = entry.base_version();
         let ManifestBody::File {
             size,
             blocks,
@@ -502,12 +489,11 @@ impl WorkspaceSession {
                 "entry {id} is not a file"
             )));
         };
+        let list = self
+            .block_list(id, entry.base_version(), blocks, index)
+            .await?;
         let stamp = ContentStamp::of(&entry.body).expect("a file");
-        Ok((
-            *size,
-            (*self.block_list(id, version, blocks, index).await?).clone(),
-            stamp,
-        ))
+        Ok((*size, list, stamp))
     }
 
     /// One block's plaintext (through the caches, checked).
