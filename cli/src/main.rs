@@ -167,6 +167,15 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Mount every workspace under one folder (one subfolder each, named after it; workspaces
+    /// shared later appear as they arrive), in the foreground.
+    MountAll {
+        /// The folder (created if needed).
+        dir: PathBuf,
+        /// A read-only view of every workspace as it was at this time (UTC).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Unmount what `strongroom mount` mounted.
     Unmount {
         /// The mounted folder.
@@ -383,6 +392,9 @@ async fn run(context: Context, command: Command) -> anyhow::Result<()> {
         }
         Command::Mount { workspace, dir, at } => {
             commands::mount::mount(&context, &workspace, &dir, at.as_deref()).await
+        }
+        Command::MountAll { dir, at } => {
+            commands::mount::mount_all(&context, &dir, at.as_deref()).await
         }
         Command::Unmount { dir } => commands::mount::unmount(&dir),
         Command::Pin { path } => files::pin(&context, &path, true).await,

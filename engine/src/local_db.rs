@@ -107,7 +107,12 @@ pub struct LocalDb {
 }
 
 fn db_error(e: rusqlite::Error) -> EngineError {
-    EngineError::io("the local database failed", std::io::Error::other(e))
+    // A full disk stays recognizable: the mount reports it as such (ENOSPC), not as damage.
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => std::io::ErrorKind::StorageFull,
+        _ => std::io::ErrorKind::Other,
+    };
+    EngineError::io("the local database failed", std::io::Error::new(kind, e))
 }
 
 fn fixed16(bytes: Vec<u8>) -> Result<[u8; 16]> {

@@ -401,6 +401,24 @@ impl Client {
         Ok(realm)
     }
 
+    /// The names of this user's workspaces: fetched (new shares included) when the server
+    /// answers, else as this device knows them.
+    pub async fn workspace_names(&mut self) -> Result<Vec<String>> {
+        let fetched = match self.process_messages().await {
+            Ok(_) => self.sync_user_manifest().await,
+            Err(e) => Err(e),
+        };
+        let list = match fetched {
+            Ok(list) => list,
+            Err(EngineError::Unreachable { .. }) => self.local_workspaces()?,
+            Err(e) => return Err(e),
+        };
+        Ok(list
+            .into_iter()
+            .map(|w| w.name.as_str().to_owned())
+            .collect())
+    }
+
     /// This user's workspaces after fetching messages and the user manifest.
     pub async fn workspaces(&mut self) -> Result<Vec<WorkspaceInfo>> {
         self.process_messages().await?;

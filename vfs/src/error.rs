@@ -27,6 +27,8 @@ pub enum ErrorKind {
     NotEmpty,
     /// The unknown handle of a driver bug or a race (EBADF).
     BadHandle,
+    /// The device's disk is full (ENOSPC): nothing was lost, there is no room for more.
+    StorageFull,
     /// Anything else: tampered data refused, local IO errors (EIO).
     Io,
 }
@@ -61,11 +63,36 @@ impl From<EngineError> for VfsError {
             EngineError::NotEmpty(_) => ErrorKind::NotEmpty,
             EngineError::IsAFolder(_) => ErrorKind::IsADirectory,
             EngineError::InvalidInput(_) => ErrorKind::InvalidName,
+            EngineError::Io { source, .. } if is_storage_full(source) => ErrorKind::StorageFull,
             _ => ErrorKind::Io,
         };
         Self::new(kind, e.to_string())
     }
 }
 
+/// Whether a local IO error means the disk is full (the kind, or ENOSPC from an older path).
+fn is_storage_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || (cfg!(unix) && e.raw_os_error() == Some(ENOSPC))
+}
+
 /// The result of a file-system operation.
 pub type Result<T> = std::result::Result<T, VfsError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_its_own_kind() {
+        let full = EngineError::io(
+            "writing a block",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
+        assert_eq!(VfsError::from(full).kind, ErrorKind::StorageFull);
+        let other = EngineError::io("writing a block", std::io::Error::other("bad sector"));
+        assert_eq!(VfsError::from(other).kind, ErrorKind::Io);
+    }
+}

@@ -1,14 +1,80 @@
-//! `strongroom mount WS DIR [--at TIME]` and `strongroom unmount DIR`.
+//! `strongroom mount WS DIR [--at TIME]`, `strongroom mount-all DIR` and `strongroom unmount
+//! DIR`. FUSE on Linux and macOS, WinFsp on Windows; the file system itself is the vfs.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use strongroom_engine::client::Client;
+use strongroom_engine::password::Password;
 use strongroom_vfs::Vfs;
 
 use super::files::parse_time;
 use crate::Context;
+
+/// How often other devices' changes are taken, and this device's uploaded, while mounted.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A workspace's file system, ready to mount, and whether the server answered.
+async fn open_vfs(
+    context: &Context,
+    password: &Password,
+    workspace: &str,
+    at: Option<&str>,
+) -> anyhow::Result<(Arc<Vfs>, bool)> {
+    let at = at.map(parse_time).transpose()?;
+    let client = Client::open(&context.home, password)?;
+    let session = client.open_session(workspace, at).await?;
+    let online = session.online();
+    let vfs = Arc::new(Vfs::new(
+        session,
+        tokio::runtime::Handle::current(),
+        context.home.dir().to_path_buf(),
+    ));
+    vfs.spawn_sync(SYNC_EVERY);
+    Ok((vfs, online))
+}
+
+fn mounted_line(workspace: &str, dir: &Path, vfs: &Vfs, online: bool) -> String {
+    format!(
+        "Mounted {workspace} on {}{}{}",
+        dir.display(),
+        if vfs.read_only() { " (read-only)" } else { "" },
+        if online { "" } else { " (offline)" },
+    )
+}
+
+/// After unmounting: files still open are saved, then what waits is uploaded.
+async fn finish(vfs: Arc<Vfs>, workspace: &str) -> anyhow::Result<()> {
+    let saving = vfs.clone();
+    tokio::task::spawn_blocking(move || saving.save_all()).await??;
+    if !vfs.read_only() {
+        if vfs.push_now().await? {
+            println!("Every change to {workspace} is uploaded");
+        } else {
+            println!(
+                "The server is unreachable: changes to {workspace} are kept on this device until the next sync"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C (or SIGTERM on Unix).
+async fn stop_requested() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
 
 /// Mounts a workspace on `dir` and serves it until Ctrl-C, SIGTERM or `strongroom unmount`.
 #[cfg(unix)]
@@ -18,48 +84,19 @@ pub async fn mount(
     dir: &Path,
     at: Option<&str>,
 ) -> anyhow::Result<()> {
-    let at = at.map(parse_time).transpose()?;
-    if strongroom_fuse::is_stale_mount(dir) {
-        // A mount whose process was killed: detach it so that the folder can be mounted again.
-        tracing::warn!(dir = %dir.display(), "cleaning up a stale mount");
-        strongroom_fuse::unmount_path(dir, true).with_context(|| {
-            format!("{} is a stale mount that cannot be cleaned", dir.display())
-        })?;
-    }
-    if !dir.is_dir() {
-        bail!("{} is not a folder (create it first)", dir.display());
-    }
-    let client = Client::open(&context.home, &context.password()?)?;
-    let session = client.open_session(workspace, at).await?;
-    let online = session.online();
-    let vfs = Arc::new(Vfs::new(
-        session,
-        tokio::runtime::Handle::current(),
-        context.home.dir().to_path_buf(),
-    ));
-    let read_only = vfs.read_only();
-    vfs.spawn_sync(std::time::Duration::from_secs(2));
+    prepare_mount_point(dir)?;
+    let password = context.password()?;
+    let (vfs, online) = open_vfs(context, &password, workspace, at).await?;
     let mounted = strongroom_fuse::mount(vfs.clone(), dir, workspace)
         .with_context(|| format!("cannot mount on {}", dir.display()))?;
     println!(
-        "Mounted {workspace} on {}{}{}; Ctrl-C or `strongroom unmount {}` to stop",
-        dir.display(),
-        if read_only { " (read-only)" } else { "" },
-        if online { "" } else { " (offline)" },
+        "{}; Ctrl-C or `strongroom unmount {}` to stop",
+        mounted_line(workspace, dir, &vfs, online),
         dir.display()
     );
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
-    let stopped_outside = loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break false,
-            _ = terminate.recv() => break false,
-            _ = ticks.tick() => {
-                if mounted.finished() {
-                    break true;
-                }
-            }
-        }
+    let stopped_outside = tokio::select! {
+        r = stop_requested() => { r?; false }
+        _ = finished(&mounted) => true,
     };
     if stopped_outside {
         println!("{} was unmounted", dir.display());
@@ -69,25 +106,144 @@ pub async fn mount(
             .with_context(|| format!("cannot unmount {}", dir.display()))?;
         println!("Unmounted {}", dir.display());
     }
-    // Files still open when the mount ended are saved; then what waits is uploaded.
-    let saving = vfs.clone();
-    tokio::task::spawn_blocking(move || saving.save_all()).await??;
-    if !read_only {
-        if vfs.push_now().await? {
-            println!("Every change is uploaded");
-        } else {
-            println!(
-                "The server is unreachable: changes are kept on this device until the next sync"
-            );
+    finish(vfs, workspace).await
+}
+
+/// Resolves when `mounted` ends without us (`strongroom unmount`, `umount`).
+#[cfg(unix)]
+async fn finished(mounted: &strongroom_fuse::Mounted) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        ticks.tick().await;
+        if mounted.finished() {
+            return;
         }
+    }
+}
+
+/// A folder ready to be mounted on: a stale mount (its process was killed) is detached first.
+#[cfg(unix)]
+fn prepare_mount_point(dir: &Path) -> anyhow::Result<()> {
+    if strongroom_fuse::is_stale_mount(dir) {
+        tracing::warn!(dir = %dir.display(), "cleaning up a stale mount");
+        strongroom_fuse::unmount_path(dir, true).with_context(|| {
+            format!("{} is a stale mount that cannot be cleaned", dir.display())
+        })?;
+    }
+    if !dir.is_dir() {
+        bail!("{} is not a folder (create it first)", dir.display());
     }
     Ok(())
 }
 
-/// Mounting needs FUSE, which this platform's build lacks.
-#[cfg(not(unix))]
-pub async fn mount(_: &Context, _: &str, _: &Path, _: Option<&str>) -> anyhow::Result<()> {
-    bail!("mounting is not available in this build")
+/// One workspace mounted by `mount-all`.
+#[cfg(unix)]
+struct MountedWorkspace {
+    name: String,
+    dir: std::path::PathBuf,
+    vfs: Arc<Vfs>,
+    mounted: strongroom_fuse::Mounted,
+}
+
+/// How often `mount-all` looks for workspaces shared since it started.
+#[cfg(unix)]
+const NEW_WORKSPACES_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Mounts every workspace of the user under `dir` (one folder each, named after it), and those
+/// shared later as they arrive; serves them until Ctrl-C or SIGTERM.
+#[cfg(unix)]
+pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let password = context.password()?;
+    let mut lister = Client::open(&context.home, &password)?;
+    let mut mounts: Vec<MountedWorkspace> = Vec::new();
+    let mut failed: std::collections::HashSet<String> = Default::default();
+    let mut look = tokio::time::interval(NEW_WORKSPACES_EVERY);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+    let mut first = true;
+    // One signal listener for the whole run: a signal between two turns is not lost.
+    let stop = stop_requested();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            r = &mut stop => { r?; break; }
+            _ = look.tick() => {
+                let names = match lister.workspace_names().await {
+                    Ok(names) => names,
+                    Err(e) if first => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "listing workspaces failed; retrying");
+                        continue;
+                    }
+                };
+                for name in names {
+                    if mounts.iter().any(|m| m.name == name) || failed.contains(&name) {
+                        continue;
+                    }
+                    match mount_one(context, &password, dir, &name, at).await {
+                        Ok(m) => mounts.push(m),
+                        Err(e) => {
+                            eprintln!("cannot mount {name}: {e:#}");
+                            failed.insert(name);
+                        }
+                    }
+                }
+                if first {
+                    println!(
+                        "{} workspace(s) mounted under {}; Ctrl-C to stop",
+                        mounts.len(),
+                        dir.display()
+                    );
+                    first = false;
+                }
+            }
+            _ = ticks.tick() => {
+                // One unmounted from outside: its changes are saved and uploaded.
+                while let Some(i) = mounts.iter().position(|m| m.mounted.finished()) {
+                    let m = mounts.swap_remove(i);
+                    println!("{} was unmounted", m.dir.display());
+                    if let Err(e) = finish(m.vfs, &m.name).await {
+                        eprintln!("saving {}: {e:#}", m.name);
+                    }
+                }
+            }
+        }
+    }
+    for m in mounts {
+        let dir = m.dir.clone();
+        tokio::task::spawn_blocking(move || m.mounted.unmount())
+            .await?
+            .with_context(|| format!("cannot unmount {}", dir.display()))?;
+        println!("Unmounted {}", dir.display());
+        finish(m.vfs, &m.name).await?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn mount_one(
+    context: &Context,
+    password: &Password,
+    parent: &Path,
+    name: &str,
+    at: Option<&str>,
+) -> anyhow::Result<MountedWorkspace> {
+    let dir = parent.join(name);
+    if !strongroom_fuse::is_stale_mount(&dir) {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    prepare_mount_point(&dir)?;
+    let (vfs, online) = open_vfs(context, password, name, at).await?;
+    let mounted = strongroom_fuse::mount(vfs.clone(), &dir, name)
+        .with_context(|| format!("cannot mount on {}", dir.display()))?;
+    println!("{}", mounted_line(name, &dir, &vfs, online));
+    Ok(MountedWorkspace {
+        name: name.to_owned(),
+        dir,
+        vfs,
+        mounted,
+    })
 }
 
 /// Unmounts what `strongroom mount` mounted on `dir`.
@@ -98,8 +254,58 @@ pub fn unmount(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Mounting needs FUSE, which this platform's build lacks.
-#[cfg(not(unix))]
+/// Mounts a workspace on a drive letter (`S:`) or a folder that does not exist yet, and serves
+/// it until Ctrl-C.
+#[cfg(windows)]
+pub async fn mount(
+    context: &Context,
+    workspace: &str,
+    dir: &Path,
+    at: Option<&str>,
+) -> anyhow::Result<()> {
+    let password = context.password()?;
+    let (vfs, online) = open_vfs(context, &password, workspace, at).await?;
+    let mounted = strongroom_winfsp::mount(vfs.clone(), dir, workspace)
+        .with_context(|| format!("cannot mount on {}", dir.display()))?;
+    println!(
+        "{}; Ctrl-C to stop",
+        mounted_line(workspace, dir, &vfs, online)
+    );
+    stop_requested().await?;
+    tokio::task::spawn_blocking(move || mounted.unmount()).await?;
+    println!("Unmounted {}", dir.display());
+    finish(vfs, workspace).await
+}
+
+/// Mounts every workspace under `dir`, one folder each, until Ctrl-C.
+#[cfg(windows)]
+pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyhow::Result<()> {
+    let password = context.password()?;
+    let names = Client::open(&context.home, &password)?
+        .workspace_names()
+        .await?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut mounts = Vec::new();
+    for name in names {
+        // WinFsp creates the folder it mounts on.
+        let point = dir.join(&name);
+        let (vfs, online) = open_vfs(context, &password, &name, at).await?;
+        let mounted = strongroom_winfsp::mount(vfs.clone(), &point, &name)
+            .with_context(|| format!("cannot mount on {}", point.display()))?;
+        println!("{}", mounted_line(&name, &point, &vfs, online));
+        mounts.push((name, vfs, mounted));
+    }
+    println!("Ctrl-C to stop");
+    stop_requested().await?;
+    for (name, vfs, mounted) in mounts {
+        tokio::task::spawn_blocking(move || mounted.unmount()).await?;
+        finish(vfs, &name).await?;
+    }
+    Ok(())
+}
+
+/// A WinFsp mount belongs to the process serving it.
+#[cfg(windows)]
 pub fn unmount(_: &Path) -> anyhow::Result<()> {
-    bail!("mounting is not available in this build")
+    bail!("on Windows a mount stops with Ctrl-C in the window of its `strongroom mount`")
 }

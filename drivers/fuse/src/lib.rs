@@ -107,6 +107,7 @@ fn errno(error: &VfsError) -> Errno {
         ErrorKind::AlreadyExists => Errno::EEXIST,
         ErrorKind::NotEmpty => Errno::ENOTEMPTY,
         ErrorKind::BadHandle => Errno::EBADF,
+        ErrorKind::StorageFull => Errno::ENOSPC,
         ErrorKind::Unavailable | ErrorKind::Io => Errno::EIO,
     };
     if !matches!(
