@@ -114,14 +114,16 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Result<Respo
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    // The body is read before refusing: answering while the client still sends would close the
+    // connection under it, and the client would see a network error instead of the refusal.
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
     let refuse = shared.refuse.lock().expect("lock").clone();
     if refuse.is_some_and(|r| r(parts.method.as_str(), &path)) {
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     let upstream = shared.upstream.lock().expect("lock").clone();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(|_| StatusCode::BAD_REQUEST)?;
     let mut headers = HeaderMap::new();
     for (name, value) in parts.headers.iter() {
         if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
