@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use strongroom_testkit::mount::is_mounted;
-use strongroom_testkit::scenario::{Org, join_user};
+use strongroom_testkit::scenario::{Org, join_device, join_user};
 use strongroom_testkit::{Mount, micros_now, random_bytes};
 
 /// A tree with small files, a multi-block file, a sparse file, an empty file, a nested folder
@@ -347,6 +347,54 @@ fn two_mounts_see_each_others_changes_and_concurrent_edits_keep_both() {
     assert!(
         names.iter().any(|n| n.contains("conflict")),
         "one is a conflict copy: {names:?}"
+    );
+}
+
+#[test]
+fn another_devices_changes_reach_the_kernel_caches_before_they_expire() {
+    let org = Org::new();
+    let alice = &org.alice;
+    let laptop = org.member("laptop");
+    join_device(alice, &laptop, "laptop");
+    alice.ok(&["workspace", "create", "Live"]);
+    for (name, content) in [("keep.txt", "version one\n"), ("gone.txt", "soon gone\n")] {
+        let file = org.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        alice.ok(&["put", file.to_str().unwrap(), &format!("Live:/{name}")]);
+    }
+    let dir = org.path().join("mnt");
+    let _mount = Mount::start(alice, "Live", &dir, &[]);
+
+    // The kernel caches names, attributes and pages for TTL; prime all three.
+    let primed = std::time::Instant::now();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("keep.txt")).unwrap(),
+        "version one\n"
+    );
+    assert!(dir.join("gone.txt").exists());
+    assert!(!dir.join("new.txt").exists());
+
+    // The laptop changes a file, removes one and adds one.
+    let two = org.path().join("two.txt");
+    std::fs::write(&two, "version two, longer\n").unwrap();
+    laptop.ok(&["put", two.to_str().unwrap(), "Live:/keep.txt"]);
+    laptop.ok(&["rm", "Live:/gone.txt"]);
+    laptop.ok(&["put", two.to_str().unwrap(), "Live:/new.txt"]);
+
+    eventually("the laptop's changes in the mount", || {
+        std::fs::read_to_string(dir.join("keep.txt"))
+            .ok()
+            .as_deref()
+            == Some("version two, longer\n")
+            && !dir.join("gone.txt").exists()
+            && dir.join("new.txt").exists()
+    });
+    // Sooner than the caches would have expired: the kernel was told.
+    let waited = primed.elapsed();
+    assert!(
+        waited < strongroom_fuse::TTL,
+        "took {waited:?}, the kernel's own expiry is {:?}",
+        strongroom_fuse::TTL
     );
 }
 

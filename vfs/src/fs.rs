@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use strongroom_engine::files::{ContentStamp, EntryInfo, EntryKind, NewEntry, WorkspaceSession};
+use strongroom_engine::files::{
+    ContentStamp, EntryInfo, EntryKind, NewEntry, RemoteChange, WorkspaceSession,
+};
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{BlockRef, EntryName};
 
@@ -61,6 +63,24 @@ pub struct FsStats {
     pub name_max: u32,
 }
 
+/// What a driver's kernel cache must forget after another device's change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// The attributes and cached content of an inode (a file's new version, a folder's new
+    /// listing).
+    Inode(Ino),
+    /// The name `name` in folder `parent` (it appeared, went, or names another entry now).
+    Name {
+        /// The folder.
+        parent: Ino,
+        /// The name.
+        name: String,
+    },
+}
+
+/// Receives invalidations from the sync loop (the FUSE driver passes them to the kernel).
+pub type Invalidator = Arc<dyn Fn(&[Invalidation]) + Send + Sync>;
+
 /// The file system of one mounted workspace.
 pub struct Vfs {
     session: Arc<WorkspaceSession>,
@@ -76,6 +96,8 @@ pub struct Vfs {
     reading: Mutex<HashMap<Ino, Reading>>,
     /// Modification times as this mount shows them (see [`Vfs::modified`]).
     mtimes: Mutex<HashMap<EntryId, Seen>>,
+    /// Told what other devices changed, so that kernel caches can live long.
+    invalidator: Mutex<Option<Invalidator>>,
 }
 
 /// The version of a [`Seen`] recorded by a change before the entry was first shown.
@@ -109,7 +131,13 @@ impl Vfs {
             edits: Default::default(),
             reading: Default::default(),
             mtimes: Default::default(),
+            invalidator: Default::default(),
         }
+    }
+
+    /// Sets who is told what other devices changed (once the driver is mounted).
+    pub fn set_invalidator(&self, invalidator: Invalidator) {
+        *self.invalidator.lock().expect("invalidator") = Some(invalidator);
     }
 
     /// Refuses a change on a read-only mount.
@@ -657,25 +685,86 @@ impl Vfs {
             loop {
                 ticks.tick().await;
                 let Some(vfs) = vfs.upgrade() else { return };
-                if vfs.session.has_pending().unwrap_or(false)
-                    && let Err(e) = vfs.session.push().await
-                {
-                    tracing::warn!(error = %e, "uploading the mount's changes failed; retrying");
+                let mut changes = Vec::new();
+                if vfs.session.has_pending().unwrap_or(false) {
+                    match vfs.session.push().await {
+                        Ok(resolved) => changes.extend(resolved.unwrap_or_default()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "uploading the mount's changes failed; retrying");
+                        }
+                    }
                 }
-                // Other devices' changes: the kernel sees them when its one-second cache of
-                // names and attributes expires; a file's new version has a new modification
-                // time, which makes the kernel drop its cached pages (auto invalidation).
-                if let Err(e) = vfs.session.pull().await {
-                    tracing::warn!(error = %e, "taking other devices' changes failed; retrying");
+                match vfs.session.pull().await {
+                    Ok(taken) => changes.extend(taken.unwrap_or_default()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "taking other devices' changes failed; retrying");
+                    }
+                }
+                if !changes.is_empty() {
+                    vfs.invalidate(&changes).await;
                 }
             }
         });
     }
 
+    /// Tells the driver what the kernel must forget after other devices' `changes`, from a
+    /// blocking thread (the kernel may wait for requests this process serves).
+    async fn invalidate(&self, changes: &[RemoteChange]) {
+        let invalidations = self.invalidations(changes).await;
+        let invalidator = self.invalidator.lock().expect("invalidator").clone();
+        if let Some(invalidate) = invalidator
+            && !invalidations.is_empty()
+        {
+            let _ = tokio::task::spawn_blocking(move || invalidate(&invalidations)).await;
+        }
+    }
+
+    /// What the kernel must forget after `changes` (only inodes it was given can be cached).
+    ///
+    /// A file's new version gets a new inode number under its name: with the writeback cache
+    /// the kernel keeps its own idea of a cached file's size and never takes ours again, so the
+    /// new content must reach it as a new inode (as if the file had been replaced, which is
+    /// what another device did). Handles open on the old number keep working.
+    async fn invalidations(&self, changes: &[RemoteChange]) -> Vec<Invalidation> {
+        let mut out = Vec::new();
+        for change in changes {
+            let Some(ino) = self.inodes.lock().expect("inode table").find(&change.id) else {
+                continue;
+            };
+            out.push(Invalidation::Inode(ino));
+            out.extend(change.names.iter().map(|name| Invalidation::Name {
+                parent: ino,
+                name: name.as_str().to_owned(),
+            }));
+            let Some(parent_id) = change.parent else {
+                continue;
+            };
+            let parent_ino = self.inodes.lock().expect("inode table").find(&parent_id);
+            let folder = self.session.entry(parent_id).await.ok().flatten();
+            let name = folder.and_then(|f| {
+                f.children
+                    .iter()
+                    .find(|(_, id)| *id == change.id)
+                    .map(|(n, _)| n.as_str().to_owned())
+            });
+            self.inodes.lock().expect("inode table").renumber(change.id);
+            if let (Some(parent), Some(name)) = (parent_ino, name) {
+                out.push(Invalidation::Name { parent, name });
+            }
+        }
+        out
+    }
+
     /// Uploads what waits (after unmounting); `Ok(false)` when the server is unreachable (the
     /// changes stay on this device, durable).
     pub async fn push_now(&self) -> Result<bool> {
-        Ok(self.session.push().await?)
+        let pushed = self.session.push().await?;
+        if let Some(changes) = &pushed
+            && !changes.is_empty()
+        {
+            self.invalidate(changes).await;
+        }
+        Ok(pushed.is_some())
     }
 
     /// `read`: up to `size` bytes at `offset` (fewer at the end of the file). A read that

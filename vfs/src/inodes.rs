@@ -52,6 +52,23 @@ impl InodeTable {
         self.by_ino.is_empty()
     }
 
+    /// Gives `id` a new number (its old one still leads to it, for handles open on it).
+    pub fn renumber(&mut self, id: EntryId) -> Ino {
+        if self.by_id.get(&id) == Some(&ROOT_INO) {
+            return ROOT_INO;
+        }
+        let ino = self.next;
+        self.next += 1;
+        self.by_ino.insert(ino, id);
+        self.by_id.insert(id, ino);
+        ino
+    }
+
+    /// The inode of `id` if it has one (the kernel may hold it in its caches).
+    pub fn find(&self, id: &EntryId) -> Option<Ino> {
+        self.by_id.get(id).copied()
+    }
+
     /// The entry of an inode the kernel was given.
     pub fn id_of(&self, ino: Ino) -> Option<EntryId> {
         self.by_ino.get(&ino).copied()
@@ -77,5 +94,16 @@ mod tests {
         assert_eq!(table.ino_of(id(1)), a, "the same entry keeps its number");
         assert_eq!(table.id_of(b), Some(id(2)));
         assert_eq!(table.id_of(999), None);
+        assert_eq!(table.find(&id(2)), Some(b));
+        assert_eq!(table.find(&id(3)), None, "finding does not number");
+        let renumbered = table.renumber(id(2));
+        assert_ne!(renumbered, b);
+        assert_eq!(table.ino_of(id(2)), renumbered);
+        assert_eq!(
+            table.id_of(b),
+            Some(id(2)),
+            "the old number still leads to it"
+        );
+        assert_eq!(table.renumber(id(0)), ROOT_INO, "the root keeps its number");
     }
 }

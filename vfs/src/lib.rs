@@ -21,5 +21,5 @@ pub mod working;
 
 pub use attr::{Attr, Kind};
 pub use error::{ErrorKind, VfsError};
-pub use fs::{DirEntry, FsStats, Vfs};
+pub use fs::{DirEntry, FsStats, Invalidation, Invalidator, Vfs};
 pub use inodes::{Ino, ROOT_INO};

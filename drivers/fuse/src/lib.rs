@@ -19,10 +19,13 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
     TimeOrNow, WriteFlags,
 };
-use strongroom_vfs::{Attr, ErrorKind, Kind, Vfs, VfsError};
+use strongroom_vfs::{Attr, ErrorKind, Invalidation, Kind, Vfs, VfsError};
 
-/// How long the kernel may trust attributes and names before asking again.
-const TTL: Duration = Duration::from_secs(1);
+/// How long the kernel may trust attributes and names before asking again. Changes made
+/// through the mount reach the kernel as they happen, and other devices' changes are
+/// invalidated as they arrive (see [`mount`]), so this only bounds what a missed notification
+/// could cost.
+pub const TTL: Duration = Duration::from_secs(30);
 /// The largest read and write requests, and the read-ahead: one block.
 const MAX_REQUEST: u32 = 1 << 20;
 /// FUSE worker threads.
@@ -133,7 +136,10 @@ impl Filesystem for FuseFs {
             | InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_AUTO_INVAL_DATA
-            | InitFlags::FUSE_MAX_PAGES;
+            | InitFlags::FUSE_MAX_PAGES
+            // Writes land in the page cache and reach us in large requests, on fsync, close
+            // or memory pressure (the kernel then keeps sizes and times of dirty files).
+            | InitFlags::FUSE_WRITEBACK_CACHE;
         // Whatever the kernel does not offer is simply not used.
         let _ = config.add_capabilities(wanted & config.capabilities());
         Ok(())
@@ -542,7 +548,25 @@ pub fn mount(vfs: Arc<Vfs>, mountpoint: &Path, name: &str) -> std::io::Result<Mo
     let mut config = Config::default();
     config.mount_options = options;
     config.n_threads = Some(THREADS);
-    let session = fuser::spawn_mount(FuseFs::new(vfs), mountpoint, &config)?;
+    let session = fuser::spawn_mount(FuseFs::new(vfs.clone()), mountpoint, &config)?;
+    let notifier = session.notifier();
+    vfs.set_invalidator(Arc::new(move |invalidations: &[Invalidation]| {
+        for invalidation in invalidations {
+            let sent = match invalidation {
+                // Offset 0, length 0: every cached page, and the attributes.
+                Invalidation::Inode(ino) => notifier.inval_inode(INodeNo(*ino), 0, 0),
+                Invalidation::Name { parent, name } => {
+                    notifier.inval_entry(INodeNo(*parent), OsStr::new(name))
+                }
+            };
+            // ENOENT: the kernel had nothing cached for it, which is fine.
+            if let Err(e) = sent
+                && e.raw_os_error() != Some(rustix::io::Errno::NOENT.raw_os_error())
+            {
+                tracing::debug!(error = %e, ?invalidation, "the kernel refused an invalidation");
+            }
+        }
+    }));
     Ok(Mounted { session })
 }
 

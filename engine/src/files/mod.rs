@@ -14,7 +14,7 @@ pub use io::{BLOCK_SIZE, PARALLEL_TRANSFERS};
 pub use ops::{EntryKind, ListedEntry};
 pub use path::WorkspacePath;
 pub use session::{ContentStamp, EntryInfo, NewEntry, WorkspaceSession};
-pub use sync::SyncReport;
+pub use sync::{RemoteChange, SyncReport};
 
 /// Progress of a long transfer, for a progress bar.
 pub trait Progress: Send + Sync {

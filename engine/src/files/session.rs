@@ -603,23 +603,24 @@ impl WorkspaceSession {
     }
 
     /// Takes the changes other devices made (files and folders this device holds), between
-    /// local changes.
-    pub async fn pull(&self) -> Result<bool> {
+    /// local changes: what changed, or `None` when the server is unreachable.
+    pub async fn pull(&self) -> Result<Option<Vec<super::RemoteChange>>> {
         if self.opened.at.is_some() {
-            return Ok(true);
+            return Ok(Some(Vec::new()));
         }
         let _changing = self.changes.lock().await;
         match self.client.pull(&self.opened.context).await {
-            Ok(_) => Ok(true),
-            Err(EngineError::Unreachable { .. }) => Ok(false),
+            Ok(changes) => Ok(Some(changes)),
+            Err(EngineError::Unreachable { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
-    /// Uploads what changed on this device (blocks, then manifests); `Ok(false)` when the
-    /// server is unreachable (the changes wait, durable).
-    pub async fn push(&self) -> Result<bool> {
+    /// Uploads what changed on this device (blocks, then manifests): what other devices'
+    /// changes did to local entries (conflicts resolved), or `None` when the server is
+    /// unreachable (the changes wait, durable).
+    pub async fn push(&self) -> Result<Option<Vec<super::RemoteChange>>> {
         if self.read_only() {
-            return Ok(true);
+            return Ok(Some(Vec::new()));
         }
         let _changing = self.changes.lock().await;
         match self
@@ -627,8 +628,8 @@ impl WorkspaceSession {
             .push(&self.opened.context, &super::NoProgress)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(EngineError::Unreachable { .. }) => Ok(false),
+            Ok(report) => Ok(Some(report.remote_changes)),
+            Err(EngineError::Unreachable { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -25,6 +25,8 @@ pub struct SyncReport {
     pub uploaded: usize,
     /// Conflict copies created, by name.
     pub conflicts: Vec<String>,
+    /// Entries whose local state now holds another device's changes (conflicts resolved).
+    pub remote_changes: Vec<RemoteChange>,
 }
 
 /// The parent of an entry's body, if it has one.
@@ -127,16 +129,16 @@ pub(crate) fn merge_children(
 impl Client {
     /// Takes the remote versions of the entries this device holds that changed since the last
     /// pull, unless they have local changes (those merge when pushed).
-    pub(crate) async fn pull(&self, context: &RealmContext) -> Result<usize> {
+    pub(crate) async fn pull(&self, context: &RealmContext) -> Result<Vec<RemoteChange>> {
         let realm = context.realm;
         let mut since = self.db().checkpoint(&realm)?;
         if since == 0 && !self.db().holds_entries(&realm)? {
             // Nothing held here yet: no past change concerns this device, start from now.
             since = self.remote_changes(realm, u64::MAX).await?.checkpoint;
             self.db().set_checkpoint(&realm, since)?;
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        let mut taken = 0;
+        let mut taken = Vec::new();
         loop {
             let response = self.remote_changes(realm, since).await?;
             let mut ids: Vec<EntryId> = Vec::new();
@@ -152,7 +154,7 @@ impl Client {
                 }
             }
             for manifest in self.fetch_latest(context, &ids).await? {
-                taken += usize::from(self.take_remote(&realm, manifest)?);
+                taken.extend(self.take_remote(&realm, manifest)?);
             }
             if response.changes.is_empty() {
                 since = since.max(response.checkpoint);
@@ -164,21 +166,29 @@ impl Client {
         }
     }
 
-    /// Takes a validated remote version for an entry without local changes.
+    /// Takes a validated remote version for an entry without local changes; says what changed.
     fn take_remote(
         &self,
         realm: &strongroom_protocol::ids::RealmId,
         manifest: Manifest,
-    ) -> Result<bool> {
+    ) -> Result<Option<RemoteChange>> {
         let local = self.db().entry(realm, &manifest.id)?;
         if local
             .as_ref()
             .is_some_and(|l| l.need_sync() || l.base_version() >= manifest.version)
         {
-            return Ok(false);
+            return Ok(None);
         }
         let id = manifest.id;
         let body = manifest.body.clone();
+        let change = RemoteChange {
+            id,
+            parent: match &body {
+                ManifestBody::Folder { .. } => None,
+                other => parent_of(other),
+            },
+            names: changed_names(local.as_ref().map(|l| &l.body), &body),
+        };
         self.db().put_entries(
             realm,
             &[(
@@ -189,7 +199,7 @@ impl Client {
                 },
             )],
         )?;
-        Ok(true)
+        Ok(Some(change))
     }
 
     /// Uploads every local change of the realm, in waves: files and links first, then folders
@@ -284,7 +294,7 @@ impl Client {
         self.db().see_versions(&realm, &versions)?;
         report.uploaded += rows.len();
         for (id, local) in conflicts {
-            if let Some(name) = self.resolve_conflict(context, id, local).await? {
+            if let Some(name) = self.resolve_conflict(context, id, local, report).await? {
                 report.conflicts.push(name);
             }
         }
@@ -314,6 +324,7 @@ impl Client {
         context: &RealmContext,
         id: EntryId,
         local: LocalEntry,
+        report: &mut SyncReport,
     ) -> Result<Option<String>> {
         let realm = context.realm;
         let remote = self
@@ -346,6 +357,11 @@ impl Client {
                     parent: *parent,
                     children: merged,
                 };
+                report.remote_changes.push(RemoteChange {
+                    id,
+                    parent: None,
+                    names: changed_names(Some(&local.body), &body),
+                });
                 self.db().put_entries(
                     &realm,
                     &[(
@@ -385,6 +401,16 @@ impl Client {
                 let copy_name = conflict_name(&name, &device, children);
                 children.insert(copy_name.clone(), copy_id);
                 let body = remote.body.clone();
+                report.remote_changes.push(RemoteChange {
+                    id,
+                    parent: parent_of(&body),
+                    names: Vec::new(),
+                });
+                report.remote_changes.push(RemoteChange {
+                    id: parent_id,
+                    parent: None,
+                    names: vec![copy_name.clone()],
+                });
                 self.db().put_entries(
                     &realm,
                     &[
@@ -411,7 +437,7 @@ impl Client {
         progress: &dyn Progress,
     ) -> Result<SyncReport> {
         let context = self.workspace_context(name).await?;
-        let downloaded = self.pull(&context).await?;
+        let downloaded = self.pull(&context).await?.len();
         let mut report = self.push(&context, progress).await?;
         report.downloaded = downloaded;
         Ok(report)
@@ -500,4 +526,32 @@ mod tests {
         let theirs = map(&[("a", 5)]);
         assert_eq!(merge_children(&base, &mine, &theirs, "d"), map(&[("a", 5)]));
     }
+}
+
+/// An entry another device changed, as taken by a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteChange {
+    /// The entry (its content, attributes or children changed).
+    pub id: EntryId,
+    /// For a file or link, the folder that holds it now.
+    pub parent: Option<EntryId>,
+    /// For a folder, the names of children that appeared, went or now name another entry.
+    pub names: Vec<EntryName>,
+}
+
+/// The child names whose entry differs between two versions of a folder.
+fn changed_names(old: Option<&ManifestBody>, new: &ManifestBody) -> Vec<EntryName> {
+    let empty = BTreeMap::new();
+    let children = |body: Option<&ManifestBody>| match body {
+        Some(ManifestBody::Folder { children, .. }) => children.clone(),
+        _ => empty.clone(),
+    };
+    let (old, new) = (children(old), children(Some(new)));
+    let mut names: Vec<EntryName> = old
+        .iter()
+        .filter(|(name, id)| new.get(*name) != Some(*id))
+        .map(|(name, _)| name.clone())
+        .collect();
+    names.extend(new.keys().filter(|name| !old.contains_key(*name)).cloned());
+    names
 }
