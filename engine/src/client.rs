@@ -29,7 +29,7 @@ use crate::trust::TrustStore;
 /// An opened device.
 pub struct Client {
     home: Home,
-    db: LocalDb,
+    db: std::sync::Arc<LocalDb>,
     cache: std::sync::Arc<BlockCache>,
     keys: DeviceKeys,
     signing_key: SigningKey,
@@ -52,7 +52,7 @@ impl Client {
         )?;
         Ok(Self {
             home: home.clone(),
-            db: LocalDb::open(&home.local_db_file(), keys.local_key())?,
+            db: std::sync::Arc::new(LocalDb::open(&home.local_db_file(), keys.local_key())?),
             cache: std::sync::Arc::new(BlockCache::new(
                 home.blocks_dir(),
                 cache_limit("STRONGROOM_MEMORY_CACHE_MB", DEFAULT_MEMORY_BYTES),
@@ -79,6 +79,11 @@ impl Client {
     /// The local database.
     pub(crate) fn db(&self) -> &LocalDb {
         &self.db
+    }
+
+    /// The local database, for blocking threads.
+    pub(crate) fn db_handle(&self) -> std::sync::Arc<LocalDb> {
+        self.db.clone()
     }
 
     /// The block caches.

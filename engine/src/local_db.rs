@@ -100,6 +100,17 @@ pub struct BlockRecord {
     pub pinned: bool,
 }
 
+/// When a write must be on the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the call returns (`synchronous=FULL`): the command line's writes.
+    Now,
+    /// At once safe from a crash of this process (the write is in the operating system's
+    /// cache), safe from a power loss after the next [`LocalDb::sync`]: a mount's writes,
+    /// durable at `fsync` as POSIX has it (`synchronous=NORMAL`).
+    AtNextSync,
+}
+
 /// The local database.
 pub struct LocalDb {
     conn: Mutex<Connection>,
@@ -180,6 +191,55 @@ impl LocalDb {
 
     /// Stores entries in one transaction (all or none).
     pub fn put_entries(&self, realm: &RealmId, entries: &[(EntryId, LocalEntry)]) -> Result<()> {
+        self.put_entries_with(realm, entries, Durability::Now)
+    }
+
+    /// Makes every write so far durable: a write of [`Durability::AtNextSync`] is committed to
+    /// the write-ahead log, which SQLite syncs only at checkpoints in that mode; syncing the log
+    /// makes every commit in it durable.
+    pub fn sync(&self) -> Result<()> {
+        let Some(path) = self.with(|c| Ok(c.path().map(|p| format!("{p}-wal"))))? else {
+            return Ok(());
+        };
+        match std::fs::File::open(&path) {
+            Ok(wal) => wal
+                .sync_data()
+                .map_err(|e| EngineError::io("cannot sync the local database", e)),
+            // No log: everything is checkpointed into the database, which was synced.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::io("cannot sync the local database", e)),
+        }
+    }
+
+    /// Runs `f` in one transaction, committed with `durability`.
+    fn transaction(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        self.with(|c| {
+            let deferred = durability == Durability::AtNextSync;
+            if deferred {
+                c.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            let result = c.transaction().and_then(|tx| {
+                f(&tx)?;
+                tx.commit()
+            });
+            if deferred {
+                c.pragma_update(None, "synchronous", "FULL")?;
+            }
+            result
+        })
+    }
+
+    /// [`LocalDb::put_entries`], committed with `durability`.
+    pub fn put_entries_with(
+        &self,
+        realm: &RealmId,
+        entries: &[(EntryId, LocalEntry)],
+        durability: Durability,
+    ) -> Result<()> {
         let rows: Vec<(EntryId, u32, bool, Vec<u8>)> = entries
             .iter()
             .map(|(id, e)| {
@@ -189,8 +249,7 @@ impl LocalDb {
                 (*id, e.base_version(), e.need_sync(), data)
             })
             .collect();
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.transaction(durability, |tx| {
             for (id, base_version, need_sync, data) in &rows {
                 tx.execute(
                     "INSERT INTO entries (realm, entry, base_version, need_sync, data) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -198,7 +257,7 @@ impl LocalDb {
                     params![realm.as_bytes(), id.as_bytes(), base_version, need_sync, data],
                 )?;
             }
-            tx.commit()
+            Ok(())
         })
     }
 
@@ -401,9 +460,19 @@ impl LocalDb {
         blocks: &[(BlockId, u64)],
         dirty: bool,
     ) -> Result<()> {
+        self.put_blocks_with(realm, blocks, dirty, Durability::Now)
+    }
+
+    /// [`LocalDb::put_blocks`], committed with `durability`.
+    pub fn put_blocks_with(
+        &self,
+        realm: &RealmId,
+        blocks: &[(BlockId, u64)],
+        dirty: bool,
+        durability: Durability,
+    ) -> Result<()> {
         let now = crate::clock::now().as_micros();
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.transaction(durability, |tx| {
             for (block, size) in blocks {
                 tx.execute(
                     "INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -411,7 +480,7 @@ impl LocalDb {
                     params![realm.as_bytes(), block.as_bytes(), *size as i64, dirty, now],
                 )?;
             }
-            tx.commit()
+            Ok(())
         })
     }
 

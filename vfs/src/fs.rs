@@ -117,10 +117,12 @@ const PREFETCH_BYTES: usize = 8 * IO_SIZE as usize;
 impl Vfs {
     /// A file system over `session`, running engine calls on `runtime`.
     pub fn new(
-        session: WorkspaceSession,
+        mut session: WorkspaceSession,
         runtime: tokio::runtime::Handle,
         home: std::path::PathBuf,
     ) -> Self {
+        // Changes are durable at fsync (and safe from a crash of this process at once).
+        session.defer_durability();
         let inodes = Mutex::new(InodeTable::new(session.root()));
         Self {
             session: Arc::new(session),
@@ -530,7 +532,7 @@ impl Vfs {
         edit.working.write(offset, data);
         self.touch(edit.id, None);
         if edit.working.changed_bytes() > SPILL_BYTES {
-            self.save(&mut edit)?;
+            self.save(&mut edit, false)?;
         }
         Ok(data.len() as u32)
     }
@@ -545,21 +547,24 @@ impl Vfs {
                 self.adopt(&mut edit.working, vec![n])?;
             }
             edit.working.truncate(size);
-            self.save(&mut edit)?;
+            self.save(&mut edit, false)?;
         }
         self.drop_edit_if_closed(ino, &shared);
         self.getattr(ino)
     }
 
-    /// Stores the changed blocks (sealed, in the cache, synced) and commits the file's new
-    /// content: durable on this device when this returns.
-    fn save(&self, edit: &mut Edit) -> Result<()> {
+    /// Stores the changed blocks (sealed, in the cache) and commits the file's new content:
+    /// safe from a crash of this process when this returns; with `durable`, the new blocks are
+    /// on the disk too (the caller then syncs the commits).
+    fn save(&self, edit: &mut Edit, durable: bool) -> Result<()> {
         if !edit.working.unsaved {
             return Ok(());
         }
         let changed = edit.working.take_changed();
         if !changed.is_empty() {
-            let stored = self.runtime.block_on(self.session.store_blocks(changed))?;
+            let stored = self
+                .runtime
+                .block_on(self.session.store_blocks(changed, durable))?;
             edit.working.stored_as(stored);
         }
         let (stamp, diverted) = self.runtime.block_on(self.session.set_content(
@@ -578,10 +583,19 @@ impl Vfs {
         Ok(())
     }
 
-    /// `flush` and `fsync`: what was written is saved.
+    /// `fsync`: what was written is saved, and every change so far is on the disk.
     pub fn fsync(&self, ino: Ino) -> Result<()> {
         if let Some(edit) = self.edit_if_open(ino) {
-            self.save(&mut edit.lock().expect("edit"))?;
+            self.save(&mut edit.lock().expect("edit"), true)?;
+        }
+        Ok(self.runtime.block_on(self.session.sync())?)
+    }
+
+    /// `flush` (each `close`): what was written is saved, so that a failure reaches the
+    /// program; on the disk at the next `fsync` or sync.
+    pub fn flush(&self, ino: Ino) -> Result<()> {
+        if let Some(edit) = self.edit_if_open(ino) {
+            self.save(&mut edit.lock().expect("edit"), false)?;
         }
         Ok(())
     }
@@ -603,9 +617,9 @@ impl Vfs {
             .cloned()
             .collect();
         for edit in edits {
-            self.save(&mut edit.lock().expect("edit"))?;
+            self.save(&mut edit.lock().expect("edit"), false)?;
         }
-        Ok(())
+        Ok(self.runtime.block_on(self.session.sync())?)
     }
 
     fn name(name: &str) -> Result<EntryName> {
@@ -668,7 +682,7 @@ impl Vfs {
         let (name, new_name) = (Self::name(name)?, Self::name(new_name)?);
         // The moved file's unsaved writes are saved first: its content moves with it.
         if let Ok(attr) = self.lookup(parent, name.as_str()) {
-            self.fsync(attr.ino)?;
+            self.flush(attr.ino)?;
         }
         self.runtime
             .block_on(self.session.rename(from, &name, to, &new_name))?;
@@ -685,6 +699,11 @@ impl Vfs {
             loop {
                 ticks.tick().await;
                 let Some(vfs) = vfs.upgrade() else { return };
+                // What was saved reaches the disk within a tick, as a journaling file system
+                // commits every few seconds.
+                if let Err(e) = vfs.session.sync().await {
+                    tracing::warn!(error = %e, "syncing the mount's changes to disk failed; retrying");
+                }
                 let mut changes = Vec::new();
                 if vfs.session.has_pending().unwrap_or(false) {
                     match vfs.session.push().await {
@@ -817,7 +836,7 @@ impl Vfs {
             let mut edit = shared.lock().expect("edit");
             edit.writers = edit.writers.saturating_sub(1);
             if edit.writers == 0 {
-                self.save(&mut edit)?;
+                self.save(&mut edit, false)?;
             }
         }
         self.drop_edit_if_closed(ino, &shared);

@@ -442,7 +442,7 @@ impl Filesystem for FuseFs {
         reply: ReplyEmpty,
     ) {
         let saved = if fh == WRITER {
-            self.vfs.fsync(ino.0)
+            self.vfs.flush(ino.0)
         } else {
             Ok(())
         };

@@ -387,7 +387,7 @@ impl Volume {
                 );
             }
         } else if file.writer
-            && let Err(e) = self.vfs.fsync(file.ino)
+            && let Err(e) = self.vfs.flush(file.ino)
         {
             tracing::warn!(error = %e, "saving a closed file failed; it is saved again at close");
         }

@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::{StreamExt, TryStreamExt};
-use strongroom_protocol::ids::EntryId;
+use strongroom_protocol::ids::{EntryId, RealmId};
 use strongroom_protocol::manifests::{BlockRef, EntryName, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 
@@ -14,7 +15,7 @@ use super::io::{Keep, PARALLEL_TRANSFERS};
 use super::ops::{EntryKind, Opened, kind_of};
 use crate::client::Client;
 use crate::error::{EngineError, Result};
-use crate::local_db::LocalEntry;
+use crate::local_db::{Durability, LocalEntry};
 
 /// What the mount needs to know of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,13 @@ pub struct WorkspaceSession {
     /// Serializes changes and uploads: a push never sees half of a change, and two changes of
     /// one folder never race.
     changes: tokio::sync::Mutex<()>,
+    /// When changes reach the disk (see [`WorkspaceSession::defer_durability`]).
+    durability: Durability,
+    /// Blocks stored, and database commits made, since the last [`WorkspaceSession::sync`].
+    unsynced_blocks: AtomicBool,
+    unsynced_commits: AtomicBool,
+    /// One sync at a time: a sync that finds nothing to do has waited for the one under way.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 /// What a file's content is, in short (its size and the ids of its blocks or index blocks):
@@ -99,6 +107,10 @@ impl Client {
             opened,
             block_lists: Default::default(),
             changes: Default::default(),
+            durability: Durability::Now,
+            unsynced_blocks: AtomicBool::new(false),
+            unsynced_commits: AtomicBool::new(false),
+            syncing: Default::default(),
         })
     }
 }
@@ -315,7 +327,7 @@ impl WorkspaceSession {
             },
             NewEntry::Symlink(target) => ManifestBody::Symlink { parent, target },
         };
-        self.client.db().put_entries(
+        self.put_entries(
             &self.opened.context.realm,
             &[(parent, folder), (id, LocalEntry { base: None, body })],
         )?;
@@ -345,9 +357,7 @@ impl WorkspaceSession {
             (_, false) => {}
         }
         children.remove(name);
-        self.client
-            .db()
-            .put_entries(&self.opened.context.realm, &[(parent, parent_entry)])
+        self.put_entries(&self.opened.context.realm, &[(parent, parent_entry)])
     }
 
     /// Moves `name` of `parent` to `new_name` in `new_parent`. Over an existing file, the moved
@@ -434,7 +444,7 @@ impl WorkspaceSession {
                         if let Some(to) = to {
                             rows.push((new_parent, to));
                         }
-                        return self.client.db().put_entries(&realm, &rows);
+                        return self.put_entries(&realm, &rows);
                     }
                     (ManifestBody::Folder { children, .. }, ManifestBody::Folder { .. })
                         if children.is_empty() => {}
@@ -466,7 +476,7 @@ impl WorkspaceSession {
         if let Some(to) = to {
             rows.push((new_parent, to));
         }
-        self.client.db().put_entries(&realm, &rows)
+        self.put_entries(&realm, &rows)
     }
 
     /// A file's size, block list and content stamp, as the vfs edits it.
@@ -503,18 +513,75 @@ impl WorkspaceSession {
             .await
     }
 
+    /// From now on, changes are safe from a crash of this process when a call returns, and from
+    /// a power loss after [`WorkspaceSession::sync`] (or a durable [`store_blocks`]): what a
+    /// mounted file system promises (POSIX: durable at `fsync`), at a fraction of the cost of
+    /// syncing every change.
+    ///
+    /// [`store_blocks`]: WorkspaceSession::store_blocks
+    pub fn defer_durability(&mut self) {
+        self.durability = Durability::AtNextSync;
+    }
+
+    /// Commits local entries with the session's durability.
+    fn put_entries(&self, realm: &RealmId, entries: &[(EntryId, LocalEntry)]) -> Result<()> {
+        self.client
+            .db()
+            .put_entries_with(realm, entries, self.durability)?;
+        if self.durability == Durability::AtNextSync {
+            self.unsynced_commits.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Makes every change of this session durable (blocks stored, then commits).
+    pub async fn sync(&self) -> Result<()> {
+        let _one_at_a_time = self.syncing.lock().await;
+        let blocks = self.unsynced_blocks.swap(false, Ordering::SeqCst);
+        let commits = self.unsynced_commits.swap(false, Ordering::SeqCst);
+        if !blocks && !commits {
+            return Ok(());
+        }
+        let cache = self.client.cache_handle();
+        let db = self.client.db_handle();
+        let synced = tokio::task::spawn_blocking(move || -> Result<()> {
+            if blocks {
+                cache.sync_to_disk()?;
+            }
+            if commits {
+                db.sync()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| EngineError::Protocol(e.to_string()))?;
+        if synced.is_err() {
+            // Tried again next time.
+            self.unsynced_blocks.fetch_or(blocks, Ordering::SeqCst);
+            self.unsynced_commits.fetch_or(commits, Ordering::SeqCst);
+        }
+        synced
+    }
+
     /// Seals `(offset, plaintext)` blocks with the workspace's current key into the disk cache,
-    /// waiting for upload, and synced to disk when this returns.
-    pub async fn store_blocks(&self, blocks: Vec<(u64, Vec<u8>)>) -> Result<Vec<BlockRef>> {
+    /// waiting for upload. With `durable`, they are synced to disk when this returns; else they
+    /// are at the session's next [`WorkspaceSession::sync`].
+    pub async fn store_blocks(
+        &self,
+        blocks: Vec<(u64, Vec<u8>)>,
+        durable: bool,
+    ) -> Result<Vec<BlockRef>> {
         self.check_writable()?;
         let cache = self.client.cache_handle();
         let context = self.opened.context.clone();
         let realm = context.realm;
         let (sealed, refs) = tokio::task::spawn_blocking(move || -> Result<_> {
             let (key_index, key) = context.current_key()?;
-            // A few blocks (a small file closed) are synced one by one; many at once by one
-            // sync of the cache's file system.
-            let one_by_one = blocks.len() <= 2 || crate::block_cache::BlockCache::sync_each_write();
+            // A few blocks (a small file fsynced) are synced one by one; many at once by one
+            // sync of the cache's file system; deferred ones by the next sync (where a platform
+            // has no sync of a whole file system, each file is synced as it is written).
+            let sync_each = crate::block_cache::BlockCache::sync_each_write();
+            let one_by_one = sync_each || (durable && blocks.len() <= 2);
             let mut refs = Vec::with_capacity(blocks.len());
             let mut sealed = Vec::with_capacity(blocks.len());
             for (offset, data) in blocks {
@@ -537,14 +604,22 @@ impl WorkspaceSession {
                     digest: strongroom_protocol::crypto::hash::Digest::of(&data),
                 });
             }
-            if !one_by_one {
+            if durable && !one_by_one {
                 cache.sync_to_disk()?;
             }
             Ok((sealed, refs))
         })
         .await
         .map_err(|e| EngineError::Protocol(e.to_string()))??;
-        self.client.db().put_blocks(&realm, &sealed, true)?;
+        if !durable {
+            self.unsynced_blocks.store(true, Ordering::SeqCst);
+        }
+        self.client
+            .db()
+            .put_blocks_with(&realm, &sealed, true, self.durability)?;
+        if self.durability == Durability::AtNextSync {
+            self.unsynced_commits.store(true, Ordering::SeqCst);
+        }
         Ok(refs)
     }
 
@@ -580,7 +655,7 @@ impl WorkspaceSession {
         let stamp = ContentStamp::of(&body).expect("a file");
         if ContentStamp::of(&entry.body).as_ref() == Some(expected) {
             entry.body = body;
-            self.client.db().put_entries(&realm, &[(id, entry)])?;
+            self.put_entries(&realm, &[(id, entry)])?;
             return Ok((stamp, None));
         }
         let mut folder = self.local(parent).await?;
@@ -595,7 +670,7 @@ impl WorkspaceSession {
         let copy = EntryId::generate(&mut rand_core::OsRng);
         children.insert(copy_name.clone(), copy);
         tracing::warn!(file = %name, copy = %copy_name, "another device changed a file being edited here; this device's content is kept as a conflict copy");
-        self.client.db().put_entries(
+        self.put_entries(
             &realm,
             &[(parent, folder), (copy, LocalEntry { base: None, body })],
         )?;
@@ -621,6 +696,17 @@ impl WorkspaceSession {
     pub async fn push(&self) -> Result<Option<Vec<super::RemoteChange>>> {
         if self.read_only() {
             return Ok(Some(Vec::new()));
+        }
+        // The bulk (blocks) goes first, while changes continue; then the manifests, between
+        // changes.
+        match self
+            .client
+            .upload_pending_blocks(&self.opened.context)
+            .await
+        {
+            Ok(()) => {}
+            Err(EngineError::Unreachable { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         }
         let _changing = self.changes.lock().await;
         match self

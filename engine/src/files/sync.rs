@@ -202,6 +202,26 @@ impl Client {
         Ok(Some(change))
     }
 
+    /// Uploads the blocks of every file waiting for upload, and nothing else. Blocks are
+    /// immutable and named by random ids, so this needs no coordination with changes made
+    /// meanwhile; a mount runs it before [`Client::push`] so that the push, which must not
+    /// interleave with changes, is short.
+    pub(crate) async fn upload_pending_blocks(&self, context: &RealmContext) -> Result<()> {
+        let mut blocks = Vec::new();
+        for (_, local) in self.db().entries_to_sync(&context.realm)? {
+            if let ManifestBody::File {
+                blocks: inline,
+                index,
+                ..
+            } = &local.body
+            {
+                blocks.extend(self.file_blocks(context, inline, index).await?);
+                blocks.extend(index.iter().cloned());
+            }
+        }
+        self.upload_blocks(context, &blocks, &NoProgress).await
+    }
+
     /// Uploads every local change of the realm, in waves: files and links first, then folders
     /// deepest first, so that a folder never names an entry the server does not have yet. In each
     /// wave the blocks go up in parallel, then the manifests in batches (one transaction each on
