@@ -438,6 +438,69 @@ fn a_mount_keeps_working_while_the_server_is_down_and_syncs_after() {
 }
 
 #[test]
+fn unmounting_during_writes_loses_nothing_the_program_wrote() {
+    let org = Org::new();
+    let alice = &org.alice;
+    alice.ok(&["workspace", "create", "Busy"]);
+    let dir = org.path().join("mnt");
+    let mut mount = Mount::start(alice, "Busy", &dir, &[]);
+
+    // A program writes 200 chunks of 64 KiB, one every 10 ms, and reports each one written.
+    let writer = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os,sys,time\n\
+             fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT|os.O_TRUNC)\n\
+             for i in range(200):\n\
+             \x20   os.write(fd, bytes([i % 251]) * 65536)\n\
+             \x20   print(i, flush=True)\n\
+             \x20   time.sleep(0.01)\n\
+             os.close(fd)\n\
+             print('closed', flush=True)",
+        )
+        .arg(dir.join("stream.bin"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(writer.stdout.unwrap()));
+    for _ in 0..20 {
+        lines.next().unwrap().unwrap();
+    }
+    // Unmounted (SIGTERM, as Ctrl-C) in the middle of the writes: the folder is detached at
+    // once, the program keeps writing to the file it has open, and the mount ends when it
+    // closes it.
+    let terminate = std::process::Command::new("kill")
+        .args(["-TERM", &mount.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminate.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(rest.last().map(String::as_str), Some("closed"), "{rest:?}");
+    assert_eq!(rest.len(), 200 - 20 + 1, "every write succeeded");
+    let status = mount
+        .wait()
+        .expect("the mount ends once the file is closed");
+    assert!(status.success(), "{status:?}");
+    assert!(!is_mounted(&dir));
+
+    // Every byte, as stored on this device and uploaded.
+    let back = org.path().join("back.bin");
+    alice.ok(&["get", "Busy:/stream.bin", back.to_str().unwrap()]);
+    let expected: Vec<u8> = (0..200u32)
+        .flat_map(|i| std::iter::repeat_n((i % 251) as u8, 65536))
+        .collect();
+    assert!(
+        std::fs::read(&back).unwrap() == expected,
+        "the content differs"
+    );
+    assert!(
+        alice
+            .ok(&["status"])
+            .contains("changes waiting for upload: 0")
+    );
+}
+
+#[test]
 fn after_kill_9_every_fsynced_byte_is_there() {
     let org = Org::new();
     let alice = &org.alice;

@@ -101,12 +101,44 @@ pub async fn mount(
     if stopped_outside {
         println!("{} was unmounted", dir.display());
     } else {
-        tokio::task::spawn_blocking(move || mounted.unmount())
-            .await?
-            .with_context(|| format!("cannot unmount {}", dir.display()))?;
-        println!("Unmounted {}", dir.display());
+        unmount_when_closed(mounted, dir).await?;
     }
     finish(vfs, workspace).await
+}
+
+/// Unmounts `dir`: at once when no file is open in it; else the folder is detached (nothing
+/// new can be opened) and the files open stay usable until their programs close them, which is
+/// waited for, so that nothing they write is lost (a second Ctrl-C stops waiting).
+#[cfg(unix)]
+async fn unmount_when_closed(mounted: strongroom_fuse::Mounted, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.to_path_buf();
+    let unmounted =
+        tokio::task::spawn_blocking(move || strongroom_fuse::unmount_path(&path, false)).await?;
+    if unmounted.is_err() {
+        println!(
+            "Files are open in {}: it is detached, and they stay usable until their programs close them (Ctrl-C again to stop waiting)",
+            dir.display()
+        );
+        let path = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || strongroom_fuse::unmount_path(&path, true))
+            .await?
+            .with_context(|| format!("cannot unmount {}", dir.display()))?;
+        tokio::select! {
+            _ = finished(&mounted) => {}
+            r = stop_requested() => {
+                r?;
+                // The serving threads stay blocked on the kernel; the process ends anyway.
+                println!("Stopped waiting: programs still using {} get errors from now on", dir.display());
+                return Ok(());
+            }
+        }
+    }
+    // Unmounted above: the serving threads end by themselves.
+    tokio::task::spawn_blocking(move || mounted.join())
+        .await?
+        .with_context(|| format!("unmounting {}", dir.display()))?;
+    println!("Unmounted {}", dir.display());
+    Ok(())
 }
 
 /// Resolves when `mounted` ends without us (`strongroom unmount`, `umount`).
@@ -210,11 +242,7 @@ pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyho
         }
     }
     for m in mounts {
-        let dir = m.dir.clone();
-        tokio::task::spawn_blocking(move || m.mounted.unmount())
-            .await?
-            .with_context(|| format!("cannot unmount {}", dir.display()))?;
-        println!("Unmounted {}", dir.display());
+        unmount_when_closed(m.mounted, &m.dir).await?;
         finish(m.vfs, &m.name).await?;
     }
     Ok(())

@@ -532,6 +532,11 @@ impl Mounted {
     pub fn unmount(self) -> std::io::Result<()> {
         self.session.umount_and_join()
     }
+
+    /// Waits for the FUSE threads to end, after an unmount from outside ([`unmount_path`]).
+    pub fn join(self) -> std::io::Result<()> {
+        self.session.join()
+    }
 }
 
 /// Mounts `vfs` on `mountpoint` (an existing, empty folder), served by background threads.
