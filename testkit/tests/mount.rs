@@ -446,7 +446,7 @@ fn unmounting_during_writes_loses_nothing_the_program_wrote() {
     let mut mount = Mount::start(alice, "Busy", &dir, &[]);
 
     // A program writes 200 chunks of 64 KiB, one every 10 ms, and reports each one written.
-    let writer = std::process::Command::new("python3")
+    let mut writer = std::process::Command::new("python3")
         .arg("-c")
         .arg(
             "import os,sys,time\n\
@@ -462,7 +462,7 @@ fn unmounting_during_writes_loses_nothing_the_program_wrote() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(writer.stdout.unwrap()));
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(writer.stdout.take().unwrap()));
     for _ in 0..20 {
         lines.next().unwrap().unwrap();
     }
@@ -477,6 +477,7 @@ fn unmounting_during_writes_loses_nothing_the_program_wrote() {
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert_eq!(rest.last().map(String::as_str), Some("closed"), "{rest:?}");
     assert_eq!(rest.len(), 200 - 20 + 1, "every write succeeded");
+    assert!(writer.wait().unwrap().success());
     let status = mount
         .wait()
         .expect("the mount ends once the file is closed");
