@@ -143,6 +143,7 @@ impl LocalDb {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
             key,
@@ -167,8 +168,7 @@ impl LocalDb {
     /// An entry.
     pub fn entry(&self, realm: &RealmId, entry: &EntryId) -> Result<Option<LocalEntry>> {
         let data: Option<Vec<u8>> = self.with(|c| {
-            c.query_row(
-                "SELECT data FROM entries WHERE realm = ?1 AND entry = ?2",
+            c.prepare_cached("SELECT data FROM entries WHERE realm = ?1 AND entry = ?2")?.query_row(
                 params![realm.as_bytes(), entry.as_bytes()],
                 |r| r.get(0),
             )
@@ -219,15 +219,16 @@ impl LocalDb {
     ) -> Result<()> {
         self.with(|c| {
             let deferred = durability == Durability::AtNextSync;
+            // Cached statements: parsing SQL is a large part of a small change's cost.
             if deferred {
-                c.pragma_update(None, "synchronous", "NORMAL")?;
+                c.prepare_cached("PRAGMA synchronous = NORMAL")?.execute([])?;
             }
             let result = c.transaction().and_then(|tx| {
                 f(&tx)?;
                 tx.commit()
             });
             if deferred {
-                c.pragma_update(None, "synchronous", "FULL")?;
+                c.prepare_cached("PRAGMA synchronous = FULL")?.execute([])?;
             }
             result
         })
@@ -251,9 +252,8 @@ impl LocalDb {
             .collect();
         self.transaction(durability, |tx| {
             for (id, base_version, need_sync, data) in &rows {
-                tx.execute(
-                    "INSERT INTO entries (realm, entry, base_version, need_sync, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (realm, entry) DO UPDATE SET base_version = ?3, need_sync = ?4, data = ?5",
+                tx.prepare_cached("INSERT INTO entries (realm, entry, base_version, need_sync, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (realm, entry) DO UPDATE SET base_version = ?3, need_sync = ?4, data = ?5")?.execute(
                     params![realm.as_bytes(), id.as_bytes(), base_version, need_sync, data],
                 )?;
             }
@@ -264,8 +264,7 @@ impl LocalDb {
     /// Removes an entry (after it was deleted from its folder and the folder synced).
     pub fn remove_entry(&self, realm: &RealmId, entry: &EntryId) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM entries WHERE realm = ?1 AND entry = ?2",
+            c.prepare_cached("DELETE FROM entries WHERE realm = ?1 AND entry = ?2")?.execute(
                 params![realm.as_bytes(), entry.as_bytes()],
             )
             .map(drop)
@@ -275,8 +274,7 @@ impl LocalDb {
     /// Whether this device holds any entry of a realm.
     pub fn holds_entries(&self, realm: &RealmId) -> Result<bool> {
         self.with(|c| {
-            c.query_row(
-                "SELECT 1 FROM entries WHERE realm = ?1 LIMIT 1",
+            c.prepare_cached("SELECT 1 FROM entries WHERE realm = ?1 LIMIT 1")?.query_row(
                 params![realm.as_bytes()],
                 |_| Ok(()),
             )
@@ -289,7 +287,7 @@ impl LocalDb {
     pub fn entries_to_sync(&self, realm: &RealmId) -> Result<Vec<(EntryId, LocalEntry)>> {
         let rows: Vec<(Vec<u8>, Vec<u8>)> = self.with(|c| {
             let mut stmt =
-                c.prepare("SELECT entry, data FROM entries WHERE realm = ?1 AND need_sync = 1")?;
+                c.prepare_cached("SELECT entry, data FROM entries WHERE realm = ?1 AND need_sync = 1")?;
             let rows = stmt.query_map(params![realm.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })?;
@@ -304,8 +302,7 @@ impl LocalDb {
     /// How many entries of every realm wait for upload.
     pub fn pending_count(&self) -> Result<u64> {
         self.with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM entries WHERE need_sync = 1",
+            c.prepare_cached("SELECT COUNT(*) FROM entries WHERE need_sync = 1")?.query_row(
                 [],
                 |r| r.get::<_, i64>(0),
             )
@@ -316,8 +313,7 @@ impl LocalDb {
     /// The highest version of a vlob this device has validated.
     pub fn seen_version(&self, realm: &RealmId, entry: &EntryId) -> Result<u32> {
         self.with(|c| {
-            c.query_row(
-                "SELECT version FROM seen_versions WHERE realm = ?1 AND entry = ?2",
+            c.prepare_cached("SELECT version FROM seen_versions WHERE realm = ?1 AND entry = ?2")?.query_row(
                 params![realm.as_bytes(), entry.as_bytes()],
                 |r| r.get(0),
             )
@@ -331,9 +327,8 @@ impl LocalDb {
         self.with(|c| {
             let tx = c.transaction()?;
             for (entry, version) in versions {
-                tx.execute(
-                    "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
+                tx.prepare_cached("INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)")?.execute(
                     params![realm.as_bytes(), entry.as_bytes(), version],
                 )?;
             }
@@ -344,9 +339,8 @@ impl LocalDb {
     /// Records a validated version (keeps the highest).
     pub fn see_version(&self, realm: &RealmId, entry: &EntryId, version: u32) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
+            c.prepare_cached("INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)")?.execute(
                 params![realm.as_bytes(), entry.as_bytes(), version],
             )
             .map(drop)
@@ -356,8 +350,7 @@ impl LocalDb {
     /// A realm's last processed checkpoint.
     pub fn checkpoint(&self, realm: &RealmId) -> Result<u64> {
         self.with(|c| {
-            c.query_row(
-                "SELECT checkpoint FROM realms WHERE realm = ?1",
+            c.prepare_cached("SELECT checkpoint FROM realms WHERE realm = ?1")?.query_row(
                 params![realm.as_bytes()],
                 |r| r.get::<_, i64>(0),
             )
@@ -369,9 +362,8 @@ impl LocalDb {
     /// Records a realm's processed checkpoint.
     pub fn set_checkpoint(&self, realm: &RealmId, checkpoint: u64) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO realms (realm, checkpoint) VALUES (?1, ?2)
-                 ON CONFLICT (realm) DO UPDATE SET checkpoint = max(checkpoint, ?2)",
+            c.prepare_cached("INSERT INTO realms (realm, checkpoint) VALUES (?1, ?2)
+                 ON CONFLICT (realm) DO UPDATE SET checkpoint = max(checkpoint, ?2)")?.execute(
                 params![realm.as_bytes(), checkpoint as i64],
             )
             .map(drop)
@@ -381,8 +373,7 @@ impl LocalDb {
     /// A realm's validated certificates, as stored.
     pub fn realm_certificates(&self, realm: &RealmId) -> Result<Vec<Vec<u8>>> {
         let data: Option<Vec<u8>> = self.with(|c| {
-            c.query_row(
-                "SELECT certificates FROM realms WHERE realm = ?1",
+            c.prepare_cached("SELECT certificates FROM realms WHERE realm = ?1")?.query_row(
                 params![realm.as_bytes()],
                 |r| r.get(0),
             )
@@ -420,9 +411,8 @@ impl LocalDb {
             .key
             .encrypt(&mut OsRng, &list.encode(), realm.as_bytes());
         self.with(|c| {
-            c.execute(
-                "INSERT INTO realms (realm, certificates) VALUES (?1, ?2)
-                 ON CONFLICT (realm) DO UPDATE SET certificates = ?2",
+            c.prepare_cached("INSERT INTO realms (realm, certificates) VALUES (?1, ?2)
+                 ON CONFLICT (realm) DO UPDATE SET certificates = ?2")?.execute(
                 params![realm.as_bytes(), data],
             )
             .map(drop)
@@ -432,8 +422,7 @@ impl LocalDb {
     /// A named counter (e.g. the next message index).
     pub fn counter(&self, name: &str) -> Result<u64> {
         self.with(|c| {
-            c.query_row(
-                "SELECT value FROM counters WHERE name = ?1",
+            c.prepare_cached("SELECT value FROM counters WHERE name = ?1")?.query_row(
                 params![name],
                 |r| r.get::<_, i64>(0),
             )
@@ -445,8 +434,7 @@ impl LocalDb {
     /// Sets a named counter.
     pub fn set_counter(&self, name: &str, value: u64) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
+            c.prepare_cached("INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2")?.execute(
                 params![name, value as i64],
             )
             .map(drop)
@@ -474,9 +462,8 @@ impl LocalDb {
         let now = crate::clock::now().as_micros();
         self.transaction(durability, |tx| {
             for (block, size) in blocks {
-                tx.execute(
-                    "INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4), last_access = ?5",
+                tx.prepare_cached("INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4), last_access = ?5")?.execute(
                     params![realm.as_bytes(), block.as_bytes(), *size as i64, dirty, now],
                 )?;
             }
@@ -498,8 +485,7 @@ impl LocalDb {
     /// A block's record.
     pub fn block(&self, realm: &RealmId, block: &BlockId) -> Result<Option<BlockRecord>> {
         self.with(|c| {
-            c.query_row(
-                "SELECT size, dirty, pinned FROM blocks WHERE realm = ?1 AND block = ?2",
+            c.prepare_cached("SELECT size, dirty, pinned FROM blocks WHERE realm = ?1 AND block = ?2")?.query_row(
                 params![realm.as_bytes(), block.as_bytes()],
                 |r| {
                     Ok(BlockRecord {
@@ -518,8 +504,7 @@ impl LocalDb {
         self.with(|c| {
             let tx = c.transaction()?;
             for block in blocks {
-                tx.execute(
-                    "UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2",
+                tx.prepare_cached("UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2")?.execute(
                     params![realm.as_bytes(), block.as_bytes()],
                 )?;
             }
@@ -532,8 +517,7 @@ impl LocalDb {
         self.with(|c| {
             let tx = c.transaction()?;
             for block in blocks {
-                tx.execute(
-                    "UPDATE blocks SET pinned = ?3 WHERE realm = ?1 AND block = ?2",
+                tx.prepare_cached("UPDATE blocks SET pinned = ?3 WHERE realm = ?1 AND block = ?2")?.execute(
                     params![realm.as_bytes(), block.as_bytes(), pinned],
                 )?;
             }
@@ -544,7 +528,7 @@ impl LocalDb {
     /// Total size of cached blocks that may be evicted, and the oldest of them first.
     pub fn evictable_blocks(&self, limit: usize) -> Result<Vec<(RealmId, BlockId, u64)>> {
         let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = self.with(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT realm, block, size FROM blocks WHERE dirty = 0 AND pinned = 0 ORDER BY last_access LIMIT ?1",
             )?;
             let rows = stmt.query_map(params![limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -564,7 +548,7 @@ impl LocalDb {
     /// Bytes of all cached blocks.
     pub fn cached_bytes(&self) -> Result<u64> {
         self.with(|c| {
-            c.query_row("SELECT COALESCE(SUM(size), 0) FROM blocks", [], |r| {
+            c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM blocks")?.query_row( [], |r| {
                 r.get::<_, i64>(0)
             })
         })
@@ -574,8 +558,7 @@ impl LocalDb {
     /// Forgets an evicted block.
     pub fn forget_block(&self, realm: &RealmId, block: &BlockId) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM blocks WHERE realm = ?1 AND block = ?2 AND dirty = 0 AND pinned = 0",
+            c.prepare_cached("DELETE FROM blocks WHERE realm = ?1 AND block = ?2 AND dirty = 0 AND pinned = 0")?.execute(
                 params![realm.as_bytes(), block.as_bytes()],
             )
             .map(drop)
