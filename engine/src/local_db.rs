@@ -168,11 +168,9 @@ impl LocalDb {
     /// An entry.
     pub fn entry(&self, realm: &RealmId, entry: &EntryId) -> Result<Option<LocalEntry>> {
         let data: Option<Vec<u8>> = self.with(|c| {
-            c.prepare_cached("SELECT data FROM entries WHERE realm = ?1 AND entry = ?2")?.query_row(
-                params![realm.as_bytes(), entry.as_bytes()],
-                |r| r.get(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT data FROM entries WHERE realm = ?1 AND entry = ?2")?
+                .query_row(params![realm.as_bytes(), entry.as_bytes()], |r| r.get(0))
+                .optional()
         })?;
         data.map(|d| self.decrypt_entry(realm, entry, &d))
             .transpose()
@@ -221,7 +219,8 @@ impl LocalDb {
             let deferred = durability == Durability::AtNextSync;
             // Cached statements: parsing SQL is a large part of a small change's cost.
             if deferred {
-                c.prepare_cached("PRAGMA synchronous = NORMAL")?.execute([])?;
+                c.prepare_cached("PRAGMA synchronous = NORMAL")?
+                    .execute([])?;
             }
             let result = c.transaction().and_then(|tx| {
                 f(&tx)?;
@@ -264,21 +263,18 @@ impl LocalDb {
     /// Removes an entry (after it was deleted from its folder and the folder synced).
     pub fn remove_entry(&self, realm: &RealmId, entry: &EntryId) -> Result<()> {
         self.with(|c| {
-            c.prepare_cached("DELETE FROM entries WHERE realm = ?1 AND entry = ?2")?.execute(
-                params![realm.as_bytes(), entry.as_bytes()],
-            )
-            .map(drop)
+            c.prepare_cached("DELETE FROM entries WHERE realm = ?1 AND entry = ?2")?
+                .execute(params![realm.as_bytes(), entry.as_bytes()])
+                .map(drop)
         })
     }
 
     /// Whether this device holds any entry of a realm.
     pub fn holds_entries(&self, realm: &RealmId) -> Result<bool> {
         self.with(|c| {
-            c.prepare_cached("SELECT 1 FROM entries WHERE realm = ?1 LIMIT 1")?.query_row(
-                params![realm.as_bytes()],
-                |_| Ok(()),
-            )
-            .optional()
+            c.prepare_cached("SELECT 1 FROM entries WHERE realm = ?1 LIMIT 1")?
+                .query_row(params![realm.as_bytes()], |_| Ok(()))
+                .optional()
         })
         .map(|found| found.is_some())
     }
@@ -286,8 +282,9 @@ impl LocalDb {
     /// The entries of a realm with changes to upload.
     pub fn entries_to_sync(&self, realm: &RealmId) -> Result<Vec<(EntryId, LocalEntry)>> {
         let rows: Vec<(Vec<u8>, Vec<u8>)> = self.with(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT entry, data FROM entries WHERE realm = ?1 AND need_sync = 1")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT entry, data FROM entries WHERE realm = ?1 AND need_sync = 1",
+            )?;
             let rows = stmt.query_map(params![realm.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })?;
@@ -302,10 +299,8 @@ impl LocalDb {
     /// How many entries of every realm wait for upload.
     pub fn pending_count(&self) -> Result<u64> {
         self.with(|c| {
-            c.prepare_cached("SELECT COUNT(*) FROM entries WHERE need_sync = 1")?.query_row(
-                [],
-                |r| r.get::<_, i64>(0),
-            )
+            c.prepare_cached("SELECT COUNT(*) FROM entries WHERE need_sync = 1")?
+                .query_row([], |r| r.get::<_, i64>(0))
         })
         .map(|n| n as u64)
     }
@@ -313,11 +308,9 @@ impl LocalDb {
     /// The highest version of a vlob this device has validated.
     pub fn seen_version(&self, realm: &RealmId, entry: &EntryId) -> Result<u32> {
         self.with(|c| {
-            c.prepare_cached("SELECT version FROM seen_versions WHERE realm = ?1 AND entry = ?2")?.query_row(
-                params![realm.as_bytes(), entry.as_bytes()],
-                |r| r.get(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT version FROM seen_versions WHERE realm = ?1 AND entry = ?2")?
+                .query_row(params![realm.as_bytes(), entry.as_bytes()], |r| r.get(0))
+                .optional()
         })
         .map(|v| v.unwrap_or(0))
     }
@@ -327,10 +320,11 @@ impl LocalDb {
         self.with(|c| {
             let tx = c.transaction()?;
             for (entry, version) in versions {
-                tx.prepare_cached("INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)")?.execute(
-                    params![realm.as_bytes(), entry.as_bytes(), version],
-                )?;
+                tx.prepare_cached(
+                    "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
+                )?
+                .execute(params![realm.as_bytes(), entry.as_bytes(), version])?;
             }
             tx.commit()
         })
@@ -339,10 +333,11 @@ impl LocalDb {
     /// Records a validated version (keeps the highest).
     pub fn see_version(&self, realm: &RealmId, entry: &EntryId, version: u32) -> Result<()> {
         self.with(|c| {
-            c.prepare_cached("INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)")?.execute(
-                params![realm.as_bytes(), entry.as_bytes(), version],
-            )
+            c.prepare_cached(
+                "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
+            )?
+            .execute(params![realm.as_bytes(), entry.as_bytes(), version])
             .map(drop)
         })
     }
@@ -350,11 +345,9 @@ impl LocalDb {
     /// A realm's last processed checkpoint.
     pub fn checkpoint(&self, realm: &RealmId) -> Result<u64> {
         self.with(|c| {
-            c.prepare_cached("SELECT checkpoint FROM realms WHERE realm = ?1")?.query_row(
-                params![realm.as_bytes()],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT checkpoint FROM realms WHERE realm = ?1")?
+                .query_row(params![realm.as_bytes()], |r| r.get::<_, i64>(0))
+                .optional()
         })
         .map(|v| v.unwrap_or(0) as u64)
     }
@@ -362,10 +355,11 @@ impl LocalDb {
     /// Records a realm's processed checkpoint.
     pub fn set_checkpoint(&self, realm: &RealmId, checkpoint: u64) -> Result<()> {
         self.with(|c| {
-            c.prepare_cached("INSERT INTO realms (realm, checkpoint) VALUES (?1, ?2)
-                 ON CONFLICT (realm) DO UPDATE SET checkpoint = max(checkpoint, ?2)")?.execute(
-                params![realm.as_bytes(), checkpoint as i64],
-            )
+            c.prepare_cached(
+                "INSERT INTO realms (realm, checkpoint) VALUES (?1, ?2)
+                 ON CONFLICT (realm) DO UPDATE SET checkpoint = max(checkpoint, ?2)",
+            )?
+            .execute(params![realm.as_bytes(), checkpoint as i64])
             .map(drop)
         })
     }
@@ -373,12 +367,10 @@ impl LocalDb {
     /// A realm's validated certificates, as stored.
     pub fn realm_certificates(&self, realm: &RealmId) -> Result<Vec<Vec<u8>>> {
         let data: Option<Vec<u8>> = self.with(|c| {
-            c.prepare_cached("SELECT certificates FROM realms WHERE realm = ?1")?.query_row(
-                params![realm.as_bytes()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
+            c.prepare_cached("SELECT certificates FROM realms WHERE realm = ?1")?
+                .query_row(params![realm.as_bytes()], |r| r.get(0))
+                .optional()
+                .map(Option::flatten)
         })?;
         let Some(data) = data else {
             return Ok(Vec::new());
@@ -411,10 +403,11 @@ impl LocalDb {
             .key
             .encrypt(&mut OsRng, &list.encode(), realm.as_bytes());
         self.with(|c| {
-            c.prepare_cached("INSERT INTO realms (realm, certificates) VALUES (?1, ?2)
-                 ON CONFLICT (realm) DO UPDATE SET certificates = ?2")?.execute(
-                params![realm.as_bytes(), data],
-            )
+            c.prepare_cached(
+                "INSERT INTO realms (realm, certificates) VALUES (?1, ?2)
+                 ON CONFLICT (realm) DO UPDATE SET certificates = ?2",
+            )?
+            .execute(params![realm.as_bytes(), data])
             .map(drop)
         })
     }
@@ -422,11 +415,9 @@ impl LocalDb {
     /// A named counter (e.g. the next message index).
     pub fn counter(&self, name: &str) -> Result<u64> {
         self.with(|c| {
-            c.prepare_cached("SELECT value FROM counters WHERE name = ?1")?.query_row(
-                params![name],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT value FROM counters WHERE name = ?1")?
+                .query_row(params![name], |r| r.get::<_, i64>(0))
+                .optional()
         })
         .map(|v| v.unwrap_or(0) as u64)
     }
@@ -485,16 +476,16 @@ impl LocalDb {
     /// A block's record.
     pub fn block(&self, realm: &RealmId, block: &BlockId) -> Result<Option<BlockRecord>> {
         self.with(|c| {
-            c.prepare_cached("SELECT size, dirty, pinned FROM blocks WHERE realm = ?1 AND block = ?2")?.query_row(
-                params![realm.as_bytes(), block.as_bytes()],
-                |r| {
-                    Ok(BlockRecord {
-                        size: r.get::<_, i64>(0)? as u64,
-                        dirty: r.get(1)?,
-                        pinned: r.get(2)?,
-                    })
-                },
-            )
+            c.prepare_cached(
+                "SELECT size, dirty, pinned FROM blocks WHERE realm = ?1 AND block = ?2",
+            )?
+            .query_row(params![realm.as_bytes(), block.as_bytes()], |r| {
+                Ok(BlockRecord {
+                    size: r.get::<_, i64>(0)? as u64,
+                    dirty: r.get(1)?,
+                    pinned: r.get(2)?,
+                })
+            })
             .optional()
         })
     }
@@ -504,9 +495,8 @@ impl LocalDb {
         self.with(|c| {
             let tx = c.transaction()?;
             for block in blocks {
-                tx.prepare_cached("UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2")?.execute(
-                    params![realm.as_bytes(), block.as_bytes()],
-                )?;
+                tx.prepare_cached("UPDATE blocks SET dirty = 0 WHERE realm = ?1 AND block = ?2")?
+                    .execute(params![realm.as_bytes(), block.as_bytes()])?;
             }
             tx.commit()
         })
@@ -517,9 +507,8 @@ impl LocalDb {
         self.with(|c| {
             let tx = c.transaction()?;
             for block in blocks {
-                tx.prepare_cached("UPDATE blocks SET pinned = ?3 WHERE realm = ?1 AND block = ?2")?.execute(
-                    params![realm.as_bytes(), block.as_bytes(), pinned],
-                )?;
+                tx.prepare_cached("UPDATE blocks SET pinned = ?3 WHERE realm = ?1 AND block = ?2")?
+                    .execute(params![realm.as_bytes(), block.as_bytes(), pinned])?;
             }
             tx.commit()
         })
@@ -548,9 +537,8 @@ impl LocalDb {
     /// Bytes of all cached blocks.
     pub fn cached_bytes(&self) -> Result<u64> {
         self.with(|c| {
-            c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM blocks")?.query_row( [], |r| {
-                r.get::<_, i64>(0)
-            })
+            c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM blocks")?
+                .query_row([], |r| r.get::<_, i64>(0))
         })
         .map(|n| n as u64)
     }
@@ -558,9 +546,10 @@ impl LocalDb {
     /// Forgets an evicted block.
     pub fn forget_block(&self, realm: &RealmId, block: &BlockId) -> Result<()> {
         self.with(|c| {
-            c.prepare_cached("DELETE FROM blocks WHERE realm = ?1 AND block = ?2 AND dirty = 0 AND pinned = 0")?.execute(
-                params![realm.as_bytes(), block.as_bytes()],
-            )
+            c.prepare_cached(
+                "DELETE FROM blocks WHERE realm = ?1 AND block = ?2 AND dirty = 0 AND pinned = 0",
+            )?
+            .execute(params![realm.as_bytes(), block.as_bytes()])
             .map(drop)
         })
     }

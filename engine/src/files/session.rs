@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::{StreamExt, TryStreamExt};
-use strongroom_protocol::ids::{EntryId, RealmId};
+use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
 use strongroom_protocol::manifests::{BlockRef, EntryName, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 
@@ -582,10 +582,8 @@ impl WorkspaceSession {
             // has no sync of a whole file system, each file is synced as it is written).
             let sync_each = crate::block_cache::BlockCache::sync_each_write();
             let one_by_one = sync_each || (durable && blocks.len() <= 2);
-            let mut refs = Vec::with_capacity(blocks.len());
-            let mut sealed = Vec::with_capacity(blocks.len());
-            for (offset, data) in blocks {
-                let id = strongroom_protocol::ids::BlockId::generate(&mut rand_core::OsRng);
+            let seal_one = |(offset, data): (u64, Vec<u8>)| -> Result<((BlockId, u64), BlockRef)> {
+                let id = BlockId::generate(&mut rand_core::OsRng);
                 let bytes = strongroom_protocol::blocks::seal_block(
                     key,
                     &realm,
@@ -595,14 +593,51 @@ impl WorkspaceSession {
                     &mut rand_core::OsRng,
                 );
                 cache.write_file(&realm, &id, &bytes, one_by_one)?;
-                sealed.push((id, bytes.len() as u64));
-                refs.push(BlockRef {
-                    id,
-                    key_index,
-                    offset,
-                    len: data.len() as u32,
-                    digest: strongroom_protocol::crypto::hash::Digest::of(&data),
-                });
+                Ok((
+                    (id, bytes.len() as u64),
+                    BlockRef {
+                        id,
+                        key_index,
+                        offset,
+                        len: data.len() as u32,
+                        digest: strongroom_protocol::crypto::hash::Digest::of(&data),
+                    },
+                ))
+            };
+            // Many blocks (a large file saved) are hashed, sealed and written on every core.
+            let workers = if blocks.len() > 2 {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+            } else {
+                1
+            };
+            let done: Vec<Result<((BlockId, u64), BlockRef)>> = if workers > 1 {
+                let per_worker = blocks.len().div_ceil(workers);
+                let mut blocks = blocks.into_iter();
+                let groups: Vec<Vec<(u64, Vec<u8>)>> = (0..workers)
+                    .map(|_| blocks.by_ref().take(per_worker).collect())
+                    .collect();
+                let seal_one = &seal_one;
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = groups
+                        .into_iter()
+                        .map(|group| {
+                            scope.spawn(move || group.into_iter().map(seal_one).collect::<Vec<_>>())
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| h.join().expect("a sealing thread panicked"))
+                        .collect()
+                })
+            } else {
+                blocks.into_iter().map(seal_one).collect()
+            };
+            let mut refs = Vec::with_capacity(done.len());
+            let mut sealed = Vec::with_capacity(done.len());
+            for result in done {
+                let (written, block) = result?;
+                sealed.push(written);
+                refs.push(block);
             }
             if durable && !one_by_one {
                 cache.sync_to_disk()?;
