@@ -699,6 +699,9 @@ impl Vfs {
             loop {
                 ticks.tick().await;
                 let Some(vfs) = vfs.upgrade() else { return };
+                // What other processes of this device (the command line) changed shows within a
+                // tick.
+                vfs.session.forget_cached();
                 // What was saved reaches the disk within a tick, as a journaling file system
                 // commits every few seconds.
                 if let Err(e) = vfs.session.sync().await {

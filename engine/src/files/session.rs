@@ -55,6 +55,20 @@ pub struct WorkspaceSession {
     unsynced_commits: AtomicBool,
     /// One sync at a time: a sync that finds nothing to do has waited for the one under way.
     syncing: tokio::sync::Mutex<()>,
+    /// Decoded entries as this session last read or wrote them (see [`EntryCache`]).
+    cache: std::sync::Mutex<EntryCache>,
+}
+
+/// Decoded entries, so that a mount's every lookup is not a database read and a decryption.
+/// Writes of this session go through it; a pull or push (which write the database directly)
+/// empties it, and so does [`WorkspaceSession::forget_cached`], which a mount calls every few
+/// seconds for what other processes of this device (the command line) may have changed.
+#[derive(Default)]
+struct EntryCache {
+    entries: HashMap<EntryId, Arc<LocalEntry>>,
+    /// Bumped by every write and every emptying: a read that started before one of them does
+    /// not put what it read into the cache.
+    generation: u64,
 }
 
 /// What a file's content is, in short (its size and the ids of its blocks or index blocks):
@@ -111,6 +125,7 @@ impl Client {
             unsynced_blocks: AtomicBool::new(false),
             unsynced_commits: AtomicBool::new(false),
             syncing: Default::default(),
+            cache: Default::default(),
         })
     }
 }
@@ -146,13 +161,52 @@ impl WorkspaceSession {
         Ok(self.entries(&[id]).await?.remove(&id))
     }
 
+    /// Entries through the cache; those not cached are loaded (from the database, or the
+    /// server for those missing locally) and cached.
+    async fn load(&self, ids: &[EntryId]) -> Result<HashMap<EntryId, Arc<LocalEntry>>> {
+        let (mut found, missing, generation) = {
+            let cache = self.cache.lock().expect("entry cache");
+            let mut found = HashMap::with_capacity(ids.len());
+            let mut missing = Vec::new();
+            for id in ids {
+                match cache.entries.get(id) {
+                    Some(entry) => {
+                        found.insert(*id, entry.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+            (found, missing, cache.generation)
+        };
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let loaded = self.client.load_entries(&self.opened, &missing).await?;
+        let mut cache = self.cache.lock().expect("entry cache");
+        let keep = cache.generation == generation;
+        for (id, entry) in loaded {
+            let entry = Arc::new(entry);
+            if keep {
+                cache.entries.insert(id, entry.clone());
+            }
+            found.insert(id, entry);
+        }
+        Ok(found)
+    }
+
+    /// Forgets every cached entry: the next reads come from the database.
+    pub fn forget_cached(&self) {
+        let mut cache = self.cache.lock().expect("entry cache");
+        cache.entries.clear();
+        cache.generation += 1;
+    }
+
     /// Several entries at once (one request for those missing locally); unknown ones are left
     /// out.
     pub async fn entries(&self, ids: &[EntryId]) -> Result<HashMap<EntryId, EntryInfo>> {
         let root = self.root();
         let mut found: HashMap<EntryId, EntryInfo> = self
-            .client
-            .load_entries(&self.opened, ids)
+            .load(ids)
             .await?
             .into_iter()
             .map(|(id, entry)| (id, info(id, &entry)))
@@ -276,13 +330,8 @@ impl WorkspaceSession {
 
     async fn local(&self, id: EntryId) -> Result<LocalEntry> {
         let root = self.root();
-        match self
-            .client
-            .load_entries(&self.opened, &[id])
-            .await?
-            .remove(&id)
-        {
-            Some(entry) => Ok(entry),
+        match self.load(&[id]).await?.remove(&id) {
+            Some(entry) => Ok(Arc::unwrap_or_clone(entry)),
             None if id == root => self.client.root(&self.opened).await,
             None => Err(EngineError::NotFound(format!("entry {id}"))),
         }
@@ -523,11 +572,25 @@ impl WorkspaceSession {
         self.durability = Durability::AtNextSync;
     }
 
-    /// Commits local entries with the session's durability.
+    /// Commits local entries with the session's durability, and caches them.
     fn put_entries(&self, realm: &RealmId, entries: &[(EntryId, LocalEntry)]) -> Result<()> {
-        self.client
-            .db()
-            .put_entries_with(realm, entries, self.durability)?;
+        {
+            // Under the cache's lock, so that a read in flight cannot cache what this replaces.
+            let mut cache = self.cache.lock().expect("entry cache");
+            cache.generation += 1;
+            let written = self
+                .client
+                .db()
+                .put_entries_with(realm, entries, self.durability);
+            for (id, entry) in entries {
+                if written.is_ok() {
+                    cache.entries.insert(*id, Arc::new(entry.clone()));
+                } else {
+                    cache.entries.remove(id);
+                }
+            }
+            written?;
+        }
         if self.durability == Durability::AtNextSync {
             self.unsynced_commits.store(true, Ordering::SeqCst);
         }
@@ -719,12 +782,17 @@ impl WorkspaceSession {
             return Ok(Some(Vec::new()));
         }
         let _changing = self.changes.lock().await;
-        match self.client.pull(&self.opened.context).await {
+        let pulled = self.client.pull(&self.opened.context).await;
+        if pulled.as_ref().is_ok_and(|changes| !changes.is_empty()) {
+            self.forget_cached();
+        }
+        match pulled {
             Ok(changes) => Ok(Some(changes)),
             Err(EngineError::Unreachable { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
+
     /// Uploads what changed on this device (blocks, then manifests): what other devices'
     /// changes did to local entries (conflicts resolved), or `None` when the server is
     /// unreachable (the changes wait, durable).
@@ -744,11 +812,13 @@ impl WorkspaceSession {
             Err(e) => return Err(e),
         }
         let _changing = self.changes.lock().await;
-        match self
+        let pushed = self
             .client
             .push(&self.opened.context, &super::NoProgress)
-            .await
-        {
+            .await;
+        // Uploaded entries have new base versions in the database.
+        self.forget_cached();
+        match pushed {
             Ok(report) => Ok(Some(report.remote_changes)),
             Err(EngineError::Unreachable { .. }) => Ok(None),
             Err(e) => Err(e),

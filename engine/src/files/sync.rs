@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::OsRng;
 use strongroom_protocol::ids::EntryId;
-use strongroom_protocol::manifests::{EntryName, Manifest, ManifestBody};
+use strongroom_protocol::manifests::{BlockRef, EntryName, Manifest, ManifestBody};
 use strongroom_protocol::wire::{MAX_BATCH_WRITES, REALM_PAGE};
 
 use super::{NoProgress, Progress};
@@ -207,8 +207,19 @@ impl Client {
     /// meanwhile; a mount runs it before [`Client::push`] so that the push, which must not
     /// interleave with changes, is short.
     pub(crate) async fn upload_pending_blocks(&self, context: &RealmContext) -> Result<()> {
+        let pending = self.db().entries_to_sync(&context.realm)?;
+        let blocks = self.blocks_of(context, &pending).await?;
+        self.upload_blocks(context, &blocks, &NoProgress).await
+    }
+
+    /// Every block of the files among `entries` (data blocks and index blocks).
+    async fn blocks_of(
+        &self,
+        context: &RealmContext,
+        entries: &[(EntryId, LocalEntry)],
+    ) -> Result<Vec<BlockRef>> {
         let mut blocks = Vec::new();
-        for (_, local) in self.db().entries_to_sync(&context.realm)? {
+        for (_, local) in entries {
             if let ManifestBody::File {
                 blocks: inline,
                 index,
@@ -219,7 +230,7 @@ impl Client {
                 blocks.extend(index.iter().cloned());
             }
         }
-        self.upload_blocks(context, &blocks, &NoProgress).await
+        Ok(blocks)
     }
 
     /// Uploads every local change of the realm, in waves: files and links first, then folders
@@ -247,18 +258,7 @@ impl Client {
                 waves.entry(wave).or_default().push((id, local));
             }
             for wave in waves.into_values() {
-                let mut blocks = Vec::new();
-                for (_, local) in &wave {
-                    if let ManifestBody::File {
-                        blocks: inline,
-                        index,
-                        ..
-                    } = &local.body
-                    {
-                        blocks.extend(self.file_blocks(context, inline, index).await?);
-                        blocks.extend(index.iter().cloned());
-                    }
-                }
+                let blocks = self.blocks_of(context, &wave).await?;
                 self.upload_blocks(context, &blocks, progress).await?;
                 for batch in batches(wave) {
                     self.upload_batch(context, batch, &mut report).await?;
