@@ -584,6 +584,9 @@ fn rsync_and_stress_ng_file_stressors_run_clean_in_a_mount() {
             .args(["--temp-path", dir.join("stress").to_str().unwrap()])
             .args([format!("--{stressor}"), "1".into()])
             .args([format!("--{stressor}-ops"), ops.to_string()])
+            // hdd and iomix default to 1 GiB of files each, stored twice (device cache and
+            // server): bounded so that the test fits next to the others on a small disk.
+            .args(["--hdd-bytes", "256m", "--iomix-bytes", "256m"])
             .args(["--verify", "--timeout", "60"])
             .output()
             .unwrap();

@@ -800,8 +800,8 @@ impl WorkspaceSession {
         if self.read_only() {
             return Ok(Some(Vec::new()));
         }
-        // The bulk (blocks) goes first, while changes continue; then the manifests, between
-        // changes.
+        // The bulk (blocks) goes first, while changes continue; then the manifests, batch by
+        // batch between changes.
         match self
             .client
             .upload_pending_blocks(&self.opened.context)
@@ -811,12 +811,20 @@ impl WorkspaceSession {
             Err(EngineError::Unreachable { .. }) => return Ok(None),
             Err(e) => return Err(e),
         }
-        let _changing = self.changes.lock().await;
+        // Uploaded entries get new base versions in the database: the cache forgets them
+        // before the next change reads them.
+        let forget = || self.forget_cached();
         let pushed = self
             .client
-            .push(&self.opened.context, &super::NoProgress)
+            .push_between_changes(
+                &self.opened.context,
+                &super::NoProgress,
+                Some(super::sync::Interleave {
+                    changes: &self.changes,
+                    after_batch: &forget,
+                }),
+            )
             .await;
-        // Uploaded entries have new base versions in the database.
         self.forget_cached();
         match pushed {
             Ok(report) => Ok(Some(report.remote_changes)),

@@ -242,6 +242,20 @@ impl Client {
         context: &RealmContext,
         progress: &dyn Progress,
     ) -> Result<SyncReport> {
+        self.push_between_changes(context, progress, None).await
+    }
+
+    /// [`Client::push`], taking `changes` (a session's change lock) only around each batch of
+    /// manifests: the round's pending entries are read in one query (a consistent snapshot),
+    /// blocks go up without the lock, and each batch records what it wrote, and resolves its
+    /// conflicts from the entries as they are then, under the lock, so that changes made
+    /// meanwhile are neither lost nor held behind the whole upload.
+    pub(crate) async fn push_between_changes(
+        &self,
+        context: &RealmContext,
+        progress: &dyn Progress,
+        interleave: Option<Interleave<'_>>,
+    ) -> Result<SyncReport> {
         let realm = context.realm;
         let mut report = SyncReport::default();
         for _round in 0..16 {
@@ -261,7 +275,15 @@ impl Client {
                 let blocks = self.blocks_of(context, &wave).await?;
                 self.upload_blocks(context, &blocks, progress).await?;
                 for batch in batches(wave) {
-                    self.upload_batch(context, batch, &mut report).await?;
+                    let _between = match &interleave {
+                        Some(i) => Some(i.changes.lock().await),
+                        None => None,
+                    };
+                    let written = self.upload_batch(context, batch, &mut report).await;
+                    if let Some(i) = &interleave {
+                        (i.after_batch)();
+                    }
+                    written?;
                 }
             }
         }
@@ -313,7 +335,9 @@ impl Client {
         self.db().put_entries(&realm, &rows)?;
         self.db().see_versions(&realm, &versions)?;
         report.uploaded += rows.len();
-        for (id, local) in conflicts {
+        for (id, snapshot) in conflicts {
+            // The entry as it is now: it may have changed since the round's snapshot.
+            let local = self.db().entry(&realm, &id)?.unwrap_or(snapshot);
             if let Some(name) = self.resolve_conflict(context, id, local, report).await? {
                 report.conflicts.push(name);
             }
@@ -546,6 +570,15 @@ mod tests {
         let theirs = map(&[("a", 5)]);
         assert_eq!(merge_children(&base, &mine, &theirs, "d"), map(&[("a", 5)]));
     }
+}
+
+/// How a long-lived session lets a push interleave with its changes
+/// ([`Client::push_between_changes`]).
+pub(crate) struct Interleave<'a> {
+    /// The session's change lock, taken around each batch of manifests.
+    pub changes: &'a tokio::sync::Mutex<()>,
+    /// Called under that lock after each batch: the batch changed entries in the database.
+    pub after_batch: &'a (dyn Fn() + Send + Sync),
 }
 
 /// An entry another device changed, as taken by a pull.
