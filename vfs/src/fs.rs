@@ -780,13 +780,22 @@ impl Vfs {
     /// Uploads what waits (after unmounting); `Ok(false)` when the server is unreachable (the
     /// changes stay on this device, durable).
     pub async fn push_now(&self) -> Result<bool> {
-        let pushed = self.session.push().await?;
-        if let Some(changes) = &pushed
-            && !changes.is_empty()
-        {
-            self.invalidate(changes).await;
+        // A push takes one round of what waits; a round may leave more (conflict copies).
+        for _ in 0..16 {
+            let Some(changes) = self.session.push().await? else {
+                return Ok(false);
+            };
+            if !changes.is_empty() {
+                self.invalidate(&changes).await;
+            }
+            if !self.session.has_pending()? {
+                return Ok(true);
+            }
         }
-        Ok(pushed.is_some())
+        Err(VfsError::new(
+            ErrorKind::Io,
+            "changes kept conflicting with other devices; they stay on this device for the next sync",
+        ))
     }
 
     /// `read`: up to `size` bytes at `offset` (fewer at the end of the file). A read that
