@@ -98,7 +98,14 @@ pub struct Vfs {
     mtimes: Mutex<HashMap<EntryId, Seen>>,
     /// Told what other devices changed, so that kernel caches can live long.
     invalidator: Mutex<Option<Invalidator>>,
+    /// When this mount last changed something, to upload after a burst rather than during it.
+    last_change: Mutex<std::time::Instant>,
 }
+
+/// A burst of changes (an untar, an `rm -rf`) is uploaded once it pauses this long...
+const QUIET_BEFORE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(1);
+/// ...or after this long at the latest.
+const UPLOAD_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The version of a [`Seen`] recorded by a change before the entry was first shown.
 const UNKNOWN_VERSION: u32 = u32::MAX;
@@ -134,6 +141,7 @@ impl Vfs {
             reading: Default::default(),
             mtimes: Default::default(),
             invalidator: Default::default(),
+            last_change: Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -232,6 +240,7 @@ impl Vfs {
 
     /// Records that this mount changed `id` now (or sets its time, for `utimensat`).
     fn touch(&self, id: EntryId, at: Option<std::time::SystemTime>) {
+        *self.last_change.lock().expect("last change") = std::time::Instant::now();
         let mut mtimes = self.mtimes.lock().expect("mtimes");
         let entry = mtimes.entry(id).or_insert(Seen {
             modified: std::time::UNIX_EPOCH,
@@ -696,6 +705,7 @@ impl Vfs {
         let vfs = Arc::downgrade(self);
         self.runtime.spawn(async move {
             let mut ticks = tokio::time::interval(every);
+            let mut last_upload = std::time::Instant::now();
             loop {
                 ticks.tick().await;
                 let Some(vfs) = vfs.upgrade() else { return };
@@ -708,7 +718,13 @@ impl Vfs {
                     tracing::warn!(error = %e, "syncing the mount's changes to disk failed; retrying");
                 }
                 let mut changes = Vec::new();
-                if vfs.session.has_pending().unwrap_or(false) {
+                // Uploading during a burst of changes would share the machine with it, and
+                // upload folders that change again a moment later.
+                let quiet = vfs.last_change.lock().expect("last change").elapsed()
+                    >= QUIET_BEFORE_UPLOAD;
+                let due = quiet || last_upload.elapsed() >= UPLOAD_AT_LEAST_EVERY;
+                if due && vfs.session.has_pending().unwrap_or(false) {
+                    last_upload = std::time::Instant::now();
                     match vfs.session.push().await {
                         Ok(resolved) => changes.extend(resolved.unwrap_or_default()),
                         Err(e) => {
