@@ -50,11 +50,13 @@ impl Client {
             keys.root_verify_key,
             EncryptedFile::new(home.certificates_file(), keys.local_key()),
         )?;
+        let db = std::sync::Arc::new(LocalDb::open(&home.local_db_file(), keys.local_key())?);
         Ok(Self {
             home: home.clone(),
-            db: std::sync::Arc::new(LocalDb::open(&home.local_db_file(), keys.local_key())?),
+            db: db.clone(),
             cache: std::sync::Arc::new(BlockCache::new(
                 home.blocks_dir(),
+                db,
                 cache_limit("STRONGROOM_MEMORY_CACHE_MB", DEFAULT_MEMORY_BYTES),
                 cache_limit("STRONGROOM_DISK_CACHE_MB", DEFAULT_DISK_BYTES),
             )),

@@ -19,6 +19,7 @@ use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
 use strongroom_protocol::manifests::{Manifest, ManifestBody};
 
+use crate::block_cache::Location;
 use crate::error::{EngineError, Result};
 
 const SCHEMA: &str = r#"
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS blocks (
     dirty INTEGER NOT NULL,
     pinned INTEGER NOT NULL DEFAULT 0,
     last_access INTEGER NOT NULL,
+    pack INTEGER,
+    pack_offset INTEGER,
     PRIMARY KEY (realm, block)
 );
 CREATE TABLE IF NOT EXISTS counters (
@@ -94,6 +97,9 @@ impl LocalEntry {
 pub struct BlockRecord {
     /// Encrypted size.
     pub size: u64,
+    /// Where it is in the disk cache's packs (`None`: a file of its own, as caches written
+    /// before packs keep them).
+    pub location: Option<Location>,
     /// Written here and not uploaded yet: never evicted.
     pub dirty: bool,
     /// Kept available offline: never evicted.
@@ -143,6 +149,7 @@ impl LocalDb {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
+        migrate_to_packs(&conn).map_err(db_error)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
@@ -432,58 +439,50 @@ impl LocalDb {
         })
     }
 
-    /// Records blocks in the cache index, in one transaction.
+    /// Records blocks written to the disk cache (size and location), in one transaction
+    /// committed with `durability`.
     pub fn put_blocks(
         &self,
         realm: &RealmId,
-        blocks: &[(BlockId, u64)],
-        dirty: bool,
-    ) -> Result<()> {
-        self.put_blocks_with(realm, blocks, dirty, Durability::Now)
-    }
-
-    /// [`LocalDb::put_blocks`], committed with `durability`.
-    pub fn put_blocks_with(
-        &self,
-        realm: &RealmId,
-        blocks: &[(BlockId, u64)],
+        blocks: &[(BlockId, u64, Location)],
         dirty: bool,
         durability: Durability,
     ) -> Result<()> {
         let now = crate::clock::now().as_micros();
         self.transaction(durability, |tx| {
-            for (block, size) in blocks {
-                tx.prepare_cached("INSERT INTO blocks (realm, block, size, dirty, last_access) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4), last_access = ?5")?.execute(
-                    params![realm.as_bytes(), block.as_bytes(), *size as i64, dirty, now],
-                )?;
+            for (block, size, location) in blocks {
+                tx.prepare_cached(
+                    "INSERT INTO blocks (realm, block, size, dirty, last_access, pack, pack_offset)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (realm, block) DO UPDATE SET dirty = max(dirty, ?4),
+                         last_access = ?5, size = ?3, pack = ?6, pack_offset = ?7",
+                )?
+                .execute(params![
+                    realm.as_bytes(),
+                    block.as_bytes(),
+                    *size as i64,
+                    dirty,
+                    now,
+                    location.pack as i64,
+                    location.offset as i64
+                ])?;
             }
             Ok(())
         })
-    }
-
-    /// Records a block in the cache index.
-    pub fn put_block(
-        &self,
-        realm: &RealmId,
-        block: &BlockId,
-        size: u64,
-        dirty: bool,
-    ) -> Result<()> {
-        self.put_blocks(realm, &[(*block, size)], dirty)
     }
 
     /// A block's record.
     pub fn block(&self, realm: &RealmId, block: &BlockId) -> Result<Option<BlockRecord>> {
         self.with(|c| {
             c.prepare_cached(
-                "SELECT size, dirty, pinned FROM blocks WHERE realm = ?1 AND block = ?2",
+                "SELECT size, dirty, pinned, pack, pack_offset FROM blocks WHERE realm = ?1 AND block = ?2",
             )?
             .query_row(params![realm.as_bytes(), block.as_bytes()], |r| {
                 Ok(BlockRecord {
                     size: r.get::<_, i64>(0)? as u64,
                     dirty: r.get(1)?,
                     pinned: r.get(2)?,
+                    location: location(r.get(3)?, r.get(4)?),
                 })
             })
             .optional()
@@ -514,24 +513,43 @@ impl LocalDb {
         })
     }
 
-    /// Total size of cached blocks that may be evicted, and the oldest of them first.
-    pub fn evictable_blocks(&self, limit: usize) -> Result<Vec<(RealmId, BlockId, u64)>> {
-        let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = self.with(|c| {
+    /// Cached blocks that may be evicted (clean and not pinned), the least recently used first:
+    /// realm, block, size and location.
+    #[allow(clippy::type_complexity)]
+    pub fn evictable_blocks(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(RealmId, BlockId, u64, Option<Location>)>> {
+        type Row = (Vec<u8>, Vec<u8>, i64, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT realm, block, size FROM blocks WHERE dirty = 0 AND pinned = 0 ORDER BY last_access LIMIT ?1",
+                "SELECT realm, block, size, pack, pack_offset FROM blocks WHERE dirty = 0 AND pinned = 0 ORDER BY last_access LIMIT ?1",
             )?;
-            let rows = stmt.query_map(params![limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows = stmt.query_map(params![limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
             rows.collect()
         })?;
         rows.into_iter()
-            .map(|(r, b, s)| {
+            .map(|(r, b, s, pack, offset)| {
                 Ok((
                     RealmId::from_bytes(fixed16(r)?),
                     BlockId::from_bytes(fixed16(b)?),
                     s as u64,
+                    location(pack, offset),
                 ))
             })
             .collect()
+    }
+
+    /// Whether any recorded block is in `pack`.
+    pub fn pack_in_use(&self, pack: u64) -> Result<bool> {
+        self.with(|c| {
+            c.prepare_cached("SELECT 1 FROM blocks WHERE pack = ?1 LIMIT 1")?
+                .query_row(params![pack as i64], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+        })
     }
 
     /// Bytes of all cached blocks.
@@ -553,6 +571,28 @@ impl LocalDb {
             .map(drop)
         })
     }
+}
+
+fn location(pack: Option<i64>, offset: Option<i64>) -> Option<Location> {
+    Some(Location {
+        pack: pack? as u64,
+        offset: offset? as u64,
+    })
+}
+
+/// Adds the pack columns to a database whose block cache predates packs (its blocks stay in
+/// their files, readable and evicted as before).
+fn migrate_to_packs(conn: &Connection) -> rusqlite::Result<()> {
+    let has_packs = conn
+        .prepare("SELECT 1 FROM pragma_table_info('blocks') WHERE name = 'pack'")?
+        .exists([])?;
+    if !has_packs {
+        conn.execute_batch(
+            "ALTER TABLE blocks ADD COLUMN pack INTEGER;
+             ALTER TABLE blocks ADD COLUMN pack_offset INTEGER;",
+        )?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS blocks_pack ON blocks(pack);")
 }
 
 /// A realm's certificates as stored locally.

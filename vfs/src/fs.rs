@@ -705,7 +705,9 @@ impl Vfs {
         let vfs = Arc::downgrade(self);
         self.runtime.spawn(async move {
             let mut ticks = tokio::time::interval(every);
-            let mut last_upload = std::time::Instant::now();
+            // Since when changes wait for upload (reset while nothing waits, so that a burst
+            // after an idle spell is not uploaded at its first tick).
+            let mut waiting_since = std::time::Instant::now();
             loop {
                 ticks.tick().await;
                 let Some(vfs) = vfs.upgrade() else { return };
@@ -722,9 +724,13 @@ impl Vfs {
                 // upload folders that change again a moment later.
                 let quiet = vfs.last_change.lock().expect("last change").elapsed()
                     >= QUIET_BEFORE_UPLOAD;
-                let due = quiet || last_upload.elapsed() >= UPLOAD_AT_LEAST_EVERY;
-                if due && vfs.session.has_pending().unwrap_or(false) {
-                    last_upload = std::time::Instant::now();
+                let pending = vfs.session.has_pending().unwrap_or(false);
+                if !pending {
+                    waiting_since = std::time::Instant::now();
+                }
+                let due = quiet || waiting_since.elapsed() >= UPLOAD_AT_LEAST_EVERY;
+                if due && pending {
+                    waiting_since = std::time::Instant::now();
                     match vfs.session.push().await {
                         Ok(resolved) => changes.extend(resolved.unwrap_or_default()),
                         Err(e) => {

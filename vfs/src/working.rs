@@ -11,6 +11,9 @@ use strongroom_protocol::manifests::BlockRef;
 /// The block size files are cut into when written through the mount.
 pub const BLOCK: u64 = strongroom_engine::files::BLOCK_SIZE as u64;
 
+/// Writes of at least this many bytes give a new block its full capacity at once.
+const LARGE_WRITE: usize = 128 << 10;
+
 /// An open file's content while it changes.
 #[derive(Debug, Clone, Default)]
 pub struct Working {
@@ -90,7 +93,15 @@ impl Working {
         let end = offset + data.len() as u64;
         for n in Self::blocks_of(offset, data.len() as u64) {
             let start = n * BLOCK;
-            let block = self.changed.entry(n).or_default();
+            // A new block written in large pieces (a large file) is given its full size at
+            // once: no regrowth and copying as the writes arrive.
+            let block = self.changed.entry(n).or_insert_with(|| {
+                if data.len() >= LARGE_WRITE {
+                    Vec::with_capacity(BLOCK as usize)
+                } else {
+                    Vec::new()
+                }
+            });
             let from = offset.max(start);
             let to = end.min(start + BLOCK);
             let need = (to - start) as usize;

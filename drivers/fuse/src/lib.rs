@@ -171,7 +171,7 @@ impl Filesystem for FuseFs {
         match self.vfs.open(ino.0, write) {
             // The content of an entry changes only through a new version: a reader's kernel may
             // keep its cached pages across opens. The handle says whether it writes.
-            Ok(()) if write => reply.opened(WRITER, FopenFlags::empty()),
+            Ok(()) if write => reply.opened(WRITER, writer_flags(flags)),
             Ok(()) => reply.opened(READER, FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(errno(&e)),
         }
@@ -255,7 +255,7 @@ impl Filesystem for FuseFs {
         name_: &OsStr,
         _mode: u32,
         _umask: u32,
-        _flags: i32,
+        flags: i32,
         reply: ReplyCreate,
     ) {
         let Ok(name) = name(name_) else {
@@ -267,7 +267,7 @@ impl Filesystem for FuseFs {
                 &self.attr(&attr),
                 Generation(0),
                 WRITER,
-                FopenFlags::empty(),
+                writer_flags(OpenFlags(flags)),
             ),
             Err(e) => reply.error(errno(&e)),
         }
@@ -607,4 +607,15 @@ pub fn unmount_path(dir: &Path, lazy: bool) -> std::io::Result<()> {
         "cannot unmount {}: {last}",
         dir.display()
     )))
+}
+
+/// A handle opened for writing only (`cp`, `dd`, a download, a log) never reads or maps the
+/// file: its writes go straight to the daemon (one copy, no page cache to fill and write back
+/// later). Handles that also read keep the page cache and the writeback cache.
+fn writer_flags(open_flags: OpenFlags) -> FopenFlags {
+    if matches!(open_flags.acc_mode(), OpenAccMode::O_WRONLY) {
+        FopenFlags::FOPEN_DIRECT_IO
+    } else {
+        FopenFlags::empty()
+    }
 }

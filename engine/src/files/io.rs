@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use rand_core::OsRng;
-use strongroom_protocol::blocks::{BLOCK_OVERHEAD, open_block_owned, seal_block};
+use strongroom_protocol::blocks::{open_block_owned, seal_block};
 use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::BlockId;
@@ -17,6 +17,7 @@ use super::Progress;
 use crate::block_cache::BlockCache;
 use crate::client::Client;
 use crate::error::{EngineError, Result};
+use crate::local_db::Durability;
 use crate::workspaces::RealmContext;
 
 /// The size files are cut into. 1 MiB: one block per FUSE request of the largest size, large
@@ -171,7 +172,7 @@ impl Client {
                         };
                         let written = match local {
                             Some(sealed) => cache
-                                .write_file(&realm, &id, &sealed, sync_each)
+                                .write_unrecorded(&realm, &id, &sealed, sync_each)
                                 .map(|()| (reference, true)),
                             None => Ok((reference, false)),
                         };
@@ -255,13 +256,7 @@ impl Client {
         if !cached.is_empty() {
             cache.sync_to_disk()?;
         }
-        let sizes: std::collections::HashMap<BlockId, u64> = blocks
-            .iter()
-            .chain(&index)
-            .map(|b| (b.id, b.len as u64 + BLOCK_OVERHEAD as u64))
-            .collect();
-        let written: Vec<(BlockId, u64)> = cached.iter().map(|id| (*id, sizes[id])).collect();
-        self.db().put_blocks(&realm, &written, true)?;
+        cache.record(&realm, &cached, true, Durability::Now)?;
         if index.is_empty() {
             Ok(WrittenFile {
                 size,
@@ -334,7 +329,8 @@ impl Client {
             .encode();
             let id = BlockId::generate(&mut OsRng);
             let sealed = seal_block(key, &realm, &id, key_index, &plaintext, &mut OsRng);
-            self.cache().write_file(&realm, &id, &sealed, sync_each)?;
+            self.cache()
+                .write_unrecorded(&realm, &id, &sealed, sync_each)?;
             written.push((id, sealed.len() as u64));
             index.push(BlockRef {
                 id,
@@ -359,7 +355,9 @@ impl Client {
             return Ok((blocks, index));
         }
         self.cache().sync_to_disk()?;
-        self.db().put_blocks(&context.realm, &written, true)?;
+        let written: Vec<BlockId> = written.iter().map(|(id, _)| *id).collect();
+        self.cache()
+            .record(&context.realm, &written, true, Durability::Now)?;
         Ok((Vec::new(), index))
     }
 
@@ -378,6 +376,17 @@ impl Client {
         if let Some(data) = self.cache().memory_get(&realm, &block.id) {
             return Ok(data);
         }
+        // One load per block at a time when it goes to memory: whoever waited finds it there.
+        let _loading = match keep {
+            Keep::Everywhere => {
+                let loading = self.cache().start_loading(&realm, &block.id).await;
+                if let Some(data) = self.cache().memory_get(&realm, &block.id) {
+                    return Ok(data);
+                }
+                Some(loading)
+            }
+            _ => None,
+        };
         let key = context.key(block.key_index)?.clone();
         let cache = self.cache_handle();
         let (reference, cached_key) = (block.clone(), key.clone());
@@ -394,7 +403,7 @@ impl Client {
             other => {
                 if other.is_some() {
                     tracing::warn!(block = %block.id, "a cached block failed verification; fetching it again");
-                    self.cache().remove(self.db(), &realm, &block.id)?;
+                    self.cache().remove(&realm, &block.id)?;
                 }
                 let ciphertext = self.remote_get_block(realm, block.id).await?;
                 let cache = self.cache_handle();
@@ -405,16 +414,10 @@ impl Client {
                     // next read); a clean block needs no fsync: if a crash tears it, it fails
                     // verification and is fetched again.
                     if on_disk {
-                        cache.write_file(&realm, &reference.id, &ciphertext, false)?;
+                        cache.write_fetched(&realm, &reference.id, &ciphertext)?;
                     }
-                    let size = ciphertext.len() as u64;
                     match open_block_owned(&key, &realm, &reference, ciphertext) {
-                        Ok(plaintext) => {
-                            if on_disk {
-                                cache.note_fetched(&realm, &reference.id, size);
-                            }
-                            Ok(plaintext)
-                        }
+                        Ok(plaintext) => Ok(plaintext),
                         Err(e) => {
                             if on_disk {
                                 cache.discard(&realm, &reference.id);
@@ -463,7 +466,7 @@ impl Client {
             sink.finish(size).map_err(write_error)
         }
         .await;
-        self.cache().evict(self.db())?;
+        self.cache().evict()?;
         result
     }
 
@@ -520,11 +523,11 @@ impl Client {
         let mut written = Vec::with_capacity(blocks.len());
         for (id, sealed) in &blocks {
             self.cache()
-                .write_file(&realm, id, sealed, BlockCache::sync_each_write())?;
-            written.push((*id, sealed.len() as u64));
+                .write_unrecorded(&realm, id, sealed, BlockCache::sync_each_write())?;
+            written.push(*id);
         }
         self.cache().sync_to_disk()?;
-        self.db().put_blocks(&realm, &written, true)
+        self.cache().record(&realm, &written, true, Durability::Now)
     }
 
     /// Uploads the dirty blocks among `blocks`, in parallel, then marks them uploaded in one

@@ -832,7 +832,7 @@ impl Client {
                         }
                     }
                     let ids: Vec<_> = blocks.iter().map(|b| b.id).collect();
-                    self.cache().flush(self.db())?;
+                    self.cache().flush()?;
                     self.db().set_pinned(&opened.context.realm, &ids, pinned)?;
                     count += blocks.len() as u64;
                 }

@@ -645,7 +645,7 @@ impl WorkspaceSession {
             // has no sync of a whole file system, each file is synced as it is written).
             let sync_each = crate::block_cache::BlockCache::sync_each_write();
             let one_by_one = sync_each || (durable && blocks.len() <= 2);
-            let seal_one = |(offset, data): (u64, Vec<u8>)| -> Result<((BlockId, u64), BlockRef)> {
+            let seal_one = |(offset, data): (u64, Vec<u8>)| -> Result<(BlockId, BlockRef)> {
                 let id = BlockId::generate(&mut rand_core::OsRng);
                 let bytes = strongroom_protocol::blocks::seal_block(
                     key,
@@ -655,9 +655,9 @@ impl WorkspaceSession {
                     &data,
                     &mut rand_core::OsRng,
                 );
-                cache.write_file(&realm, &id, &bytes, one_by_one)?;
+                cache.write_unrecorded(&realm, &id, &bytes, one_by_one)?;
                 Ok((
-                    (id, bytes.len() as u64),
+                    id,
                     BlockRef {
                         id,
                         key_index,
@@ -673,7 +673,7 @@ impl WorkspaceSession {
             } else {
                 1
             };
-            let done: Vec<Result<((BlockId, u64), BlockRef)>> = if workers > 1 {
+            let done: Vec<Result<(BlockId, BlockRef)>> = if workers > 1 {
                 let per_worker = blocks.len().div_ceil(workers);
                 let mut blocks = blocks.into_iter();
                 let groups: Vec<Vec<(u64, Vec<u8>)>> = (0..workers)
@@ -713,8 +713,8 @@ impl WorkspaceSession {
             self.unsynced_blocks.store(true, Ordering::SeqCst);
         }
         self.client
-            .db()
-            .put_blocks_with(&realm, &sealed, true, self.durability)?;
+            .cache()
+            .record(&realm, &sealed, true, self.durability)?;
         if self.durability == Durability::AtNextSync {
             self.unsynced_commits.store(true, Ordering::SeqCst);
         }
