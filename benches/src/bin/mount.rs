@@ -5,6 +5,9 @@
 //! Strongroom is faster). Issue 4's targets: 2 or more for the sequential write and read, 1 or
 //! more for the tree.
 //!
+//! Before each timed operation the machine is left to settle (under 10 % busy), and the systems
+//! take turns going first, so that one's background work does not land in the other's times.
+//!
 //! Needs root (FUSE mounts, dropping caches) and `gocryptfs`.
 //! Run: `cargo run --release -p strongroom-benches --bin mount-bench -- --size-mib 1024 --dir /tmp`
 
@@ -133,7 +136,42 @@ fn drop_caches() {
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
 
+/// Busy and total CPU time since boot, from `/proc/stat`.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Waits until the machine is quiet (under 10 % busy for half a second, 60 s at most), so
+/// that no system's background work (an upload, a write-back) lands in another's timing.
+fn settle() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some((busy0, total0)) = cpu_times() else {
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let Some((busy1, total1)) = cpu_times() else {
+            return;
+        };
+        if (busy1 - busy0) * 10 < (total1 - total0).max(1) {
+            return;
+        }
+    }
+}
+
 fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+    settle();
     let started = Instant::now();
     f()?;
     Ok(started.elapsed())
@@ -235,7 +273,10 @@ fn main() -> anyhow::Result<()> {
     ];
     let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); names.len()]; 2];
     for run in 0..args.runs {
-        for (i, fs) in systems.iter_mut().enumerate() {
+        // Each system goes first in turn.
+        let order: Vec<usize> = if run % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+        for i in order {
+            let fs = &mut systems[i];
             let file = fs.path().join(format!("big-{run}.bin"));
             times[i][0].push(timed(|| sequential_write(&file, size))?);
             // Cold: unmounted, the kernel's caches dropped, mounted again.
