@@ -96,6 +96,9 @@ pub struct BlockCache {
     /// Blocks being loaded into memory: a second reader of one waits for the first instead of
     /// reading and decrypting it again (a sequential reader and its prefetch meet often).
     loading: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    /// Packs whose blocks this process evicted, deleted once no block is recorded in them and
+    /// they are idle (retried at each eviction).
+    emptied: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 /// A block being loaded by this holder; see [`BlockCache::start_loading`].
@@ -134,6 +137,7 @@ impl BlockCache {
             disk_limit,
             unrecorded: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
+            emptied: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -381,7 +385,11 @@ impl BlockCache {
         self.flush()?;
         let mut total = self.db.cached_bytes()?;
         let mut freed = 0;
-        let mut emptied = std::collections::BTreeSet::new();
+        let mut emptied = self
+            .emptied
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default();
         while total > self.disk_limit {
             let candidates = self.db.evictable_blocks(256)?;
             if candidates.is_empty() {
@@ -398,10 +406,14 @@ impl BlockCache {
                 freed += size;
             }
         }
+        let mut kept = std::collections::BTreeSet::new();
         for pack in emptied {
-            if !self.db.pack_in_use(pack)? {
-                self.packs.delete_if_idle(pack, PACK_QUIET);
+            if !self.db.pack_in_use(pack)? && !self.packs.delete_if_idle(pack, PACK_QUIET) {
+                kept.insert(pack);
             }
+        }
+        if let Ok(mut emptied) = self.emptied.lock() {
+            emptied.extend(kept);
         }
         Ok(freed)
     }
@@ -476,5 +488,50 @@ mod tests {
             "pinned stays"
         );
         assert!(cache.read(&realm, &blocks[3]).unwrap().is_some());
+    }
+
+    #[test]
+    fn blocks_cached_before_packs_are_read_and_evicted_from_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let realm = RealmId::generate(&mut OsRng);
+        let block = BlockId::generate(&mut OsRng);
+        // A database and a cache as they were before packs: a row without a location, a file.
+        {
+            let old = rusqlite::Connection::open(dir.path().join("db")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE blocks (realm BLOB NOT NULL, block BLOB NOT NULL,
+                     size INTEGER NOT NULL, dirty INTEGER NOT NULL,
+                     pinned INTEGER NOT NULL DEFAULT 0, last_access INTEGER NOT NULL,
+                     PRIMARY KEY (realm, block));",
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO blocks VALUES (?1, ?2, 5, 0, 0, 0)",
+                rusqlite::params![realm.as_bytes(), block.as_bytes()],
+            )
+            .unwrap();
+        }
+        let name = block.to_string();
+        let file = dir
+            .path()
+            .join("blocks")
+            .join(realm.to_string())
+            .join(&name[..2])
+            .join(&name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"bytes").unwrap();
+
+        let db = Arc::new(
+            LocalDb::open(
+                &dir.path().join("db"),
+                strongroom_protocol::crypto::secret_key::SecretKey::generate(&mut OsRng),
+            )
+            .unwrap(),
+        );
+        let cache = BlockCache::new(dir.path().join("blocks"), db, 1 << 20, 0);
+        assert_eq!(cache.read(&realm, &block).unwrap().unwrap(), b"bytes");
+        assert_eq!(cache.evict().unwrap(), 5);
+        assert!(!file.exists(), "evicted: its file is deleted");
+        assert!(cache.read(&realm, &block).unwrap().is_none());
     }
 }

@@ -212,19 +212,21 @@ impl Packs {
     }
 
     /// Deletes a pack that holds no recorded block, unless a process is filling it or it was
-    /// written in the last `quiet` (its writer may not have recorded its blocks yet).
-    pub fn delete_if_idle(&self, pack: u64, quiet: std::time::Duration) {
+    /// written in the last `quiet` (its writer may not have recorded its blocks yet). Returns
+    /// whether it is gone.
+    pub fn delete_if_idle(&self, pack: u64, quiet: std::time::Duration) -> bool {
         if self
             .filling
             .lock()
             .map(|f| f.as_ref().is_some_and(|f| f.number == pack))
             .unwrap_or(true)
         {
-            return;
+            return false;
         }
         let path = self.path(pack);
-        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
-            return;
+        let file = match OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) => return e.kind() == std::io::ErrorKind::NotFound,
         };
         let recent = file
             .metadata()
@@ -233,12 +235,12 @@ impl Packs {
             .and_then(|modified| modified.elapsed().ok())
             .is_none_or(|age| age < quiet);
         if recent || file.try_lock().is_err() {
-            return;
+            return false;
         }
         if let Ok(mut readers) = self.readers.lock() {
             readers.remove(&pack);
         }
-        let _ = std::fs::remove_file(&path);
+        std::fs::remove_file(&path).is_ok()
     }
 
     /// Writes `bytes` at `offset` (a multiple of [`ALIGN`]) through an `O_DIRECT` file: copied
@@ -388,19 +390,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let packs = Packs::new(dir.path().join("packs"));
         let at = packs.append(b"block", false).unwrap();
-        packs.delete_if_idle(at.pack, std::time::Duration::ZERO);
+        assert!(!packs.delete_if_idle(at.pack, std::time::Duration::ZERO));
         assert!(packs.read(at, 5).unwrap().is_some(), "being filled");
 
         // Another process's view: the pack is locked by its writer.
         let other = Packs::new(dir.path().join("packs"));
-        other.delete_if_idle(at.pack, std::time::Duration::ZERO);
+        assert!(!other.delete_if_idle(at.pack, std::time::Duration::ZERO));
         assert!(other.read(at, 5).unwrap().is_some(), "locked by its writer");
 
         // Once the writer closed it, idle and old enough, it goes.
         drop(packs);
-        other.delete_if_idle(at.pack, std::time::Duration::from_secs(3600));
+        assert!(!other.delete_if_idle(at.pack, std::time::Duration::from_secs(3600)));
         assert!(other.read(at, 5).unwrap().is_some(), "written recently");
-        other.delete_if_idle(at.pack, std::time::Duration::ZERO);
+        assert!(other.delete_if_idle(at.pack, std::time::Duration::ZERO));
         assert!(other.read(at, 5).unwrap().is_none(), "deleted");
     }
 

@@ -405,10 +405,12 @@ impl Client {
                     tracing::warn!(block = %block.id, "a cached block failed verification; fetching it again");
                     self.cache().remove(&realm, &block.id)?;
                 }
+                let damaged = other.is_some();
                 let ciphertext = self.remote_get_block(realm, block.id).await?;
                 let cache = self.cache_handle();
                 let reference = block.clone();
-                let on_disk = keep != Keep::Nowhere;
+                // A damaged cached copy is replaced (it may be kept available offline).
+                let on_disk = keep != Keep::Nowhere || damaged;
                 tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
                     // Cached as served (a block that fails verification below is removed at its
                     // next read); a clean block needs no fsync: if a crash tears it, it fails
