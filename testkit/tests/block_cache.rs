@@ -42,6 +42,11 @@ fn read_back(org: &Org, name: &str) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+fn reads_back(org: &Org, large: &[u8], small: &[u8]) {
+    assert_eq!(read_back(org, "large.bin"), large);
+    assert_eq!(read_back(org, "small.txt"), small);
+}
+
 #[test]
 fn damaged_cached_blocks_are_refused_and_fetched_again() {
     let mut org = Org::new();
@@ -54,12 +59,10 @@ fn damaged_cached_blocks_are_refused_and_fetched_again() {
         }
         std::fs::write(&pack, bytes).unwrap();
     }
-    assert_eq!(read_back(&org, "large.bin"), large);
-    assert_eq!(read_back(&org, "small.txt"), small);
+    reads_back(&org, &large, &small);
     // The damaged copies were replaced: offline, the files still read.
     org.server.stop();
-    assert_eq!(read_back(&org, "large.bin"), large);
-    assert_eq!(read_back(&org, "small.txt"), small);
+    reads_back(&org, &large, &small);
 }
 
 #[test]
@@ -67,8 +70,7 @@ fn lost_packs_are_fetched_again() {
     let org = Org::new();
     let (large, small) = stored(&org);
     std::fs::remove_dir_all(org.alice.home.join("blocks").join("packs")).unwrap();
-    assert_eq!(read_back(&org, "large.bin"), large);
-    assert_eq!(read_back(&org, "small.txt"), small);
+    reads_back(&org, &large, &small);
 }
 
 #[test]
@@ -79,6 +81,5 @@ fn truncated_packs_are_fetched_again() {
         let file = std::fs::OpenOptions::new().write(true).open(&pack).unwrap();
         file.set_len(file.metadata().unwrap().len() / 3).unwrap();
     }
-    assert_eq!(read_back(&org, "large.bin"), large);
-    assert_eq!(read_back(&org, "small.txt"), small);
+    reads_back(&org, &large, &small);
 }

@@ -337,10 +337,15 @@ fn read_exact_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> std::io
 mod tests {
     use super::*;
 
-    #[test]
-    fn blocks_round_trip_aligned_large_and_small() {
+    fn packs() -> (tempfile::TempDir, Packs) {
         let dir = tempfile::tempdir().unwrap();
         let packs = Packs::new(dir.path().join("packs"));
+        (dir, packs)
+    }
+
+    #[test]
+    fn blocks_round_trip_aligned_large_and_small() {
+        let (_dir, packs) = packs();
         let small = vec![7u8; 100];
         let large: Vec<u8> = (0..(1 << 20) + 40).map(|i| (i % 251) as u8).collect();
         let a = packs.append(&small, false).unwrap();
@@ -373,8 +378,7 @@ mod tests {
 
     #[test]
     fn a_full_pack_is_closed_and_a_new_one_started() {
-        let dir = tempfile::tempdir().unwrap();
-        let packs = Packs::new(dir.path().join("packs"));
+        let (_dir, packs) = packs();
         let block = vec![1u8; 4 << 20];
         let first = packs.append(&block, false).unwrap();
         let mut last = first;
@@ -387,8 +391,7 @@ mod tests {
 
     #[test]
     fn the_pack_being_filled_and_recent_packs_are_not_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let packs = Packs::new(dir.path().join("packs"));
+        let (dir, packs) = packs();
         let at = packs.append(b"block", false).unwrap();
         assert!(!packs.delete_if_idle(at.pack, std::time::Duration::ZERO));
         assert!(packs.read(at, 5).unwrap().is_some(), "being filled");
@@ -408,8 +411,7 @@ mod tests {
 
     #[test]
     fn freeing_a_block_keeps_its_neighbours() {
-        let dir = tempfile::tempdir().unwrap();
-        let packs = Packs::new(dir.path().join("packs"));
+        let (_dir, packs) = packs();
         let big = vec![3u8; 256 << 10];
         let a = packs.append(&big, false).unwrap();
         let b = packs.append(&big, false).unwrap();
