@@ -1,0 +1,169 @@
+//! `side-by-side`: the benchmark suite. The same workloads on plain tmpfs, gocryptfs, rclone
+//! crypt (over `rclone serve webdav`, `--vfs-cache-mode full`) and a Strongroom mount, all
+//! keeping their data and caches on tmpfs, several runs each, written up as a report
+//! (`report.json`, `report.md`) with the machine's facts and each system's speed relative to
+//! gocryptfs and tmpfs.
+//!
+//! Needs root (FUSE mounts, dropping caches); installs gocryptfs, rclone, fio and
+//! linux-source with apt when they are missing.
+//! Run: `cargo run --release -p strongroom-benches --bin side-by-side`
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, ensure};
+use clap::Parser;
+use strongroom_benches::suite::machine::{Machine, prefault_memory};
+use strongroom_benches::suite::report::{Report, Row};
+use strongroom_benches::suite::systems::{Gocryptfs, Rclone, Strongroom, System, Tmpfs};
+use strongroom_benches::suite::workloads::{Fixture, Workload, linux_tarball, run_once};
+use strongroom_testkit::scenario::Org;
+use strongroom_testkit::{Server, ServerOptions};
+
+#[derive(Parser)]
+struct Args {
+    /// Size of the large file, MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Runs of each workload (medians and spread are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where every system keeps its data: a tmpfs, so that disks are not compared.
+    #[arg(long, default_value = "/dev/shm")]
+    dir: PathBuf,
+    /// Where the report goes.
+    #[arg(long, default_value = "bench-report")]
+    out: PathBuf,
+    /// Skip touching the machine's free memory first (see `prefault_memory`).
+    #[arg(long)]
+    no_prefault: bool,
+}
+
+/// Installs what the suite needs with apt, when root and something is missing.
+fn install_peers() -> anyhow::Result<()> {
+    let wanted = [
+        ("gocryptfs", "gocryptfs"),
+        ("rclone", "rclone"),
+        ("fio", "fio"),
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .stdout(Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("Installing {} with apt", missing.join(", "));
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("apt-get")?;
+    ensure!(
+        status.success(),
+        "apt-get install {} failed",
+        missing.join(" ")
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ensure!(
+        is_root(),
+        "the suite mounts file systems and drops caches: run it as root"
+    );
+    install_peers()?;
+    if !args.no_prefault {
+        println!("Touching free memory once (a virtual machine's first touch is slow)");
+        prefault_memory();
+    }
+    let base = tempfile::Builder::new()
+        .prefix("strongroom-side-by-side")
+        .tempdir_in(&args.dir)?;
+    println!("Preparing the source tree");
+    let (tarball, tree) = linux_tarball(base.path())?;
+    let fixture = Fixture {
+        size: args.size_mib << 20,
+        tarball,
+        tarball_description: tree,
+    };
+
+    let server = Server::start_in(&base.path().join("server"), ServerOptions::default());
+    let homes = tempfile::Builder::new()
+        .prefix("strongroom-side-by-side-homes")
+        .tempdir_in(&args.dir)?;
+    let org = Org::with_server_in(server, homes);
+    let mut tmpfs = Tmpfs::new(base.path())?;
+    let mut gocryptfs = Gocryptfs::new(base.path())?;
+    let mut rclone = Rclone::new(base.path())?;
+    let mut strongroom = Strongroom::new(&org, base.path());
+    let mut systems: Vec<&mut dyn System> =
+        vec![&mut tmpfs, &mut gocryptfs, &mut rclone, &mut strongroom];
+    for system in systems.iter_mut() {
+        system.remount()?;
+    }
+
+    let count = systems.len();
+    let mut times: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); Workload::ALL.len()]; count];
+    for run in 0..args.runs {
+        // Each system goes first in turn.
+        for k in 0..count {
+            let i = (run + k) % count;
+            let system = &mut systems[i];
+            println!("Run {}/{}: {}", run + 1, args.runs, system.name());
+            let taken = run_once(&mut **system, &fixture, run)?;
+            for (w, duration) in taken.into_iter().enumerate() {
+                times[i][w].push(duration.as_secs_f64());
+            }
+        }
+    }
+
+    let rows = Workload::ALL
+        .iter()
+        .enumerate()
+        .map(|(w, workload)| {
+            let per_system: Vec<(String, Vec<f64>)> = systems
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name().to_string(), times[i][w].clone()))
+                .collect();
+            Row::new(workload.name(), &per_system)
+        })
+        .collect();
+    let report = Report {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        command: std::iter::once("side-by-side".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+        machine: Machine::describe(),
+        runs: args.runs,
+        file_mib: args.size_mib,
+        tree: fixture.tarball_description.clone(),
+        rows,
+    };
+    report.write(&args.out)?;
+    println!("{}", report.markdown());
+    println!("Written to {}", args.out.display());
+    Ok(())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,320 @@
+//! The file systems under test, each mounted (or not) at a folder where the workloads run:
+//! plain tmpfs (the ceiling), gocryptfs, rclone crypt over `rclone serve webdav` with a full
+//! VFS cache, and Strongroom. Everything each keeps (cipher folders, caches, the server's
+//! data) is on the same tmpfs, so that the runs compare software, not disks.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use strongroom_testkit::Mount;
+use strongroom_testkit::mount::is_mounted;
+use strongroom_testkit::scenario::Org;
+
+use super::machine::drop_caches;
+
+/// A file system under test.
+pub trait System {
+    /// Its name in the report.
+    fn name(&self) -> &'static str;
+    /// The folder the workloads run in.
+    fn root(&self) -> &Path;
+    /// Makes the next reads cold: unmounted, the kernel's caches dropped, mounted again.
+    fn remount(&mut self) -> anyhow::Result<()>;
+}
+
+/// Plain tmpfs: no encryption, no FUSE; the ceiling.
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// A folder under `base` (itself on tmpfs).
+    pub fn new(base: &Path) -> anyhow::Result<Self> {
+        let dir = base.join("tmpfs-plain");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+}
+
+impl System for Tmpfs {
+    fn name(&self) -> &'static str {
+        "tmpfs"
+    }
+    fn root(&self) -> &Path {
+        &self.dir
+    }
+    fn remount(&mut self) -> anyhow::Result<()> {
+        // tmpfs is the page cache: its content stays; the dentry and inode caches go.
+        drop_caches();
+        Ok(())
+    }
+}
+
+/// gocryptfs, its cipher folder on tmpfs.
+pub struct Gocryptfs {
+    cipher: PathBuf,
+    dir: PathBuf,
+    mounted: bool,
+}
+
+const PASSWORD_COMMAND: &str = "echo bench-password";
+
+impl Gocryptfs {
+    /// Initializes a cipher folder under `base`.
+    pub fn new(base: &Path) -> anyhow::Result<Self> {
+        let cipher = base.join("gocryptfs-cipher");
+        let dir = base.join("gocryptfs-plain");
+        std::fs::create_dir_all(&cipher)?;
+        std::fs::create_dir_all(&dir)?;
+        let status = Command::new("gocryptfs")
+            .args(["-init", "-quiet", "-extpass", PASSWORD_COMMAND])
+            .arg(&cipher)
+            .stderr(Stdio::null())
+            .status()
+            .context("gocryptfs (apt-get install gocryptfs)")?;
+        ensure!(status.success(), "gocryptfs -init failed");
+        Ok(Self {
+            cipher,
+            dir,
+            mounted: false,
+        })
+    }
+}
+
+impl System for Gocryptfs {
+    fn name(&self) -> &'static str {
+        "gocryptfs"
+    }
+    fn root(&self) -> &Path {
+        &self.dir
+    }
+    fn remount(&mut self) -> anyhow::Result<()> {
+        if self.mounted {
+            unmount(&self.dir);
+        }
+        drop_caches();
+        let status = Command::new("gocryptfs")
+            .args(["-quiet", "-extpass", PASSWORD_COMMAND])
+            .arg(&self.cipher)
+            .arg(&self.dir)
+            .stderr(Stdio::null())
+            .status()?;
+        ensure!(status.success(), "mounting gocryptfs failed");
+        self.mounted = true;
+        Ok(())
+    }
+}
+
+impl Drop for Gocryptfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            unmount(&self.dir);
+        }
+    }
+}
+
+fn unmount(dir: &Path) {
+    let _ = Command::new("fusermount3")
+        .arg("-u")
+        .arg(dir)
+        .stderr(Stdio::null())
+        .status();
+    if is_mounted(dir) {
+        let _ = Command::new("umount").arg("-l").arg(dir).status();
+    }
+}
+
+/// rclone: a crypt remote over a WebDAV remote served by `rclone serve webdav` on loopback
+/// from a folder (the "server"), mounted with `--vfs-cache-mode full`.
+pub struct Rclone {
+    served: PathBuf,
+    cache: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    password: String,
+    /// What the mount process says (shown if it fails).
+    log: PathBuf,
+    server: Child,
+    mount: Option<Child>,
+}
+
+impl Rclone {
+    /// Starts the WebDAV server over a folder under `base`.
+    pub fn new(base: &Path) -> anyhow::Result<Self> {
+        let served = base.join("rclone-served");
+        let cache = base.join("rclone-cache");
+        let dir = base.join("rclone-plain");
+        for d in [&served, &cache, &dir] {
+            std::fs::create_dir_all(d)?;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let obscured = Command::new("rclone")
+            .args(["obscure", "bench-password"])
+            .output()
+            .context("rclone (apt-get install rclone)")?;
+        ensure!(obscured.status.success(), "rclone obscure failed");
+        let password = String::from_utf8(obscured.stdout)?.trim().to_string();
+        let server = Command::new("rclone")
+            .args(["serve", "webdav"])
+            .arg(&served)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(
+                Instant::now() < deadline,
+                "rclone serve webdav did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Self {
+            served,
+            cache,
+            dir,
+            port,
+            password,
+            log: base.join("rclone-mount.log"),
+            server,
+            mount: None,
+        })
+    }
+
+    /// An `rclone` command configured for the crypt remote `secret:` (no config file).
+    fn command(&self) -> Command {
+        let mut command = Command::new("rclone");
+        command
+            .env("RCLONE_CONFIG", "/dev/null")
+            .env("RCLONE_CONFIG_STORE_TYPE", "webdav")
+            .env(
+                "RCLONE_CONFIG_STORE_URL",
+                format!("http://127.0.0.1:{}/", self.port),
+            )
+            .env("RCLONE_CONFIG_STORE_VENDOR", "other")
+            .env("RCLONE_CONFIG_SECRET_TYPE", "crypt")
+            .env("RCLONE_CONFIG_SECRET_REMOTE", "store:")
+            .env("RCLONE_CONFIG_SECRET_PASSWORD", &self.password);
+        command
+    }
+
+    fn stop_mount(&mut self) {
+        if let Some(mut child) = self.mount.take() {
+            unmount(&self.dir);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Mounts with a cache folder emptied first: what a fresh device sees.
+    pub fn remount_with_empty_cache(&mut self) -> anyhow::Result<()> {
+        self.stop_mount();
+        let _ = std::fs::remove_dir_all(&self.cache);
+        std::fs::create_dir_all(&self.cache)?;
+        self.mount()
+    }
+
+    fn mount(&mut self) -> anyhow::Result<()> {
+        drop_caches();
+        let child = self
+            .command()
+            .args(["mount", "secret:"])
+            .arg(&self.dir)
+            .args(["--vfs-cache-mode", "full", "--cache-dir"])
+            .arg(&self.cache)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&self.log)?)
+            .spawn()?;
+        self.mount = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !is_mounted(&self.dir) {
+            if let Some(Ok(Some(status))) = self.mount.as_mut().map(|c| c.try_wait()) {
+                bail!(
+                    "rclone mount exited ({status}): {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "rclone mount did not appear: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Bytes the server holds (to check that uploads finished).
+    pub fn served(&self) -> &Path {
+        &self.served
+    }
+}
+
+impl System for Rclone {
+    fn name(&self) -> &'static str {
+        "rclone"
+    }
+    fn root(&self) -> &Path {
+        &self.dir
+    }
+    fn remount(&mut self) -> anyhow::Result<()> {
+        self.stop_mount();
+        self.mount()
+    }
+}
+
+impl Drop for Rclone {
+    fn drop(&mut self) {
+        self.stop_mount();
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// Strongroom: Alice's workspace `Bench` mounted, her home (caches) and the server's data on
+/// tmpfs.
+pub struct Strongroom<'a> {
+    org: &'a Org,
+    mount: Option<Mount>,
+    dir: PathBuf,
+}
+
+impl<'a> Strongroom<'a> {
+    /// Creates the workspace (not mounted yet).
+    pub fn new(org: &'a Org, base: &Path) -> Self {
+        org.alice.ok(&["workspace", "create", "Bench"]);
+        Self {
+            org,
+            mount: None,
+            dir: base.join("strongroom-plain"),
+        }
+    }
+}
+
+impl System for Strongroom<'_> {
+    fn name(&self) -> &'static str {
+        "strongroom"
+    }
+    fn root(&self) -> &Path {
+        &self.dir
+    }
+    fn remount(&mut self) -> anyhow::Result<()> {
+        if let Some(mut mount) = self.mount.take() {
+            mount.signal("TERM");
+        }
+        drop_caches();
+        self.mount = Some(Mount::start(&self.org.alice, "Bench", &self.dir, &[]));
+        Ok(())
+    }
+}
