@@ -11,15 +11,15 @@
 //! Needs root (FUSE mounts, dropping caches) and `gocryptfs`.
 //! Run: `cargo run --release -p strongroom-benches --bin mount-bench -- --size-mib 1024 --dir /tmp`
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
 use clap::Parser;
+use strongroom_benches::suite::machine::settle;
+use strongroom_benches::suite::systems::{Gocryptfs, Strongroom, System};
+use strongroom_benches::suite::workloads::{sequential_read, sequential_write, shell};
 use strongroom_testkit::scenario::Org;
-use strongroom_testkit::{Mount, Server, ServerOptions, random_bytes};
+use strongroom_testkit::{Server, ServerOptions};
 
 #[derive(Parser)]
 struct Args {
@@ -37,179 +37,11 @@ struct Args {
     dir: PathBuf,
 }
 
-/// One file system under test: how to mount and unmount it.
-trait Mounted {
-    fn name(&self) -> &'static str;
-    fn path(&self) -> &Path;
-    fn remount(&mut self) -> anyhow::Result<()>;
-}
-
-struct Strongroom<'a> {
-    org: &'a Org,
-    mount: Option<Mount>,
-    dir: PathBuf,
-}
-
-impl Mounted for Strongroom<'_> {
-    fn name(&self) -> &'static str {
-        "strongroom"
-    }
-    fn path(&self) -> &Path {
-        &self.dir
-    }
-    fn remount(&mut self) -> anyhow::Result<()> {
-        if let Some(mut mount) = self.mount.take() {
-            mount.signal("TERM");
-        }
-        drop_caches();
-        self.mount = Some(Mount::start(&self.org.alice, "Bench", &self.dir, &[]));
-        Ok(())
-    }
-}
-
-struct Gocryptfs {
-    cipher: PathBuf,
-    dir: PathBuf,
-    mounted: bool,
-}
-
-impl Gocryptfs {
-    fn new(base: &Path) -> anyhow::Result<Self> {
-        let cipher = base.join("gocryptfs-cipher");
-        let dir = base.join("gocryptfs-plain");
-        std::fs::create_dir_all(&cipher)?;
-        std::fs::create_dir_all(&dir)?;
-        let status = Command::new("gocryptfs")
-            .args(["-init", "-quiet", "-extpass", "echo bench-password"])
-            .arg(&cipher)
-            .status()
-            .context("gocryptfs (apt-get install gocryptfs)")?;
-        ensure!(status.success(), "gocryptfs -init failed");
-        Ok(Self {
-            cipher,
-            dir,
-            mounted: false,
-        })
-    }
-}
-
-impl Mounted for Gocryptfs {
-    fn name(&self) -> &'static str {
-        "gocryptfs"
-    }
-    fn path(&self) -> &Path {
-        &self.dir
-    }
-    fn remount(&mut self) -> anyhow::Result<()> {
-        if self.mounted {
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.dir)
-                .status();
-        }
-        drop_caches();
-        let status = Command::new("gocryptfs")
-            .args(["-quiet", "-extpass", "echo bench-password"])
-            .arg(&self.cipher)
-            .arg(&self.dir)
-            .status()?;
-        ensure!(status.success(), "mounting gocryptfs failed");
-        self.mounted = true;
-        Ok(())
-    }
-}
-
-impl Drop for Gocryptfs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.dir)
-                .status();
-        }
-    }
-}
-
-/// Writes dirty pages out and drops the kernel's page, dentry and inode caches (root only).
-fn drop_caches() {
-    let _ = Command::new("sync").status();
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-}
-
-/// Busy and total CPU time since boot, from `/proc/stat`.
-fn cpu_times() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let total: u64 = fields.iter().sum();
-    // idle and iowait
-    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
-}
-
-/// Waits until the machine is quiet (under 10 % busy for half a second, 60 s at most), so
-/// that no system's background work (an upload, a write-back) lands in another's timing.
-fn settle() {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let Some((busy0, total0)) = cpu_times() else {
-            return;
-        };
-        std::thread::sleep(Duration::from_millis(500));
-        let Some((busy1, total1)) = cpu_times() else {
-            return;
-        };
-        if (busy1 - busy0) * 10 < (total1 - total0).max(1) {
-            return;
-        }
-    }
-}
-
 fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
     settle();
     let started = Instant::now();
     f()?;
     Ok(started.elapsed())
-}
-
-fn sequential_write(path: &Path, size: u64) -> anyhow::Result<()> {
-    let chunk = random_bytes(1 << 20, 9);
-    let mut file = std::fs::File::create(path)?;
-    for _ in 0..size >> 20 {
-        file.write_all(&chunk)?;
-    }
-    file.sync_all()?;
-    Ok(())
-}
-
-fn sequential_read(path: &Path, size: u64) -> anyhow::Result<()> {
-    let mut file = std::fs::File::open(path)?;
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
-    ensure!(total == size, "read {total} bytes of {size}");
-    Ok(())
-}
-
-fn shell(dir: &Path, script: &str) -> anyhow::Result<()> {
-    let status = Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .current_dir(dir)
-        .status()?;
-    ensure!(status.success(), "{script} failed");
-    Ok(())
 }
 
 /// A source-like tree: `files` text files of about 20 KiB in nested folders, as a tarball.
@@ -248,14 +80,9 @@ fn main() -> anyhow::Result<()> {
         .prefix("strongroom-mount-bench-homes")
         .tempdir_in(&args.dir)?;
     let org = Org::with_server_in(server, homes);
-    org.alice.ok(&["workspace", "create", "Bench"]);
-    let mut strongroom = Strongroom {
-        org: &org,
-        mount: None,
-        dir: base.path().join("strongroom-plain"),
-    };
+    let mut strongroom = Strongroom::new(&org, base.path());
     let mut gocryptfs = Gocryptfs::new(base.path())?;
-    let mut systems: [&mut dyn Mounted; 2] = [&mut strongroom, &mut gocryptfs];
+    let mut systems: [&mut dyn System; 2] = [&mut strongroom, &mut gocryptfs];
     for fs in systems.iter_mut() {
         fs.remount()?;
     }
@@ -277,20 +104,20 @@ fn main() -> anyhow::Result<()> {
         let order: Vec<usize> = if run % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
         for i in order {
             let fs = &mut systems[i];
-            let file = fs.path().join(format!("big-{run}.bin"));
+            let file = fs.root().join(format!("big-{run}.bin"));
             times[i][0].push(timed(|| sequential_write(&file, size))?);
             // Cold: unmounted, the kernel's caches dropped, mounted again.
             fs.remount()?;
             times[i][1].push(timed(|| sequential_read(&file, size))?);
             std::fs::remove_file(&file)?;
             let tree = format!("tree-{run}");
-            std::fs::create_dir(fs.path().join(&tree))?;
+            std::fs::create_dir(fs.root().join(&tree))?;
             let untar = format!("tar -C {tree} -xf {}", tarball.display());
-            times[i][2].push(timed(|| shell(fs.path(), &untar))?);
+            times[i][2].push(timed(|| shell(fs.root(), &untar))?);
             let list = format!("ls -lR {tree} > /dev/null");
-            times[i][3].push(timed(|| shell(fs.path(), &list))?);
+            times[i][3].push(timed(|| shell(fs.root(), &list))?);
             let remove = format!("rm -rf {tree}");
-            times[i][4].push(timed(|| shell(fs.path(), &remove))?);
+            times[i][4].push(timed(|| shell(fs.root(), &remove))?);
         }
     }
 

@@ -173,7 +173,8 @@ fn hash_tree(dir: &Path) -> anyhow::Result<usize> {
     Ok(files)
 }
 
-fn shell(dir: &Path, script: &str) -> anyhow::Result<()> {
+/// Runs `script` with `sh -e` in `dir`; an error if it fails.
+pub fn shell(dir: &Path, script: &str) -> anyhow::Result<()> {
     let status = Command::new("sh")
         .arg("-ec")
         .arg(script)
