@@ -37,6 +37,13 @@ struct Args {
     /// Skip touching the machine's free memory first (see `prefault_memory`).
     #[arg(long)]
     no_prefault: bool,
+    /// The systems to run, of tmpfs, gocryptfs, rclone and strongroom (all by default).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tmpfs,gocryptfs,rclone,strongroom"
+    )]
+    systems: Vec<String>,
 }
 
 /// Installs what the suite needs with apt, when root and something is missing.
@@ -102,12 +109,22 @@ fn main() -> anyhow::Result<()> {
         .prefix("strongroom-side-by-side-homes")
         .tempdir_in(&args.dir)?;
     let org = Org::with_server_in(server, homes);
-    let mut tmpfs = Tmpfs::new(base.path())?;
-    let mut gocryptfs = Gocryptfs::new(base.path())?;
-    let mut rclone = Rclone::new(base.path())?;
-    let mut strongroom = Strongroom::new(&org, base.path());
-    let mut systems: Vec<&mut dyn System> =
-        vec![&mut tmpfs, &mut gocryptfs, &mut rclone, &mut strongroom];
+    let wanted = |name: &str| args.systems.iter().any(|s| s == name);
+    let mut all: Vec<Box<dyn System + '_>> = Vec::new();
+    if wanted("tmpfs") {
+        all.push(Box::new(Tmpfs::new(base.path())?));
+    }
+    if wanted("gocryptfs") {
+        all.push(Box::new(Gocryptfs::new(base.path())?));
+    }
+    if wanted("rclone") {
+        all.push(Box::new(Rclone::new(base.path())?));
+    }
+    if wanted("strongroom") {
+        all.push(Box::new(Strongroom::new(&org, base.path())));
+    }
+    ensure!(!all.is_empty(), "no system chosen (--systems)");
+    let mut systems: Vec<&mut dyn System> = all.iter_mut().map(|s| &mut **s as _).collect();
     for system in systems.iter_mut() {
         system.remount()?;
     }

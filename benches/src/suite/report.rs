@@ -1,5 +1,6 @@
 //! The report: every run's time, medians and spread, and each system's speed relative to
-//! gocryptfs and to tmpfs, as JSON (for tools), Markdown (for people) and an SVG chart.
+//! gocryptfs and to tmpfs, as JSON (for tools), Markdown (for people) and an SVG chart
+//! ([`super::chart`]).
 
 use std::path::Path;
 
@@ -164,11 +165,18 @@ impl Report {
         out
     }
 
-    /// Writes `report.json` and `report.md` into `dir`.
+    /// Writes `report.json`, `report.md` and `chart.svg` into `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(self)?)?;
-        std::fs::write(dir.join("report.md"), self.markdown())?;
+        let markdown = format!(
+            "{}
+![Speed relative to gocryptfs](chart.svg)
+",
+            self.markdown()
+        );
+        std::fs::write(dir.join("report.md"), markdown)?;
+        std::fs::write(dir.join("chart.svg"), super::chart::svg(self))?;
         Ok(())
     }
 }
