@@ -134,6 +134,8 @@ pub struct Rclone {
     cache: PathBuf,
     dir: PathBuf,
     port: u16,
+    /// The mount's remote control (to see its uploads).
+    rc_port: u16,
     password: String,
     /// What the mount process says (shown if it fails).
     log: PathBuf,
@@ -151,6 +153,7 @@ impl Rclone {
             std::fs::create_dir_all(d)?;
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let rc_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let obscured = Command::new("rclone")
             .args(["obscure", "bench-password"])
             .output()
@@ -177,6 +180,7 @@ impl Rclone {
             cache,
             dir,
             port,
+            rc_port,
             password,
             log: base.join("rclone-mount.log"),
             server,
@@ -201,7 +205,43 @@ impl Rclone {
         command
     }
 
+    /// Waits until the mount has uploaded everything written (as one would before unmounting:
+    /// a mount started over a cache with pending uploads checks each against the server before
+    /// it appears, minutes for a source tree).
+    fn wait_uploaded(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            let out = self
+                .command()
+                .args([
+                    "rc",
+                    "--url",
+                    &format!("http://127.0.0.1:{}/", self.rc_port),
+                ])
+                .arg("vfs/stats")
+                .output()?;
+            ensure!(out.status.success(), "rclone rc vfs/stats failed");
+            let stats: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let cache = &stats["diskCache"];
+            let waiting = cache["uploadsInProgress"].as_u64().unwrap_or(0)
+                + cache["uploadsQueued"].as_u64().unwrap_or(0);
+            if waiting == 0 {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "rclone still had {waiting} uploads after 15 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     fn stop_mount(&mut self) {
+        if self.mount.is_some()
+            && let Err(e) = self.wait_uploaded()
+        {
+            eprintln!("rclone: {e}");
+        }
         if let Some(mut child) = self.mount.take() {
             unmount(&self.dir);
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -232,11 +272,13 @@ impl Rclone {
             .arg(&self.dir)
             .args(["--vfs-cache-mode", "full", "--cache-dir"])
             .arg(&self.cache)
+            .args(["--rc", "--rc-no-auth", "--rc-addr"])
+            .arg(format!("127.0.0.1:{}", self.rc_port))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&self.log)?)
             .spawn()?;
         self.mount = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         while !is_mounted(&self.dir) {
             if let Some(Ok(Some(status))) = self.mount.as_mut().map(|c| c.try_wait()) {
                 bail!(
