@@ -11,9 +11,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use clap::Parser;
-use strongroom_benches::suite::machine::{Machine, prefault_memory};
+use strongroom_benches::suite::machine::{Machine, apt_install, prefault_memory};
 use strongroom_benches::suite::report::{Report, Row};
 use strongroom_benches::suite::systems::{Gocryptfs, Rclone, Strongroom, System, Tmpfs};
 use strongroom_benches::suite::workloads::{Fixture, Workload, linux_tarball, run_once};
@@ -68,18 +68,7 @@ fn install_peers() -> anyhow::Result<()> {
         return Ok(());
     }
     println!("Installing {} with apt", missing.join(", "));
-    let status = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .context("apt-get")?;
-    ensure!(
-        status.success(),
-        "apt-get install {} failed",
-        missing.join(" ")
-    );
-    Ok(())
+    apt_install(&missing)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -66,6 +66,23 @@ impl Machine {
     }
 }
 
+/// Installs Debian `packages` with apt (root; no questions asked).
+pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("apt-get: {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "apt-get install {} failed",
+        packages.join(" ")
+    );
+    Ok(())
+}
+
 /// Writes dirty pages out and drops the kernel's page, dentry and inode caches (root only).
 pub fn drop_caches() {
     let _ = Command::new("sync").status();

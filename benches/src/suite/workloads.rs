@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 
-use super::machine::settle;
+use super::machine::{apt_install, settle};
 use super::systems::System;
 
 /// What the workloads work with.
@@ -189,11 +189,7 @@ pub fn shell(dir: &Path, script: &str) -> anyhow::Result<()> {
 /// with apt when missing (as root).
 pub fn linux_tarball(base: &Path) -> anyhow::Result<(PathBuf, String)> {
     let source = find_linux_source().or_else(|| {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "linux-source"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status();
+        let _ = apt_install(&["linux-source"]);
         find_linux_source()
     });
     let Some(source) = source else {

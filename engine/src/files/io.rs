@@ -251,8 +251,8 @@ impl Client {
             }
             return Err(e);
         }
-        let (blocks, index, index_written) = self.seal_index(context, blocks, sync_each)?;
-        cached.extend(index_written.iter().map(|(id, _)| *id));
+        let (blocks, index) = self.seal_index(context, blocks, sync_each)?;
+        cached.extend(index.iter().map(|b| b.id));
         if !cached.is_empty() {
             cache.sync_to_disk()?;
         }
@@ -306,22 +306,20 @@ impl Client {
     }
 
     /// A long block list moves into index blocks, sealed like data blocks and written to the
-    /// cache (dirty, not yet synced to disk): returns the inline list (empty then), the index,
-    /// and the index blocks written with their sizes.
-    #[allow(clippy::type_complexity)]
+    /// cache (written, not yet recorded nor synced to disk): returns the inline list and the
+    /// index (empty when the list stays inline).
     fn seal_index(
         &self,
         context: &RealmContext,
         blocks: Vec<BlockRef>,
         sync_each: bool,
-    ) -> Result<(Vec<BlockRef>, Vec<BlockRef>, Vec<(BlockId, u64)>)> {
+    ) -> Result<(Vec<BlockRef>, Vec<BlockRef>)> {
         if blocks.len() <= inline_limit() {
-            return Ok((blocks, Vec::new(), Vec::new()));
+            return Ok((blocks, Vec::new()));
         }
         let (key_index, key) = context.current_key()?;
         let realm = context.realm;
         let mut index = Vec::new();
-        let mut written = Vec::new();
         for chunk in blocks.chunks(inline_limit()) {
             let plaintext = BlockIndex {
                 blocks: chunk.to_vec(),
@@ -331,7 +329,6 @@ impl Client {
             let sealed = seal_block(key, &realm, &id, key_index, &plaintext, &mut OsRng);
             self.cache()
                 .write_unrecorded(&realm, &id, &sealed, sync_each)?;
-            written.push((id, sealed.len() as u64));
             index.push(BlockRef {
                 id,
                 key_index,
@@ -340,7 +337,7 @@ impl Client {
                 digest: Digest::of(&plaintext),
             });
         }
-        Ok((blocks, index, written))
+        Ok((blocks, index))
     }
 
     /// [`Client::seal_index`] for the mount: the index blocks are durable and recorded (dirty)
@@ -350,12 +347,12 @@ impl Client {
         context: &RealmContext,
         blocks: Vec<BlockRef>,
     ) -> Result<(Vec<BlockRef>, Vec<BlockRef>)> {
-        let (blocks, index, written) = self.seal_index(context, blocks, false)?;
+        let (blocks, index) = self.seal_index(context, blocks, false)?;
         if index.is_empty() {
             return Ok((blocks, index));
         }
         self.cache().sync_to_disk()?;
-        let written: Vec<BlockId> = written.iter().map(|(id, _)| *id).collect();
+        let written: Vec<BlockId> = index.iter().map(|b| b.id).collect();
         self.cache()
             .record(&context.realm, &written, true, Durability::Now)?;
         Ok((Vec::new(), index))
@@ -418,15 +415,12 @@ impl Client {
                     if on_disk {
                         cache.write_fetched(&realm, &reference.id, &ciphertext)?;
                     }
-                    match open_block_owned(&key, &realm, &reference, ciphertext) {
-                        Ok(plaintext) => Ok(plaintext),
-                        Err(e) => {
-                            if on_disk {
-                                cache.discard(&realm, &reference.id);
-                            }
-                            Err(e.into())
+                    open_block_owned(&key, &realm, &reference, ciphertext).map_err(|e| {
+                        if on_disk {
+                            cache.discard(&realm, &reference.id);
                         }
-                    }
+                        e.into()
+                    })
                 })
                 .await
                 .map_err(|e| EngineError::Protocol(e.to_string()))??
