@@ -147,11 +147,14 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Result<Respo
             builder = builder.header(name, value);
         }
     }
-    let streaming = response
+    let events = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if streaming {
+    let tamper = shared.tamper.lock().expect("lock").clone();
+    // Untouched responses stream through as they come (events must; a large download should,
+    // so that timing through the proxy is the server's, not the proxy's buffering).
+    if events || tamper.is_none() {
         let stream = response.bytes_stream().map_err(std::io::Error::other);
         return builder
             .body(Body::from_stream(stream))
@@ -162,7 +165,6 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Result<Respo
         .await
         .map_err(|_| StatusCode::BAD_GATEWAY)?
         .to_vec();
-    let tamper = shared.tamper.lock().expect("lock").clone();
     let bytes = match tamper {
         Some(t) if status.is_success() => t(parts.method.as_str(), &path, bytes),
         _ => bytes,

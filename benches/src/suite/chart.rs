@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::report::Report;
+use super::report::{Cell, Report, Row};
 
 const WIDTH: f64 = 920.0;
 const LABELS: f64 = 230.0;
@@ -29,15 +29,80 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// One group of bars per row from `top`: each cell's `ratio` to `reference`, colored by its
+/// system's place in `systems`.
+fn bars(
+    out: &mut String,
+    rows: &[Row],
+    systems: &[&str],
+    top: f64,
+    reference: &str,
+    ratio: impl Fn(&Cell) -> Option<f64>,
+) {
+    let group = systems.len() as f64 * BAR + GAP;
+    for (r, row) in rows.iter().enumerate() {
+        let gy = top + r as f64 * group;
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            LABELS - 8.0,
+            gy + group / 2.0,
+            escape(&row.workload)
+        );
+        for cell in &row.cells {
+            let (Some(ratio), Some(i)) = (
+                ratio(cell),
+                systems.iter().position(|s| *s == cell.system),
+            ) else {
+                continue;
+            };
+            let y = gy + i as f64 * BAR;
+            let (from, to) = (x(1.0).min(x(ratio)), x(1.0).max(x(ratio)));
+            let _ = writeln!(
+                out,
+                r##"<rect x="{from}" y="{y}" width="{}" height="{}" fill="{}"><title>{}: {:.3} s, {:.2}× {reference}</title></rect><text x="{}" y="{}" font-size="10" fill="#333">{:.2}</text>"##,
+                (to - from).max(1.0),
+                BAR - 2.0,
+                COLORS[i % COLORS.len()],
+                escape(&cell.system),
+                cell.median,
+                ratio,
+                to + 3.0,
+                y + BAR - 4.0,
+                ratio
+            );
+        }
+    }
+}
+
 /// The chart of `report` as an SVG document.
 pub fn svg(report: &Report) -> String {
-    let systems: Vec<&str> = report
+    // Every system of either part, in order of appearance (a color each).
+    let mut systems: Vec<&str> = Vec::new();
+    for cell in report
         .rows
-        .first()
-        .map(|r| r.cells.iter().map(|c| c.system.as_str()).collect())
-        .unwrap_or_default();
+        .iter()
+        .chain(&report.remote_rows)
+        .flat_map(|r| &r.cells)
+    {
+        if !systems.contains(&cell.system.as_str()) {
+            systems.push(&cell.system);
+        }
+    }
     let group = systems.len() as f64 * BAR + GAP;
-    let height = TOP + report.rows.len() as f64 * group + 50.0;
+    // The remote cases that both Strongroom and rclone ran.
+    let remote: Vec<Row> = report
+        .remote_rows
+        .iter()
+        .filter(|r| r.cell("rclone").is_some() && r.cells.len() > 1)
+        .cloned()
+        .collect();
+    let remote_height = if remote.is_empty() {
+        0.0
+    } else {
+        60.0 + remote.len() as f64 * group
+    };
+    let height = TOP + report.rows.len() as f64 * group + remote_height + 50.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -87,35 +152,19 @@ pub fn svg(report: &Report) -> String {
             height - 25.0
         );
     }
-    for (r, row) in report.rows.iter().enumerate() {
-        let gy = TOP + r as f64 * group;
+    bars(&mut out, &report.rows, &systems, TOP, "gocryptfs", |c| {
+        c.speed_vs_gocryptfs
+    });
+    if !remote.is_empty() {
+        let top = TOP + report.rows.len() as f64 * group + 50.0;
         let _ = writeln!(
             out,
-            r##"<text x="{}" y="{}" text-anchor="end">{}</text>"##,
-            LABELS - 8.0,
-            gy + group / 2.0,
-            escape(&row.workload)
+            r##"<text x="10" y="{}" font-size="16" font-weight="bold">Remote, a fresh device: speed relative to rclone (longer is faster; same scale)</text>"##,
+            top - 10.0
         );
-        for (i, cell) in row.cells.iter().enumerate() {
-            let Some(ratio) = cell.speed_vs_gocryptfs else {
-                continue;
-            };
-            let y = gy + i as f64 * BAR;
-            let (from, to) = (x(1.0).min(x(ratio)), x(1.0).max(x(ratio)));
-            let _ = writeln!(
-                out,
-                r##"<rect x="{from}" y="{y}" width="{}" height="{}" fill="{}"><title>{}: {:.2} s, {:.2}× gocryptfs</title></rect><text x="{}" y="{}" font-size="10" fill="#333">{:.2}</text>"##,
-                (to - from).max(1.0),
-                BAR - 2.0,
-                COLORS[i % COLORS.len()],
-                escape(&cell.system),
-                cell.median,
-                ratio,
-                to + 3.0,
-                y + BAR - 4.0,
-                ratio
-            );
-        }
+        bars(&mut out, &remote, &systems, top + 10.0, "rclone", |c| {
+            c.speed_vs_rclone
+        });
     }
     out.push_str("</svg>\n");
     out
@@ -125,7 +174,6 @@ pub fn svg(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::suite::machine::Machine;
-    use crate::suite::report::Row;
 
     #[test]
     fn one_bar_per_system_and_workload_from_gocryptfs_line() {
@@ -142,6 +190,7 @@ mod tests {
             runs: 3,
             file_mib: 1024,
             tree: "tree".into(),
+            listing_entries: 10_000,
             rows: vec![
                 Row::new(
                     "write",
@@ -158,11 +207,27 @@ mod tests {
                     ],
                 ),
             ],
+            remote_rows: vec![
+                Row::with_requests(
+                    "cold read, fresh device",
+                    &[
+                        ("strongroom".into(), vec![1.0], vec![1030]),
+                        ("rclone".into(), vec![3.0], vec![9]),
+                    ],
+                ),
+                // Strongroom only: no bar in the rclone section.
+                Row::with_requests(
+                    "first block alone",
+                    &[("strongroom".into(), vec![0.01], vec![1])],
+                ),
+            ],
         };
         let svg = svg(&report);
-        assert_eq!(svg.matches("<title>").count(), 4);
-        assert!(svg.contains("strongroom: 1.00 s, 2.00× gocryptfs"));
-        assert!(svg.contains("strongroom: 4.00 s, 0.25× gocryptfs"));
+        assert_eq!(svg.matches("<title>").count(), 6);
+        assert!(svg.contains("strongroom: 1.000 s, 2.00× gocryptfs"));
+        assert!(svg.contains("strongroom: 4.000 s, 0.25× gocryptfs"));
+        assert!(svg.contains("strongroom: 1.000 s, 3.00× rclone"));
+        assert!(!svg.contains("first block alone"));
         assert!(svg.contains("CPU &lt;1&gt;"), "text is escaped");
         // Twice as fast starts on gocryptfs's line and goes right; four times slower goes left.
         assert!(x(2.0) > x(1.0) && x(0.25) < x(1.0));

@@ -14,6 +14,8 @@ use strongroom_testkit::mount::is_mounted;
 use strongroom_testkit::scenario::Org;
 
 use super::machine::drop_caches;
+use super::workloads::Fixture;
+use super::remote::{FreshDevice, RcloneFresh, StrongroomFresh, populate};
 
 /// A file system under test.
 pub trait System {
@@ -23,6 +25,15 @@ pub trait System {
     fn root(&self) -> &Path;
     /// Makes the next reads cold: unmounted, the kernel's caches dropped, mounted again.
     fn remount(&mut self) -> anyhow::Result<()>;
+    /// For systems with a server: uploads what the remote cases read ([`populate`]) and
+    /// returns a fresh device of the same data, its folders under `base`.
+    fn prepare_remote(
+        &mut self,
+        _base: &Path,
+        _fixture: &Fixture,
+    ) -> anyhow::Result<Option<Box<dyn FreshDevice>>> {
+        Ok(None)
+    }
 }
 
 /// Plain tmpfs: no encryption, no FUSE; the ceiling.
@@ -116,7 +127,7 @@ impl Drop for Gocryptfs {
     }
 }
 
-fn unmount(dir: &Path) {
+pub(crate) fn unmount(dir: &Path) {
     let _ = Command::new("fusermount3")
         .arg("-u")
         .arg(dir)
@@ -133,10 +144,9 @@ pub struct Rclone {
     served: PathBuf,
     cache: PathBuf,
     dir: PathBuf,
-    port: u16,
+    remote: RcloneRemote,
     /// The mount's remote control (to see its uploads).
     rc_port: u16,
-    password: String,
     /// What the mount process says (shown if it fails).
     log: PathBuf,
     server: Child,
@@ -179,30 +189,20 @@ impl Rclone {
             served,
             cache,
             dir,
-            port,
+            remote: RcloneRemote {
+                url: format!("http://127.0.0.1:{port}/"),
+                password,
+            },
             rc_port,
-            password,
             log: base.join("rclone-mount.log"),
             server,
             mount: None,
         })
     }
 
-    /// An `rclone` command configured for the crypt remote `secret:` (no config file).
-    fn command(&self) -> Command {
-        let mut command = Command::new("rclone");
-        command
-            .env("RCLONE_CONFIG", "/dev/null")
-            .env("RCLONE_CONFIG_STORE_TYPE", "webdav")
-            .env(
-                "RCLONE_CONFIG_STORE_URL",
-                format!("http://127.0.0.1:{}/", self.port),
-            )
-            .env("RCLONE_CONFIG_STORE_VENDOR", "other")
-            .env("RCLONE_CONFIG_SECRET_TYPE", "crypt")
-            .env("RCLONE_CONFIG_SECRET_REMOTE", "store:")
-            .env("RCLONE_CONFIG_SECRET_PASSWORD", &self.password);
-        command
+    /// The WebDAV server's address and the crypt password, for another device's mount.
+    pub fn remote(&self) -> &RcloneRemote {
+        &self.remote
     }
 
     /// Waits until the mount has uploaded everything written (as one would before unmounting:
@@ -212,6 +212,7 @@ impl Rclone {
         let deadline = Instant::now() + Duration::from_secs(900);
         loop {
             let out = self
+                .remote
                 .command()
                 .args([
                     "rc",
@@ -242,17 +243,8 @@ impl Rclone {
         {
             eprintln!("rclone: {e}");
         }
-        if let Some(mut child) = self.mount.take() {
-            unmount(&self.dir);
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.mount.take() {
+            stop_rclone_mount(child, &self.dir);
         }
     }
 
@@ -265,35 +257,13 @@ impl Rclone {
     }
 
     fn mount(&mut self) -> anyhow::Result<()> {
-        drop_caches();
-        let child = self
-            .command()
-            .args(["mount", "secret:"])
-            .arg(&self.dir)
-            .args(["--vfs-cache-mode", "full", "--cache-dir"])
-            .arg(&self.cache)
-            .args(["--rc", "--rc-no-auth", "--rc-addr"])
-            .arg(format!("127.0.0.1:{}", self.rc_port))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&self.log)?)
-            .spawn()?;
-        self.mount = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while !is_mounted(&self.dir) {
-            if let Some(Ok(Some(status))) = self.mount.as_mut().map(|c| c.try_wait()) {
-                bail!(
-                    "rclone mount exited ({status}): {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "rclone mount did not appear: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let rc = [
+            "--rc".to_string(),
+            "--rc-no-auth".to_string(),
+            "--rc-addr".to_string(),
+            format!("127.0.0.1:{}", self.rc_port),
+        ];
+        self.mount = Some(self.remote.mount(&self.dir, &self.cache, &rc, &self.log)?);
         Ok(())
     }
 
@@ -301,6 +271,80 @@ impl Rclone {
     pub fn served(&self) -> &Path {
         &self.served
     }
+}
+
+/// How to reach an rclone crypt remote: the WebDAV server's URL and the crypt password.
+#[derive(Clone)]
+pub struct RcloneRemote {
+    /// The WebDAV server (or a proxy in front of it).
+    pub url: String,
+    /// The crypt password, obscured as rclone wants it.
+    pub password: String,
+}
+
+impl RcloneRemote {
+    /// An `rclone` command configured for the crypt remote `secret:` (no config file).
+    pub fn command(&self) -> Command {
+        let mut command = Command::new("rclone");
+        command
+            .env("RCLONE_CONFIG", "/dev/null")
+            .env("RCLONE_CONFIG_STORE_TYPE", "webdav")
+            .env("RCLONE_CONFIG_STORE_URL", &self.url)
+            .env("RCLONE_CONFIG_STORE_VENDOR", "other")
+            .env("RCLONE_CONFIG_SECRET_TYPE", "crypt")
+            .env("RCLONE_CONFIG_SECRET_REMOTE", "store:")
+            .env("RCLONE_CONFIG_SECRET_PASSWORD", &self.password);
+        command
+    }
+
+    /// Mounts `secret:` on `dir` with a full VFS cache in `cache` (the kernel's caches dropped
+    /// first) and waits until it is there; `log` gets what rclone says.
+    pub fn mount(
+        &self,
+        dir: &Path,
+        cache: &Path,
+        extra: &[String],
+        log: &Path,
+    ) -> anyhow::Result<Child> {
+        drop_caches();
+        let mut child = self
+            .command()
+            .args(["mount", "secret:"])
+            .arg(dir)
+            .args(["--vfs-cache-mode", "full", "--cache-dir"])
+            .arg(cache)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !is_mounted(dir) {
+            let said = || std::fs::read_to_string(log).unwrap_or_default();
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("rclone mount exited ({status}): {}", said());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("rclone mount did not appear: {}", said());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(child)
+    }
+}
+
+/// Unmounts an rclone mount and waits for its process (killed after a minute).
+pub fn stop_rclone_mount(mut child: Child, dir: &Path) {
+    unmount(dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl System for Rclone {
@@ -313,6 +357,16 @@ impl System for Rclone {
     fn remount(&mut self) -> anyhow::Result<()> {
         self.stop_mount();
         self.mount()
+    }
+    fn prepare_remote(
+        &mut self,
+        base: &Path,
+        fixture: &Fixture,
+    ) -> anyhow::Result<Option<Box<dyn FreshDevice>>> {
+        populate(&self.dir, fixture)?;
+        // Unmounting waits for the uploads.
+        self.remount()?;
+        Ok(Some(Box::new(RcloneFresh::new(&self.remote, base)?)))
     }
 }
 
@@ -358,5 +412,20 @@ impl System for Strongroom<'_> {
         drop_caches();
         self.mount = Some(Mount::start(&self.org.alice, "Bench", &self.dir, &[]));
         Ok(())
+    }
+    fn prepare_remote(
+        &mut self,
+        base: &Path,
+        fixture: &Fixture,
+    ) -> anyhow::Result<Option<Box<dyn FreshDevice>>> {
+        // A workspace of its own, so that the fresh device does not also pull the local
+        // workloads' history.
+        self.org.alice.ok(&["workspace", "create", "Remote"]);
+        let dir = base.join("strongroom-remote-writer");
+        let mut writer = Mount::start(&self.org.alice, "Remote", &dir, &[]);
+        populate(&dir, fixture)?;
+        // Unmounting uploads everything before it ends.
+        writer.signal("TERM");
+        Ok(Some(Box::new(StrongroomFresh::new(self.org, "Remote", base)?)))
     }
 }

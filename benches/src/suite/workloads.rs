@@ -18,6 +18,8 @@ pub struct Fixture {
     pub tarball: PathBuf,
     /// What it is (for the report).
     pub tarball_description: String,
+    /// Entries of the folder the remote listing case lists.
+    pub listing_entries: usize,
 }
 
 /// One workload.
@@ -214,6 +216,31 @@ pub fn linux_tarball(base: &Path) -> anyhow::Result<(PathBuf, String)> {
         ),
     )?;
     Ok((tarball, format!("{stem}: {}", parts.join(", "))))
+}
+
+/// A generated source tree of `files` small files (1-32 KiB of random bytes) in folders of
+/// 50, as an uncompressed tarball under `base`: for a quick run (the smoke test) without the
+/// linux-source package.
+pub fn generated_tarball(base: &Path, files: usize) -> anyhow::Result<(PathBuf, String)> {
+    let root = base.join("generated-tree");
+    for i in 0..files {
+        let folder = root.join(format!("d{:03}", i / 50));
+        std::fs::create_dir_all(&folder)?;
+        let len = 1024 + (i * 7919) % (31 * 1024);
+        std::fs::write(
+            folder.join(format!("f{i:05}.c")),
+            strongroom_testkit::random_bytes(len, i as u64),
+        )?;
+    }
+    let tarball = base.join("generated-tree.tar");
+    shell(
+        base,
+        &format!(
+            "tar -cf {} generated-tree && rm -rf generated-tree",
+            tarball.display()
+        ),
+    )?;
+    Ok((tarball, format!("a generated tree of {files} files")))
 }
 
 fn find_linux_source() -> Option<PathBuf> {
