@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::ensure;
 use clap::Parser;
-use strongroom_benches::suite::machine::{Machine, apt_install, prefault_memory};
+use strongroom_benches::suite::machine::{
+    Machine, apt_install, prefault_memory, set_settling,
+};
 use strongroom_benches::suite::remote::{FreshDevice, RemoteCase, run_case};
 use strongroom_benches::suite::report::{Report, Row};
 use strongroom_benches::suite::systems::{Gocryptfs, Rclone, Strongroom, System, Tmpfs};
@@ -41,6 +43,10 @@ struct Args {
     /// Skip touching the machine's free memory first (see `prefault_memory`).
     #[arg(long)]
     no_prefault: bool,
+    /// A check of the harness, not a measurement: no waiting for the machine to be quiet
+    /// before each timed operation, no touching of free memory.
+    #[arg(long)]
+    smoke: bool,
     /// The systems to run, of tmpfs, gocryptfs, rclone and strongroom (all by default).
     #[arg(
         long,
@@ -103,7 +109,8 @@ fn main() -> anyhow::Result<()> {
         "the suite mounts file systems and drops caches: run it as root"
     );
     install_peers(&args)?;
-    if !args.no_prefault {
+    set_settling(!args.smoke);
+    if !args.no_prefault && !args.smoke {
         println!("Touching free memory once (a virtual machine's first touch is slow)");
         prefault_memory();
     }

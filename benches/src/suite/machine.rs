@@ -1,6 +1,7 @@
 //! The machine a run happened on, and keeping runs apart: dropping the kernel's caches and
 //! waiting for the machine to settle between timed operations.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -105,9 +106,20 @@ fn cpu_times() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// Whether [`settle`] waits (a smoke run of the harness, whose times mean nothing, does not).
+static SETTLING: AtomicBool = AtomicBool::new(true);
+
+/// Makes [`settle`] wait (the default) or return at once.
+pub fn set_settling(on: bool) {
+    SETTLING.store(on, Ordering::Relaxed);
+}
+
 /// Waits until the machine is quiet (under 10 % busy for half a second, 60 s at most), so
 /// that no system's background work (an upload, a write-back) lands in another's timing.
 pub fn settle() {
+    if !SETTLING.load(Ordering::Relaxed) {
+        return;
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let Some((busy0, total0)) = cpu_times() else {
