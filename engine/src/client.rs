@@ -15,7 +15,7 @@ use strongroom_protocol::wire::{
     InvitationListResponse, UploadCertificateRequest, UploadCertificateResponse,
 };
 
-use crate::block_cache::{BlockCache, DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES};
+use crate::block_cache::{BlockCache, DEFAULT_DISK_BYTES, default_memory_bytes};
 use crate::clock::certificate_time;
 use crate::connection::{Connection, Credentials, ErasedEncoded, EventStream};
 use crate::device_file::{self, DeviceKeys};
@@ -57,7 +57,7 @@ impl Client {
             cache: std::sync::Arc::new(BlockCache::new(
                 home.blocks_dir(),
                 db,
-                cache_limit("STRONGROOM_MEMORY_CACHE_MB", DEFAULT_MEMORY_BYTES),
+                cache_limit("STRONGROOM_MEMORY_CACHE_MB", default_memory_bytes()),
                 cache_limit("STRONGROOM_DISK_CACHE_MB", DEFAULT_DISK_BYTES),
             )),
             signing_key: keys.signing_key(),

@@ -119,6 +119,9 @@ pub enum EngineError {
     /// A file or link was expected, and this is a folder.
     #[error("{0} is a folder")]
     IsAFolder(String),
+    /// A folder was expected, and this is a file or link.
+    #[error("{0} is not a folder")]
+    NotAFolder(String),
 }
 
 impl EngineError {

@@ -62,6 +62,7 @@ impl From<EngineError> for VfsError {
             EngineError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             EngineError::NotEmpty(_) => ErrorKind::NotEmpty,
             EngineError::IsAFolder(_) => ErrorKind::IsADirectory,
+            EngineError::NotAFolder(_) => ErrorKind::NotADirectory,
             EngineError::InvalidInput(_) => ErrorKind::InvalidName,
             EngineError::Io { source, .. } if is_storage_full(source) => ErrorKind::StorageFull,
             _ => ErrorKind::Io,

@@ -33,6 +33,8 @@ struct Reading {
     readers: u32,
     /// How far blocks have been asked for ahead of the reader.
     prefetched_to: u64,
+    /// Bytes delivered so far of blocks read in part, by block offset (see `read_open`).
+    delivered: HashMap<u64, u64>,
 }
 
 /// Beyond this many changed bytes in memory, a file's changed blocks are stored (sealed into
@@ -184,23 +186,17 @@ impl Vfs {
             .ok_or_else(|| VfsError::new(ErrorKind::NotFound, format!("entry {id} is gone")))
     }
 
-    /// Attributes of `info`; a folder's link count needs its children's kinds.
-    fn attr_of(&self, ino: Ino, info: &EntryInfo) -> Result<Attr> {
-        let subfolders = if matches!(info.kind, EntryKind::Folder) && !info.children.is_empty() {
-            let ids: Vec<EntryId> = info.children.iter().map(|(_, id)| *id).collect();
-            let children = self.runtime.block_on(self.session.entries(&ids))?;
-            children
-                .values()
-                .filter(|c| matches!(c.kind, EntryKind::Folder))
-                .count() as u32
-        } else {
-            0
-        };
+    /// Attributes of entry `id`, shown as inode `ino`.
+    fn attr_of(&self, ino: Ino, id: EntryId) -> Result<Attr> {
+        let stat = self
+            .runtime
+            .block_on(self.session.stat(id))?
+            .ok_or_else(|| VfsError::new(ErrorKind::NotFound, format!("entry {id} is gone")))?;
         Ok(Attr::of(
             ino,
-            info,
-            self.modified(info),
-            subfolders,
+            &stat.info,
+            self.modified(&stat.info),
+            stat.subfolders,
             self.read_only(),
         ))
     }
@@ -261,8 +257,7 @@ impl Vfs {
 
     /// `getattr`.
     pub fn getattr(&self, ino: Ino) -> Result<Attr> {
-        let info = self.info(self.id_of(ino)?)?;
-        let mut attr = self.attr_of(ino, &info)?;
+        let mut attr = self.attr_of(ino, self.id_of(ino)?)?;
         if let Some(edit) = self.edit_if_open(ino) {
             let edit = edit.lock().expect("edit");
             attr.size = edit.working.size;
@@ -276,25 +271,19 @@ impl Vfs {
 
     /// `lookup`: the entry called `name` in folder `parent`.
     pub fn lookup(&self, parent: Ino, name: &str) -> Result<Attr> {
-        let folder = self.info(self.id_of(parent)?)?;
-        if !matches!(folder.kind, EntryKind::Folder) {
-            return Err(VfsError::new(ErrorKind::NotADirectory, "not a folder"));
-        }
+        let parent = self.id_of(parent)?;
         let name: EntryName = name
             .parse()
             .map_err(|_| VfsError::new(ErrorKind::NotFound, "no such name"))?;
-        let id = folder
-            .children
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, id)| *id)
+        let id = self
+            .runtime
+            .block_on(self.session.child(parent, &name))?
             .ok_or_else(|| VfsError::new(ErrorKind::NotFound, format!("no {name}")))?;
         let ino = self.ino_of(id);
         if self.edit_if_open(ino).is_some() {
             return self.getattr(ino);
         }
-        let info = self.info(id)?;
-        self.attr_of(ino, &info)
+        self.attr_of(ino, id)
     }
 
     /// `readdir` (with attributes, for readdirplus): the entries of a folder, without "." and
@@ -379,6 +368,7 @@ impl Vfs {
                         blocks,
                         readers: 0,
                         prefetched_to: 0,
+                        delivered: HashMap::new(),
                     })
                     .readers += 1;
             }
@@ -426,15 +416,34 @@ impl Vfs {
             let _guard = self.runtime.enter();
             self.session.prefetch_blocks(ahead);
         }
-        let mut out = vec![0u8; (end - offset) as usize];
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut whole = Vec::new();
         for block in &wanted {
             let data = self.runtime.block_on(self.session.block(block))?;
             let from = block.offset.max(offset);
             let to = (block.offset + data.len() as u64).min(end);
             if from < to {
-                out[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
+                // Holes (ranges without a block) read as zeros.
+                out.resize((from - offset) as usize, 0);
+                out.extend_from_slice(
                     &data[(from - block.offset) as usize..(to - block.offset) as usize],
                 );
+                whole.push((block, to - from));
+            }
+        }
+        out.resize((end - offset) as usize, 0);
+        // A block delivered whole (in one read or several, in any order) is in the kernel's
+        // page cache now: it leaves the memory cache, which keeps what is read in pieces
+        // (random access) and what is fetched ahead rather than a second copy of a streamed
+        // file, and a sequential reader reuses the same memory block after block.
+        if let Some(open) = self.reading.lock().expect("reading").get_mut(&ino) {
+            for (block, bytes) in whole {
+                let delivered = open.delivered.entry(block.offset).or_insert(0);
+                *delivered += bytes;
+                if *delivered >= block.len as u64 {
+                    open.delivered.remove(&block.offset);
+                    self.session.forget_block(block);
+                }
             }
         }
         self.last_read_end
@@ -652,8 +661,7 @@ impl Vfs {
             .block_on(self.session.create(parent_id, &name, new))?;
         self.touch(parent_id, None);
         self.touch(id, None);
-        let info = self.info(id)?;
-        self.attr_of(self.ino_of(id), &info)
+        self.attr_of(self.ino_of(id), id)
     }
 
     /// `create`: a new empty file, opened for writing.
@@ -830,9 +838,10 @@ impl Vfs {
             return Ok(data);
         }
         let id = self.id_of(ino)?;
+        // What is read here goes to the kernel's page cache.
         let data = self
             .runtime
-            .block_on(self.session.read(id, offset, size as usize))?;
+            .block_on(self.session.read_once(id, offset, size as usize))?;
         let end = offset + data.len() as u64;
         let sequential = {
             let mut last = self.last_read_end.lock().expect("read positions");

@@ -14,9 +14,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::ensure;
 use clap::Parser;
-use strongroom_benches::suite::machine::{
-    Machine, apt_install, prefault_memory, set_settling,
-};
+use strongroom_benches::suite::machine::{Machine, apt_install, prefault_memory, set_settling};
 use strongroom_benches::suite::remote::{FreshDevice, RemoteCase, run_case};
 use strongroom_benches::suite::report::{Report, Row};
 use strongroom_benches::suite::systems::{Gocryptfs, Rclone, Strongroom, System, Tmpfs};

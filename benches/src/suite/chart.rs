@@ -50,10 +50,9 @@ fn bars(
             escape(&row.workload)
         );
         for cell in &row.cells {
-            let (Some(ratio), Some(i)) = (
-                ratio(cell),
-                systems.iter().position(|s| *s == cell.system),
-            ) else {
+            let (Some(ratio), Some(i)) =
+                (ratio(cell), systems.iter().position(|s| *s == cell.system))
+            else {
                 continue;
             };
             let y = gy + i as f64 * BAR;

@@ -1,8 +1,8 @@
 //! The machine a run happened on, and keeping runs apart: dropping the kernel's caches and
 //! waiting for the machine to settle between timed operations.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;

@@ -134,13 +134,9 @@ pub fn run_case(
     let root = device.mount_fresh()?;
     let proxy = device.proxy();
     let measured = match case {
-        RemoteCase::Listing => measure(proxy, || {
-            list(&root.join(FOLDER), fixture.listing_entries)
-        }),
+        RemoteCase::Listing => measure(proxy, || list(&root.join(FOLDER), fixture.listing_entries)),
         RemoteCase::FirstByte => measure(proxy, || first_bytes(&root.join(LARGE))),
-        RemoteCase::ColdRead => measure(proxy, || {
-            sequential_read(&root.join(LARGE), fixture.size)
-        }),
+        RemoteCase::ColdRead => measure(proxy, || sequential_read(&root.join(LARGE), fixture.size)),
         RemoteCase::FirstBlockAlone => unreachable!("handled above"),
     };
     device.unmount();
@@ -305,7 +301,8 @@ impl FreshDevice for StrongroomFresh {
             let plaintext = session.block(first).await?;
             let time = started.elapsed();
             ensure!(
-                plaintext[..FIRST_BYTES] == strongroom_testkit::random_bytes(1 << 20, 9)[..FIRST_BYTES],
+                plaintext[..FIRST_BYTES]
+                    == strongroom_testkit::random_bytes(1 << 20, 9)[..FIRST_BYTES],
                 "the first block is not what was written"
             );
             anyhow::Ok(Measured {

@@ -14,8 +14,8 @@ use strongroom_testkit::mount::is_mounted;
 use strongroom_testkit::scenario::Org;
 
 use super::machine::drop_caches;
-use super::workloads::Fixture;
 use super::remote::{FreshDevice, RcloneFresh, StrongroomFresh, populate};
+use super::workloads::Fixture;
 
 /// A file system under test.
 pub trait System {
@@ -426,6 +426,8 @@ impl System for Strongroom<'_> {
         populate(&dir, fixture)?;
         // Unmounting uploads everything before it ends.
         writer.signal("TERM");
-        Ok(Some(Box::new(StrongroomFresh::new(self.org, "Remote", base)?)))
+        Ok(Some(Box::new(StrongroomFresh::new(
+            self.org, "Remote", base,
+        )?)))
     }
 }

@@ -22,8 +22,35 @@ use crate::local_db::{Durability, LocalDb};
 use packs::Packs;
 pub use packs::{Location, PACK_BYTES};
 
-/// Default bound of the memory cache: 256 MiB.
-pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+/// Least default bound of the memory cache: 256 MiB.
+pub const MIN_MEMORY_BYTES: u64 = 256 << 20;
+/// Greatest default bound of the memory cache: 2 GiB.
+pub const MAX_MEMORY_BYTES: u64 = 2 << 30;
+
+/// Default bound of the memory cache: an eighth of the machine's memory, between 256 MiB and
+/// 2 GiB (256 MiB where the total is unknown). A random reader of a large file decrypts a whole
+/// 1 MiB block per miss; a cache that holds the file decrypts each block once.
+pub fn default_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .as_deref()
+        .and_then(memory_total)
+        .map_or(MIN_MEMORY_BYTES, |total| {
+            (total / 8).clamp(MIN_MEMORY_BYTES, MAX_MEMORY_BYTES)
+        })
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn memory_total(meminfo: &str) -> Option<u64> {
+    let kib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
 /// Default bound of the disk cache: 10 GiB.
 pub const DEFAULT_DISK_BYTES: u64 = 10 << 30;
 
@@ -48,14 +75,18 @@ impl MemoryCache {
         Some(data.clone())
     }
 
+    fn remove(&mut self, key: &Key) {
+        if let Some((old, tick)) = self.entries.remove(key) {
+            self.order.remove(&tick);
+            self.bytes -= old.len() as u64;
+        }
+    }
+
     fn put(&mut self, key: Key, data: Arc<Vec<u8>>) {
         if data.len() as u64 > self.limit {
             return;
         }
-        if let Some((old, tick)) = self.entries.remove(&key) {
-            self.order.remove(&tick);
-            self.bytes -= old.len() as u64;
-        }
+        self.remove(&key);
         self.tick += 1;
         self.bytes += data.len() as u64;
         self.order.insert(self.tick, key);
@@ -168,6 +199,13 @@ impl BlockCache {
     /// A decrypted block, if in memory.
     pub fn memory_get(&self, realm: &RealmId, block: &BlockId) -> Option<Arc<Vec<u8>>> {
         self.memory.lock().ok()?.get(&(*realm, *block))
+    }
+
+    /// Drops a decrypted block from memory (it stays on disk if it was there).
+    pub fn memory_remove(&self, realm: &RealmId, block: &BlockId) {
+        if let Ok(mut memory) = self.memory.lock() {
+            memory.remove(&(*realm, *block));
+        }
     }
 
     /// Keeps a decrypted block in memory.
@@ -422,6 +460,22 @@ impl BlockCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_cache_defaults_to_an_eighth_of_memory_within_bounds() {
+        let meminfo = |gib: u64| format!("MemTotal:       {} kB\nMemFree: 1 kB\n", gib << 20);
+        let default = |text: &str| {
+            memory_total(text)
+                .map(|t| (t / 8).clamp(MIN_MEMORY_BYTES, MAX_MEMORY_BYTES))
+                .unwrap()
+        };
+        assert_eq!(memory_total(&meminfo(8)), Some(8 << 30));
+        assert_eq!(default(&meminfo(8)), 1 << 30);
+        assert_eq!(default(&meminfo(1)), MIN_MEMORY_BYTES);
+        assert_eq!(default(&meminfo(64)), MAX_MEMORY_BYTES);
+        assert_eq!(memory_total("MemFree: 1 kB\n"), None);
+        assert!((MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&default_memory_bytes()));
+    }
     use rand_core::OsRng;
 
     #[test]

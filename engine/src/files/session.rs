@@ -35,6 +35,15 @@ pub struct EntryInfo {
     pub pending: bool,
 }
 
+/// What [`WorkspaceSession::stat`] tells of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryStat {
+    /// The entry, its `children` left empty.
+    pub info: EntryInfo,
+    /// How many of its children are folders (0 for a file or link).
+    pub subfolders: u32,
+}
+
 /// A file's complete block list, shared.
 type BlockList = Arc<Vec<BlockRef>>;
 
@@ -219,9 +228,67 @@ impl WorkspaceSession {
         Ok(found)
     }
 
+    /// One entry's attributes, cheaply even for a large folder: the entry without its
+    /// children's names, and how many of its children are folders (its link count). `None` if
+    /// it does not exist (or is not available offline).
+    pub async fn stat(&self, id: EntryId) -> Result<Option<EntryStat>> {
+        let entry = match self.load(&[id]).await?.remove(&id) {
+            Some(entry) => entry,
+            None if id == self.root() => Arc::new(self.client.root(&self.opened).await?),
+            None => return Ok(None),
+        };
+        let subfolders = match &entry.body {
+            ManifestBody::Folder { children, .. } if !children.is_empty() => {
+                let ids: Vec<EntryId> = children.values().copied().collect();
+                self.load(&ids)
+                    .await?
+                    .values()
+                    .filter(|child| matches!(child.body, ManifestBody::Folder { .. }))
+                    .count() as u32
+            }
+            _ => 0,
+        };
+        Ok(Some(EntryStat {
+            info: summary(id, &entry, false),
+            subfolders,
+        }))
+    }
+
+    /// The id of `name` in folder `parent` (`None`: no such name), found without copying the
+    /// folder's children.
+    pub async fn child(&self, parent: EntryId, name: &EntryName) -> Result<Option<EntryId>> {
+        let folder = match self.load(&[parent]).await?.remove(&parent) {
+            Some(entry) => entry,
+            None if parent == self.root() => Arc::new(self.client.root(&self.opened).await?),
+            None => return Err(EngineError::NotFound(format!("entry {parent}"))),
+        };
+        match &folder.body {
+            ManifestBody::Folder { children, .. } => Ok(children.get(name).copied()),
+            _ => Err(EngineError::NotAFolder(format!("entry {parent}"))),
+        }
+    }
+
     /// Up to `len` bytes of file `id` from `offset` (fewer at the end of the file). Blocks are
     /// fetched in parallel, checked and decrypted, and kept in the caches for the next read.
     pub async fn read(&self, id: EntryId, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.read_range(id, offset, len, false).await
+    }
+
+    /// As [`WorkspaceSession::read`], for a reader that keeps what it reads (the kernel's page
+    /// cache, behind a mount): the blocks the range covers whole leave the memory cache, which
+    /// then holds what is read in pieces (random access) and what is fetched ahead, instead of a
+    /// second copy of a file streamed through (and a sequential reader reuses the same memory).
+    pub async fn read_once(&self, id: EntryId, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.read_range(id, offset, len, true).await
+    }
+
+    async fn read_range(
+        &self,
+        id: EntryId,
+        offset: u64,
+        len: usize,
+        release_whole: bool,
+    ) -> Result<Vec<u8>> {
         let (size, all, _) = self.file(id).await?;
         let end = size.min(offset.saturating_add(len as u64));
         if offset >= end {
@@ -241,17 +308,22 @@ impl WorkspaceSession {
             .buffered(PARALLEL_TRANSFERS)
             .try_collect()
             .await?;
-        // Holes (ranges without a block) read as zeros.
-        let mut out = vec![0u8; (end - offset) as usize];
+        let mut out = Vec::with_capacity((end - offset) as usize);
         for (block, data) in wanted.iter().zip(&loaded) {
             let from = block.offset.max(offset);
             let to = (block.offset + data.len() as u64).min(end);
             if from < to {
-                out[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
+                // Holes (ranges without a block) read as zeros.
+                out.resize((from - offset) as usize, 0);
+                out.extend_from_slice(
                     &data[(from - block.offset) as usize..(to - block.offset) as usize],
                 );
             }
+            if release_whole && block.offset >= offset && block.offset + block.len as u64 <= end {
+                self.client.cache().memory_remove(&context.realm, &block.id);
+            }
         }
+        out.resize((end - offset) as usize, 0);
         Ok(out)
     }
 
@@ -337,6 +409,20 @@ impl WorkspaceSession {
         }
     }
 
+    /// An entry about to be changed and written back (under the change lock): taken out of the
+    /// entry cache first, so that it is moved rather than copied (a large folder's children).
+    /// The write puts the new version back.
+    async fn local_for_change(&self, id: EntryId) -> Result<LocalEntry> {
+        let root = self.root();
+        let loaded = self.load(&[id]).await?.remove(&id);
+        self.cache.lock().expect("entry cache").entries.remove(&id);
+        match loaded {
+            Some(entry) => Ok(Arc::unwrap_or_clone(entry)),
+            None if id == root => self.client.root(&self.opened).await,
+            None => Err(EngineError::NotFound(format!("entry {id}"))),
+        }
+    }
+
     fn folder_children(
         entry: &mut LocalEntry,
     ) -> Result<&mut std::collections::BTreeMap<EntryName, EntryId>> {
@@ -355,7 +441,7 @@ impl WorkspaceSession {
     ) -> Result<EntryId> {
         self.check_writable()?;
         let _changing = self.changes.lock().await;
-        let mut folder = self.local(parent).await?;
+        let mut folder = self.local_for_change(parent).await?;
         let children = Self::folder_children(&mut folder)?;
         if children.contains_key(name) {
             return Err(EngineError::AlreadyExists(name.to_string()));
@@ -378,7 +464,7 @@ impl WorkspaceSession {
         };
         self.put_entries(
             &self.opened.context.realm,
-            &[(parent, folder), (id, LocalEntry { base: None, body })],
+            vec![(parent, folder), (id, LocalEntry { base: None, body })],
         )?;
         Ok(id)
     }
@@ -388,7 +474,7 @@ impl WorkspaceSession {
     pub async fn remove(&self, parent: EntryId, name: &EntryName, folder: bool) -> Result<()> {
         self.check_writable()?;
         let _changing = self.changes.lock().await;
-        let mut parent_entry = self.local(parent).await?;
+        let mut parent_entry = self.local_for_change(parent).await?;
         let children = Self::folder_children(&mut parent_entry)?;
         let id = *children
             .get(name)
@@ -406,7 +492,7 @@ impl WorkspaceSession {
             (_, false) => {}
         }
         children.remove(name);
-        self.put_entries(&self.opened.context.realm, &[(parent, parent_entry)])
+        self.put_entries(&self.opened.context.realm, vec![(parent, parent_entry)])
     }
 
     /// Moves `name` of `parent` to `new_name` in `new_parent`. Over an existing file, the moved
@@ -423,7 +509,7 @@ impl WorkspaceSession {
         self.check_writable()?;
         let _changing = self.changes.lock().await;
         let realm = self.opened.context.realm;
-        let mut from = self.local(parent).await?;
+        let mut from = self.local_for_change(parent).await?;
         let id = *Self::folder_children(&mut from)?
             .get(name)
             .ok_or_else(|| EngineError::NotFound(name.to_string()))?;
@@ -453,7 +539,7 @@ impl WorkspaceSession {
         let mut to = if new_parent == parent {
             None
         } else {
-            Some(self.local(new_parent).await?)
+            Some(self.local_for_change(new_parent).await?)
         };
         let target_children = match &mut to {
             Some(entry) => Self::folder_children(entry)?,
@@ -493,7 +579,7 @@ impl WorkspaceSession {
                         if let Some(to) = to {
                             rows.push((new_parent, to));
                         }
-                        return self.put_entries(&realm, &rows);
+                        return self.put_entries(&realm, rows);
                     }
                     (ManifestBody::Folder { children, .. }, ManifestBody::Folder { .. })
                         if children.is_empty() => {}
@@ -525,7 +611,7 @@ impl WorkspaceSession {
         if let Some(to) = to {
             rows.push((new_parent, to));
         }
-        self.put_entries(&realm, &rows)
+        self.put_entries(&realm, rows)
     }
 
     /// A file's size, block list and content stamp, as the vfs edits it.
@@ -562,6 +648,13 @@ impl WorkspaceSession {
             .await
     }
 
+    /// Drops one block's plaintext from the memory cache (a reader that keeps it elsewhere).
+    pub fn forget_block(&self, block: &BlockRef) {
+        self.client
+            .cache()
+            .memory_remove(&self.opened.context.realm, &block.id);
+    }
+
     /// From now on, changes are safe from a crash of this process when a call returns, and from
     /// a power loss after [`WorkspaceSession::sync`] (or a durable [`store_blocks`]): what a
     /// mounted file system promises (POSIX: durable at `fsync`), at a fraction of the cost of
@@ -573,7 +666,7 @@ impl WorkspaceSession {
     }
 
     /// Commits local entries with the session's durability, and caches them.
-    fn put_entries(&self, realm: &RealmId, entries: &[(EntryId, LocalEntry)]) -> Result<()> {
+    fn put_entries(&self, realm: &RealmId, entries: Vec<(EntryId, LocalEntry)>) -> Result<()> {
         {
             // Under the cache's lock, so that a read in flight cannot cache what this replaces.
             let mut cache = self.cache.lock().expect("entry cache");
@@ -581,12 +674,12 @@ impl WorkspaceSession {
             let written = self
                 .client
                 .db()
-                .put_entries_with(realm, entries, self.durability);
+                .put_entries_with(realm, &entries, self.durability);
             for (id, entry) in entries {
                 if written.is_ok() {
-                    cache.entries.insert(*id, Arc::new(entry.clone()));
+                    cache.entries.insert(id, Arc::new(entry));
                 } else {
-                    cache.entries.remove(id);
+                    cache.entries.remove(&id);
                 }
             }
             written?;
@@ -753,7 +846,7 @@ impl WorkspaceSession {
         let stamp = ContentStamp::of(&body).expect("a file");
         if ContentStamp::of(&entry.body).as_ref() == Some(expected) {
             entry.body = body;
-            self.put_entries(&realm, &[(id, entry)])?;
+            self.put_entries(&realm, vec![(id, entry)])?;
             return Ok((stamp, None));
         }
         let mut folder = self.local(parent).await?;
@@ -770,7 +863,7 @@ impl WorkspaceSession {
         tracing::warn!(file = %name, copy = %copy_name, "another device changed a file being edited here; this device's content is kept as a conflict copy");
         self.put_entries(
             &realm,
-            &[(parent, folder), (copy, LocalEntry { base: None, body })],
+            vec![(parent, folder), (copy, LocalEntry { base: None, body })],
         )?;
         Ok((stamp, Some(copy)))
     }
@@ -853,8 +946,13 @@ fn set_parent(body: &mut ManifestBody, new_parent: EntryId) {
 }
 
 fn info(id: EntryId, entry: &LocalEntry) -> EntryInfo {
+    summary(id, entry, true)
+}
+
+/// An entry's info, with its children's names or (`with_children` false) without.
+fn summary(id: EntryId, entry: &LocalEntry, with_children: bool) -> EntryInfo {
     let children = match &entry.body {
-        ManifestBody::Folder { children, .. } => {
+        ManifestBody::Folder { children, .. } if with_children => {
             children.iter().map(|(n, id)| (n.clone(), *id)).collect()
         }
         _ => Vec::new(),
