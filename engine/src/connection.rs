@@ -118,14 +118,26 @@ impl Connection {
         body: Vec<u8>,
         credentials: Credentials<'_>,
     ) -> Result<Vec<u8>> {
+        let started = std::time::Instant::now();
+        let sent = body.len();
         let response = self
-            .request(method, path, body, credentials)
+            .request(method.clone(), path, body, credentials)
             .timeout(Duration::from_secs(120))
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let bytes = self.read_bounded(response).await?;
+        // Paths name ids only (tokens travel in headers or bodies): safe to log.
+        tracing::debug!(
+            %method,
+            path,
+            status = status.as_u16(),
+            sent,
+            received = bytes.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
         if status.is_success() {
             return Ok(bytes);
         }

@@ -33,7 +33,8 @@ pub struct Attr {
     /// Permission bits: workspaces have no per-file permissions; read-only mounts drop the
     /// write bits.
     pub perm: u16,
-    /// Links: 2 for a folder (itself and "."), plus its subfolders; 1 otherwise.
+    /// Links: 2 for a folder (itself and "."), plus its subfolders (1 while its children are not
+    /// all on this device: unknown); 1 otherwise.
     pub nlink: u32,
 }
 
@@ -51,12 +52,19 @@ impl Attr {
         ino: Ino,
         info: &EntryInfo,
         modified: SystemTime,
-        subfolders: u32,
+        subfolders: Option<u32>,
         read_only: bool,
     ) -> Self {
         let write = if read_only { 0 } else { 0o200 };
         let (kind, size, perm, nlink) = match &info.kind {
-            EntryKind::Folder => (Kind::Directory, 0, 0o555 | write, 2 + subfolders),
+            // Unknown (its children not on this device yet): 1, which find(1) and others read
+            // as "do not count on links" rather than a wrong count.
+            EntryKind::Folder => (
+                Kind::Directory,
+                0,
+                0o555 | write,
+                subfolders.map_or(1, |n| 2 + n),
+            ),
             EntryKind::File { size } => (Kind::File, *size, 0o444 | write, 1),
             EntryKind::Symlink { target } => (Kind::Symlink, target.len() as u64, 0o777, 1),
         };

@@ -329,7 +329,7 @@ impl Vfs {
                     self.ino_of(*id),
                     info,
                     self.modified(info),
-                    subfolders,
+                    Some(subfolders),
                     read_only,
                 ),
             });

@@ -40,9 +40,8 @@ pub enum RemoteCase {
     /// Opening the large file and reading its first 4 KiB, on a fresh device.
     FirstByte,
     /// Fetching, checking and decrypting the large file's first block alone, in process, on a
-    /// fresh device whose workspace is already open and which has loaded one other block (so
-    /// that its connection is open, as a mount's is): the floor of [`RemoteCase::FirstByte`]
-    /// (Strongroom only).
+    /// fresh device that has just opened the workspace and found the file (its first block
+    /// fetch): the floor of [`RemoteCase::FirstByte`] (Strongroom only).
     FirstBlockAlone,
     /// Reading the whole large file on a fresh device.
     ColdRead,
@@ -289,12 +288,6 @@ impl FreshDevice for StrongroomFresh {
             }
             let (_, blocks, _) = session.file_content(id).await?;
             let first = blocks.first().context("the large file has no block")?;
-            // The mount has its connection open and its threads started when it is asked for
-            // the first byte: loading the last block first puts this measurement on the same
-            // footing.
-            session
-                .block(blocks.last().context("the large file has no block")?)
-                .await?;
             settle();
             self.proxy.take_request_count();
             let started = Instant::now();

@@ -173,6 +173,17 @@ impl Client {
         opened: &Opened,
         ids: &[EntryId],
     ) -> Result<HashMap<EntryId, LocalEntry>> {
+        self.load_entries_from(opened, ids, true).await
+    }
+
+    /// As [`Client::load_entries`]; with `fetch_missing` false, those not on this device are
+    /// left out instead of fetched (a view of the past always fetches).
+    pub(crate) async fn load_entries_from(
+        &self,
+        opened: &Opened,
+        ids: &[EntryId],
+        fetch_missing: bool,
+    ) -> Result<HashMap<EntryId, LocalEntry>> {
         let realm = opened.context.realm;
         if let Some(at) = opened.at {
             let mut found = HashMap::with_capacity(ids.len());
@@ -205,7 +216,7 @@ impl Client {
                 None => missing.push(*id),
             }
         }
-        if !missing.is_empty() && opened.online {
+        if fetch_missing && !missing.is_empty() && opened.online {
             let fetched = self.fetch_latest(&opened.context, &missing).await?;
             let mut rows = Vec::with_capacity(fetched.len());
             for manifest in fetched {

@@ -40,8 +40,9 @@ pub struct EntryInfo {
 pub struct EntryStat {
     /// The entry, its `children` left empty.
     pub info: EntryInfo,
-    /// How many of its children are folders (0 for a file or link).
-    pub subfolders: u32,
+    /// How many of its children are folders (0 for a file or link; `None`: not known yet, its
+    /// children are not all on this device).
+    pub subfolders: Option<u32>,
 }
 
 /// A file's complete block list, shared.
@@ -173,6 +174,15 @@ impl WorkspaceSession {
     /// Entries through the cache; those not cached are loaded (from the database, or the
     /// server for those missing locally) and cached.
     async fn load(&self, ids: &[EntryId]) -> Result<HashMap<EntryId, Arc<LocalEntry>>> {
+        self.load_from(ids, true).await
+    }
+
+    /// As [`WorkspaceSession::load`]; with `fetch_missing` false, only what this device holds.
+    async fn load_from(
+        &self,
+        ids: &[EntryId],
+        fetch_missing: bool,
+    ) -> Result<HashMap<EntryId, Arc<LocalEntry>>> {
         let (mut found, missing, generation) = {
             let cache = self.cache.lock().expect("entry cache");
             let mut found = HashMap::with_capacity(ids.len());
@@ -190,7 +200,10 @@ impl WorkspaceSession {
         if missing.is_empty() {
             return Ok(found);
         }
-        let loaded = self.client.load_entries(&self.opened, &missing).await?;
+        let loaded = self
+            .client
+            .load_entries_from(&self.opened, &missing, fetch_missing)
+            .await?;
         let mut cache = self.cache.lock().expect("entry cache");
         let keep = cache.generation == generation;
         for (id, entry) in loaded {
@@ -229,8 +242,9 @@ impl WorkspaceSession {
     }
 
     /// One entry's attributes, cheaply even for a large folder: the entry without its
-    /// children's names, and how many of its children are folders (its link count). `None` if
-    /// it does not exist (or is not available offline).
+    /// children's names, and how many of its children are folders (its link count) when this
+    /// device holds them all (none is fetched for it: a lookup on a fresh device stays one
+    /// request). `None` if it does not exist (or is not available offline).
     pub async fn stat(&self, id: EntryId) -> Result<Option<EntryStat>> {
         let entry = match self.load(&[id]).await?.remove(&id) {
             Some(entry) => entry,
@@ -240,13 +254,14 @@ impl WorkspaceSession {
         let subfolders = match &entry.body {
             ManifestBody::Folder { children, .. } if !children.is_empty() => {
                 let ids: Vec<EntryId> = children.values().copied().collect();
-                self.load(&ids)
-                    .await?
-                    .values()
-                    .filter(|child| matches!(child.body, ManifestBody::Folder { .. }))
-                    .count() as u32
+                let held = self.load_from(&ids, false).await?;
+                (held.len() == ids.len()).then(|| {
+                    held.values()
+                        .filter(|child| matches!(child.body, ManifestBody::Folder { .. }))
+                        .count() as u32
+                })
             }
-            _ => 0,
+            _ => Some(0),
         };
         Ok(Some(EntryStat {
             info: summary(id, &entry, false),
