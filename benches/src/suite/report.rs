@@ -307,9 +307,8 @@ mod tests {
         assert_eq!(row.cells[1].speed_vs_gocryptfs, Some(1.0));
     }
 
-    #[test]
-    fn the_markdown_table_has_a_column_per_system_and_a_ratio_per_peer() {
-        let report = Report {
+    fn report(rows: Vec<Row>, remote_rows: Vec<Row>) -> Report {
+        Report {
             date: "2026-11-27".into(),
             command: "side-by-side".into(),
             machine: machine(),
@@ -317,8 +316,15 @@ mod tests {
             file_mib: 1024,
             tree: "a tree".into(),
             listing_entries: 10_000,
-            remote_rows: Vec::new(),
-            rows: vec![Row::new(
+            rows,
+            remote_rows,
+        }
+    }
+
+    #[test]
+    fn the_markdown_table_has_a_column_per_system_and_a_ratio_per_peer() {
+        let report = report(
+            vec![Row::new(
                 "ls -lR",
                 &[
                     ("tmpfs".into(), vec![0.1]),
@@ -326,7 +332,8 @@ mod tests {
                     ("strongroom".into(), vec![0.2]),
                 ],
             )],
-        };
+            Vec::new(),
+        );
         let markdown = report.markdown();
         assert!(markdown.contains(
             "| workload | tmpfs | gocryptfs | strongroom | strongroom × gocryptfs | strongroom × tmpfs |"
@@ -340,16 +347,9 @@ mod tests {
     #[test]
     fn the_remote_table_compares_with_rclone_and_counts_requests() {
         use crate::suite::remote::RemoteCase;
-        let report = Report {
-            date: "2026-11-27".into(),
-            command: "side-by-side".into(),
-            machine: machine(),
-            runs: 3,
-            file_mib: 1024,
-            tree: "a tree".into(),
-            listing_entries: 10_000,
-            rows: Vec::new(),
-            remote_rows: vec![
+        let report = report(
+            Vec::new(),
+            vec![
                 Row::with_requests(
                     RemoteCase::FirstByte.name(),
                     &[
@@ -362,7 +362,7 @@ mod tests {
                     &[("strongroom".into(), vec![0.02, 0.01, 0.01], vec![1, 1, 1])],
                 ),
             ],
-        };
+        );
         let markdown = report.markdown();
         assert!(markdown.contains(&format!(
             "| {} | 0.030 s (0.020-0.040) | 0.300 s (0.200-0.400) | 10.00 | 5 | 3 |",
