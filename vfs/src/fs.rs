@@ -417,7 +417,7 @@ impl Vfs {
             self.session.prefetch_blocks(ahead);
         }
         let mut out = Vec::with_capacity((end - offset) as usize);
-        let mut whole = Vec::new();
+        let mut delivered_now = Vec::new();
         for block in &wanted {
             let data = self.runtime.block_on(self.session.block(block))?;
             let from = block.offset.max(offset);
@@ -428,7 +428,7 @@ impl Vfs {
                 out.extend_from_slice(
                     &data[(from - block.offset) as usize..(to - block.offset) as usize],
                 );
-                whole.push((block, to - from));
+                delivered_now.push((block, to - from));
             }
         }
         out.resize((end - offset) as usize, 0);
@@ -437,7 +437,7 @@ impl Vfs {
         // (random access) and what is fetched ahead rather than a second copy of a streamed
         // file, and a sequential reader reuses the same memory block after block.
         if let Some(open) = self.reading.lock().expect("reading").get_mut(&ino) {
-            for (block, bytes) in whole {
+            for (block, bytes) in delivered_now {
                 let delivered = open.delivered.entry(block.offset).or_insert(0);
                 *delivered += bytes;
                 if *delivered >= block.len as u64 {
@@ -838,10 +838,9 @@ impl Vfs {
             return Ok(data);
         }
         let id = self.id_of(ino)?;
-        // What is read here goes to the kernel's page cache.
         let data = self
             .runtime
-            .block_on(self.session.read_once(id, offset, size as usize))?;
+            .block_on(self.session.read(id, offset, size as usize))?;
         let end = offset + data.len() as u64;
         let sequential = {
             let mut last = self.last_read_end.lock().expect("read positions");

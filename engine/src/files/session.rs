@@ -246,10 +246,8 @@ impl WorkspaceSession {
     /// device holds them all (none is fetched for it: a lookup on a fresh device stays one
     /// request). `None` if it does not exist (or is not available offline).
     pub async fn stat(&self, id: EntryId) -> Result<Option<EntryStat>> {
-        let entry = match self.load(&[id]).await?.remove(&id) {
-            Some(entry) => entry,
-            None if id == self.root() => Arc::new(self.client.root(&self.opened).await?),
-            None => return Ok(None),
+        let Some(entry) = self.cached(id).await? else {
+            return Ok(None);
         };
         let subfolders = match &entry.body {
             ManifestBody::Folder { children, .. } if !children.is_empty() => {
@@ -272,12 +270,7 @@ impl WorkspaceSession {
     /// The id of `name` in folder `parent` (`None`: no such name), found without copying the
     /// folder's children.
     pub async fn child(&self, parent: EntryId, name: &EntryName) -> Result<Option<EntryId>> {
-        let folder = match self.load(&[parent]).await?.remove(&parent) {
-            Some(entry) => entry,
-            None if parent == self.root() => Arc::new(self.client.root(&self.opened).await?),
-            None => return Err(EngineError::NotFound(format!("entry {parent}"))),
-        };
-        match &folder.body {
+        match &self.existing(parent).await?.body {
             ManifestBody::Folder { children, .. } => Ok(children.get(name).copied()),
             _ => Err(EngineError::NotAFolder(format!("entry {parent}"))),
         }
@@ -286,24 +279,6 @@ impl WorkspaceSession {
     /// Up to `len` bytes of file `id` from `offset` (fewer at the end of the file). Blocks are
     /// fetched in parallel, checked and decrypted, and kept in the caches for the next read.
     pub async fn read(&self, id: EntryId, offset: u64, len: usize) -> Result<Vec<u8>> {
-        self.read_range(id, offset, len, false).await
-    }
-
-    /// As [`WorkspaceSession::read`], for a reader that keeps what it reads (the kernel's page
-    /// cache, behind a mount): the blocks the range covers whole leave the memory cache, which
-    /// then holds what is read in pieces (random access) and what is fetched ahead, instead of a
-    /// second copy of a file streamed through (and a sequential reader reuses the same memory).
-    pub async fn read_once(&self, id: EntryId, offset: u64, len: usize) -> Result<Vec<u8>> {
-        self.read_range(id, offset, len, true).await
-    }
-
-    async fn read_range(
-        &self,
-        id: EntryId,
-        offset: u64,
-        len: usize,
-        release_whole: bool,
-    ) -> Result<Vec<u8>> {
         let (size, all, _) = self.file(id).await?;
         let end = size.min(offset.saturating_add(len as u64));
         if offset >= end {
@@ -333,9 +308,6 @@ impl WorkspaceSession {
                 out.extend_from_slice(
                     &data[(from - block.offset) as usize..(to - block.offset) as usize],
                 );
-            }
-            if release_whole && block.offset >= offset && block.offset + block.len as u64 <= end {
-                self.client.cache().memory_remove(&context.realm, &block.id);
             }
         }
         out.resize((end - offset) as usize, 0);
@@ -416,26 +388,33 @@ impl WorkspaceSession {
     }
 
     async fn local(&self, id: EntryId) -> Result<LocalEntry> {
-        let root = self.root();
+        self.existing(id).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// Entry `id` through the cache (a workspace nobody wrote to has an empty root folder), or
+    /// `None` if it does not exist (or is not available offline).
+    async fn cached(&self, id: EntryId) -> Result<Option<Arc<LocalEntry>>> {
         match self.load(&[id]).await?.remove(&id) {
-            Some(entry) => Ok(Arc::unwrap_or_clone(entry)),
-            None if id == root => self.client.root(&self.opened).await,
-            None => Err(EngineError::NotFound(format!("entry {id}"))),
+            Some(entry) => Ok(Some(entry)),
+            None if id == self.root() => Ok(Some(Arc::new(self.client.root(&self.opened).await?))),
+            None => Ok(None),
         }
+    }
+
+    /// As [`WorkspaceSession::cached`], an error if it does not exist.
+    async fn existing(&self, id: EntryId) -> Result<Arc<LocalEntry>> {
+        self.cached(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("entry {id}")))
     }
 
     /// An entry about to be changed and written back (under the change lock): taken out of the
     /// entry cache first, so that it is moved rather than copied (a large folder's children).
     /// The write puts the new version back.
     async fn local_for_change(&self, id: EntryId) -> Result<LocalEntry> {
-        let root = self.root();
-        let loaded = self.load(&[id]).await?.remove(&id);
+        let entry = self.existing(id).await?;
         self.cache.lock().expect("entry cache").entries.remove(&id);
-        match loaded {
-            Some(entry) => Ok(Arc::unwrap_or_clone(entry)),
-            None if id == root => self.client.root(&self.opened).await,
-            None => Err(EngineError::NotFound(format!("entry {id}"))),
-        }
+        Ok(Arc::unwrap_or_clone(entry))
     }
 
     fn folder_children(
