@@ -18,8 +18,9 @@ use strongroom_protocol::trust::CertificateChain;
 
 const USERS: usize = 1000;
 
-/// The signed certificates of an organization of [`USERS`] users, in chain order.
-fn organization() -> (SigningKey, Vec<Vec<u8>>) {
+/// The signed certificates of an organization of [`USERS`] users, in chain order, each with
+/// the time the server received it.
+fn organization() -> (SigningKey, Vec<(Vec<u8>, Timestamp)>) {
     let root = SigningKey::generate(&mut OsRng);
     let mut clock = 1_800_000_000_000_000i64;
     let mut certificates = Vec::with_capacity(USERS * 2);
@@ -55,7 +56,11 @@ fn organization() -> (SigningKey, Vec<Vec<u8>>) {
         };
         let device_id = device.device_id;
         for certificate in [Certificate::from(user), Certificate::from(device)] {
-            certificates.push(SignedCertificate::sign(&certificate, &signer).encode());
+            let received = certificate.timestamp();
+            certificates.push((
+                SignedCertificate::sign(&certificate, &signer).encode(),
+                received,
+            ));
         }
         if admin.is_none() {
             admin = Some((device_id, device_key));
@@ -68,7 +73,7 @@ fn validate(c: &mut Criterion) {
     let (root, certificates) = organization();
     let chain = CertificateChain::from_certificates(
         root.verify_key(),
-        certificates.iter().map(Vec::as_slice),
+        certificates.iter().map(|(c, t)| (c.as_slice(), *t)),
     )
     .expect("a valid chain");
     assert_eq!(chain.len(), (USERS * 2) as u64);
@@ -76,7 +81,7 @@ fn validate(c: &mut Criterion) {
         b.iter(|| {
             CertificateChain::from_certificates(
                 root.verify_key(),
-                certificates.iter().map(Vec::as_slice),
+                certificates.iter().map(|(c, t)| (c.as_slice(), *t)),
             )
             .expect("a valid chain")
         })

@@ -53,7 +53,7 @@ pub fn default_device_label() -> DeviceLabel {
 pub(crate) fn install_device(
     home: &Home,
     keys: &DeviceKeys,
-    certificates: Vec<ByteBuf>,
+    certificates: Vec<strongroom_protocol::wire::ReceivedCertificate>,
     password: &Password,
     cost: KdfCost,
 ) -> Result<()> {
@@ -166,7 +166,7 @@ pub async fn submit(
     install_device(
         home,
         &keys,
-        vec![request.user_certificate, request.device_certificate],
+        crate::trust::received_now(vec![request.user_certificate, request.device_certificate]),
         password,
         cost,
     )?;

@@ -231,7 +231,7 @@ impl Client {
         certificate: Certificate,
     ) -> Result<Vec<u8>> {
         let signed = SignedCertificate::sign(&certificate, &self.signing_key).encode();
-        chain.validate(&signed)?;
+        chain.validate(&signed, crate::clock::now())?;
         Ok(signed)
     }
 

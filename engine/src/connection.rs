@@ -17,6 +17,23 @@ use strongroom_protocol::wire::{
 use crate::clock::now;
 use crate::error::{EngineError, Result};
 
+/// The timestamp of a new signed request: now, but strictly after the previous request of this
+/// process, so that two requests never sign the same bytes (the server refuses a signed
+/// request it has seen before as a replay).
+fn request_time() -> strongroom_protocol::time::Timestamp {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now().as_micros();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return strongroom_protocol::time::Timestamp::from_micros(next),
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// How a request proves who sends it.
 #[derive(Clone, Copy)]
 pub enum Credentials<'a> {
@@ -81,7 +98,7 @@ impl Connection {
                     device,
                     method: method.as_str().to_owned(),
                     path: path.to_owned(),
-                    timestamp: now(),
+                    timestamp: request_time(),
                     body_digest: Digest::of(&body),
                 };
                 let signature = key.sign(&signed.encode());

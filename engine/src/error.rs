@@ -76,6 +76,12 @@ pub enum EngineError {
     /// A message failed validation.
     #[error("{0}")]
     Message(#[from] strongroom_protocol::messages::MessageError),
+    /// The server keeps from this device workspace certificates that other members have (a
+    /// forked view of the workspace, such as a key rotation withheld).
+    #[error(
+        "the server withholds workspace certificates from this device, nothing was changed: {0}"
+    )]
+    WithheldCertificates(String),
     /// The server served an older version than one this device already validated.
     #[error(
         "the server sent version {served} of an entry after version {seen} was seen (a rollback), nothing was changed"

@@ -18,6 +18,7 @@ use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
 use strongroom_protocol::manifests::{Manifest, ManifestBody};
+use strongroom_protocol::wire::ReceivedCertificate;
 
 use crate::block_cache::Location;
 use crate::error::{EngineError, Result};
@@ -371,8 +372,9 @@ impl LocalDb {
         })
     }
 
-    /// A realm's validated certificates, as stored.
-    pub fn realm_certificates(&self, realm: &RealmId) -> Result<Vec<Vec<u8>>> {
+    /// A realm's validated certificates, as stored, with when the server received each (for
+    /// certificates stored before reception times were kept, their own dates).
+    pub fn realm_certificates(&self, realm: &RealmId) -> Result<Vec<ReceivedCertificate>> {
         let data: Option<Vec<u8>> = self.with(|c| {
             c.prepare_cached("SELECT certificates FROM realms WHERE realm = ?1")?
                 .query_row(params![realm.as_bytes()], |r| r.get(0))
@@ -391,20 +393,42 @@ impl LocalDb {
                 })?;
         let list: CertificateList = CertificateList::decode(&plaintext)
             .map_err(|e| EngineError::corrupt("local.sqlite", e))?;
+        let corrupt = |reason: String| EngineError::CorruptFile {
+            path: "local.sqlite".into(),
+            reason,
+        };
+        let received = if list.received.len() == list.certificates.len() {
+            list.received
+        } else if list.received.is_empty() {
+            list.certificates
+                .iter()
+                .map(|bytes| realm_certificate_date(bytes).map_err(corrupt))
+                .collect::<Result<_>>()?
+        } else {
+            return Err(corrupt(
+                "a workspace's reception times do not match its certificates".into(),
+            ));
+        };
         Ok(list
             .certificates
             .into_iter()
-            .map(|c| c.into_vec())
+            .zip(received)
+            .map(|(certificate, received)| ReceivedCertificate {
+                certificate,
+                received,
+            })
             .collect())
     }
 
     /// Replaces a realm's stored certificates.
-    pub fn set_realm_certificates(&self, realm: &RealmId, certificates: &[Vec<u8>]) -> Result<()> {
+    pub fn set_realm_certificates(
+        &self,
+        realm: &RealmId,
+        certificates: &[ReceivedCertificate],
+    ) -> Result<()> {
         let list = CertificateList {
-            certificates: certificates
-                .iter()
-                .map(|c| serde_bytes::ByteBuf::from(c.clone()))
-                .collect(),
+            certificates: certificates.iter().map(|c| c.certificate.clone()).collect(),
+            received: certificates.iter().map(|c| c.received).collect(),
         };
         let data = self
             .key
@@ -595,10 +619,26 @@ fn migrate_to_packs(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE INDEX IF NOT EXISTS blocks_pack ON blocks(pack);")
 }
 
-/// A realm's certificates as stored locally.
+/// A realm's certificates as stored locally, with when the server received each (absent from
+/// lists written before reception times were kept).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CertificateList {
     certificates: Vec<serde_bytes::ByteBuf>,
+    #[serde(default)]
+    received: Vec<strongroom_protocol::time::Timestamp>,
+}
+
+/// The date a signed realm certificate gives itself.
+fn realm_certificate_date(
+    bytes: &[u8],
+) -> std::result::Result<strongroom_protocol::time::Timestamp, String> {
+    use strongroom_protocol::certificates::SignedCertificate;
+    use strongroom_protocol::workspace::RealmCertificate;
+    let signed = SignedCertificate::decode(bytes).map_err(|e| e.to_string())?;
+    match RealmCertificate::decode(&signed.content).map_err(|e| e.to_string())? {
+        RealmCertificate::Role(c) => Ok(c.timestamp),
+        RealmCertificate::KeyRotation(c) => Ok(c.timestamp),
+    }
 }
 
 impl Encoded for CertificateList {

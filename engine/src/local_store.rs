@@ -7,15 +7,20 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::time::Timestamp;
 
 use crate::error::{EngineError, Result};
 use crate::home::write_atomic;
 
-/// The certificates this device validated, in chain order.
+/// The certificates this device validated, in chain order, with when the server received each.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredCertificates {
     /// Signed certificates.
     pub certificates: Vec<ByteBuf>,
+    /// When the server received each (one per certificate). Files written before reception
+    /// times were kept have none: their certificates' own dates stand in.
+    #[serde(default)]
+    pub received: Vec<Timestamp>,
 }
 
 impl Encoded for StoredCertificates {
@@ -87,6 +92,7 @@ mod tests {
         assert!(file.load::<StoredCertificates>().unwrap().is_none());
         let record = StoredCertificates {
             certificates: vec![ByteBuf::from(b"certificate-bytes".to_vec())],
+            received: vec![Timestamp::from_micros(1)],
         };
         file.save(&record).unwrap();
         assert_eq!(file.load::<StoredCertificates>().unwrap().unwrap(), record);

@@ -5,10 +5,11 @@ use serde_bytes::ByteBuf;
 use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
-    Ack, CreateRealmRequest, ErrorCode, MessagesResponse, OutgoingMessage, REALM_PAGE,
-    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse,
-    VlobBatchWriteRequest, VlobBatchWriteResponse, VlobHistoryResponse, VlobReadRequest,
-    VlobReadResponse, VlobVersion, VlobWriteRequest, VlobWriteResponse, VlobWriteResult,
+    Ack, CERTIFICATES_PAGE, CreateRealmRequest, ErrorCode, HISTORY_PAGE, IncomingMessage,
+    MESSAGES_PAGE, MessagesResponse, OutgoingMessage, REALM_PAGE, RealmCertificateRequest,
+    RealmCertificatesResponse, RealmChangesResponse, ReceivedCertificate, VlobBatchWriteRequest,
+    VlobBatchWriteResponse, VlobHistoryResponse, VlobReadRequest, VlobReadResponse, VlobVersion,
+    VlobVersionInfo, VlobWriteRequest, VlobWriteResponse, VlobWriteResult,
 };
 
 use crate::client::Client;
@@ -38,29 +39,34 @@ impl Client {
         Ok(())
     }
 
-    /// A realm's certificates from `from` on.
+    /// A realm's certificates from `from` on, page by page, each with when the server received
+    /// it.
     pub(crate) async fn remote_realm_certificates(
         &self,
         realm: RealmId,
         from: u64,
-    ) -> Result<Vec<Vec<u8>>> {
-        let response: RealmCertificatesResponse = self
-            .call(
-                Method::GET,
-                &format!("/realms/{realm}/certificates?from={from}"),
-                None,
-            )
-            .await?;
-        if response.from != from {
-            return Err(EngineError::Protocol(
-                "the server answered for other certificates".into(),
-            ));
+    ) -> Result<Vec<ReceivedCertificate>> {
+        let mut out = Vec::new();
+        loop {
+            let next = from + out.len() as u64;
+            let response: RealmCertificatesResponse = self
+                .call(
+                    Method::GET,
+                    &format!("/realms/{realm}/certificates?from={next}"),
+                    None,
+                )
+                .await?;
+            if response.from != next || response.certificates.len() as u64 > CERTIFICATES_PAGE {
+                return Err(EngineError::Protocol(
+                    "the server answered for other workspace certificates".into(),
+                ));
+            }
+            let full_page = response.certificates.len() as u64 == CERTIFICATES_PAGE;
+            out.extend(response.certificates);
+            if !full_page {
+                return Ok(out);
+            }
         }
-        Ok(response
-            .certificates
-            .into_iter()
-            .map(|c| c.into_vec())
-            .collect())
     }
 
     /// Uploads a realm certificate with its messages.
@@ -133,19 +139,28 @@ impl Client {
             .collect())
     }
 
-    /// The latest (or as of `at`) version of many vlobs, in pages.
+    /// The latest (or as of `at`) version of many vlobs, in pages: each id is asked once, and
+    /// those the server deferred (its answers are bounded in size) are asked again. An id that
+    /// is neither answered nor deferred does not exist on the server (callers decide whether
+    /// that can be).
     pub(crate) async fn remote_read_vlobs(
         &self,
         realm: RealmId,
         ids: &[EntryId],
         at: Option<Timestamp>,
     ) -> Result<Vec<VlobVersion>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for page in ids.chunks(REALM_PAGE as usize) {
-            let request = VlobReadRequest {
-                ids: page.to_vec(),
-                at,
-            };
+        let mut unique = std::collections::HashSet::with_capacity(ids.len());
+        let mut waiting: std::collections::VecDeque<EntryId> = ids
+            .iter()
+            .copied()
+            .filter(|id| unique.insert(*id))
+            .collect();
+        let mut out = Vec::with_capacity(waiting.len());
+        while !waiting.is_empty() {
+            let count = waiting.len().min(REALM_PAGE as usize);
+            let page: Vec<EntryId> = waiting.drain(..count).collect();
+            let asked: std::collections::HashSet<EntryId> = page.iter().copied().collect();
+            let request = VlobReadRequest { ids: page, at };
             let response: VlobReadResponse = self
                 .call(
                     Method::POST,
@@ -153,30 +168,67 @@ impl Client {
                     Some(&request),
                 )
                 .await?;
-            for vlob in &response.vlobs {
-                if !page.contains(&vlob.id) {
+            let mut answered = std::collections::HashSet::with_capacity(response.vlobs.len());
+            for id in response
+                .vlobs
+                .iter()
+                .map(|v| v.id)
+                .chain(response.deferred.iter().copied())
+            {
+                if !asked.contains(&id) || !answered.insert(id) {
                     return Err(EngineError::Protocol(
-                        "the server answered with a vlob that was not asked for".into(),
+                        "the server answered a batch read with entries that were not asked for, or twice".into(),
                     ));
                 }
             }
+            if response.vlobs.is_empty() && !response.deferred.is_empty() {
+                return Err(EngineError::Protocol(
+                    "the server deferred every entry of a batch read".into(),
+                ));
+            }
             out.extend(response.vlobs);
+            waiting.extend(response.deferred);
         }
         Ok(out)
     }
 
-    /// Every version of a vlob, without content.
+    /// Every version of a vlob, without content, page by page. Versions are numbered 1, 2, ...
+    /// without gaps: a server that leaves one out is caught.
     pub(crate) async fn remote_vlob_history(
         &self,
         realm: RealmId,
         id: EntryId,
-    ) -> Result<VlobHistoryResponse> {
-        self.call(
-            Method::GET,
-            &format!("/realms/{realm}/vlobs/{id}/versions"),
-            None,
-        )
-        .await
+    ) -> Result<Vec<VlobVersionInfo>> {
+        let mut versions: Vec<VlobVersionInfo> = Vec::new();
+        loop {
+            let from = versions.len() as u32 + 1;
+            let page: VlobHistoryResponse = self
+                .call(
+                    Method::GET,
+                    &format!("/realms/{realm}/vlobs/{id}/versions?from={from}"),
+                    None,
+                )
+                .await?;
+            if page.versions.len() as u64 > HISTORY_PAGE {
+                return Err(EngineError::Protocol(
+                    "the server answered with a history page that is too long".into(),
+                ));
+            }
+            for (i, info) in page.versions.iter().enumerate() {
+                if info.version != from + i as u32 {
+                    return Err(EngineError::Protocol(format!(
+                        "the server's history of entry {id} skips or repeats versions (version {} where {} was expected)",
+                        info.version,
+                        from + i as u32
+                    )));
+                }
+            }
+            let full_page = page.versions.len() as u64 == HISTORY_PAGE;
+            versions.extend(page.versions);
+            if !full_page {
+                return Ok(versions);
+            }
+        }
     }
 
     /// One version of a vlob.
@@ -208,10 +260,17 @@ impl Client {
         .await
     }
 
-    /// This user's messages from index `from` on.
-    pub(crate) async fn remote_messages(&self, from: u64) -> Result<MessagesResponse> {
-        self.call(Method::GET, &format!("/messages?from={from}"), None)
-            .await
+    /// One page of this user's messages from index `from` on; `true` when more follow.
+    pub(crate) async fn remote_messages(&self, from: u64) -> Result<(Vec<IncomingMessage>, bool)> {
+        let page: MessagesResponse = self
+            .call(Method::GET, &format!("/messages?from={from}"), None)
+            .await?;
+        if page.messages.len() as u64 > MESSAGES_PAGE {
+            return Err(EngineError::Protocol(
+                "the server answered with too many messages at once".into(),
+            ));
+        }
+        Ok((page.messages, page.more))
     }
 
     /// Uploads an encrypted block.

@@ -22,6 +22,7 @@ use crate::clock::{certificate_time, now};
 use crate::error::{EngineError, Result};
 use crate::local_db::LocalEntry;
 use crate::remote::WriteOutcome;
+use strongroom_protocol::time::check_received;
 
 /// A workspace as listed for the user.
 #[derive(Debug, Clone)]
@@ -109,12 +110,16 @@ impl Client {
         }
     }
 
-    /// Opens a served vlob version: decrypts, validates, and refuses rollbacks.
+    /// Opens a served vlob version: decrypts and validates it (its author and their rights at
+    /// its date, its date against when the server received it, its key against the
+    /// workspace's rotations).
     pub(crate) fn open_version(
         &self,
         context: &RealmContext,
         vlob: &VlobVersion,
     ) -> Result<Manifest> {
+        check_received(vlob.received, now())
+            .map_err(|e| EngineError::Protocol(format!("a version is refused: {e}")))?;
         let coordinates = VlobCoordinates {
             realm: context.realm,
             id: vlob.id,
@@ -122,7 +127,17 @@ impl Client {
             key_index: vlob.key_index,
             author: vlob.author,
             timestamp: vlob.timestamp,
+            received: vlob.received,
         };
+        if let Some(chain) = &context.chain
+            && vlob.key_index > chain.key_index()
+        {
+            return Err(EngineError::WithheldCertificates(format!(
+                "an entry is encrypted with key index {}, which no workspace certificate the server sent certifies (the latest is {})",
+                vlob.key_index,
+                chain.key_index()
+            )));
+        }
         let key = context.key(vlob.key_index)?;
         let manifest = open_manifest(
             &vlob.blob,
@@ -288,17 +303,22 @@ impl Client {
     }
 
     /// A workspace's chain: the stored certificates, validated again, plus new ones from the
-    /// server, validated against the (refreshed) identity chain.
+    /// server, validated against the (refreshed) identity chain; each dated within the clock
+    /// skew of when the server received it, which cannot be after this computer's clock.
     pub(crate) async fn realm_chain(&self, realm: RealmId) -> Result<RealmChain> {
         let mut stored = self.db().realm_certificates(&realm)?;
         let mut chain = RealmChain::new(realm);
-        for bytes in &stored {
-            chain.add(self.chain(), bytes)?;
+        for c in &stored {
+            chain.add(self.chain(), &c.certificate, c.received)?;
         }
         let new = self.remote_realm_certificates(realm, chain.len()).await?;
         if !new.is_empty() {
-            for bytes in &new {
-                chain.add(self.chain(), bytes)?;
+            let now = now();
+            for c in &new {
+                check_received(c.received, now).map_err(|e| {
+                    EngineError::Protocol(format!("a workspace certificate is refused: {e}"))
+                })?;
+                chain.add(self.chain(), &c.certificate, c.received)?;
             }
             stored.extend(new);
             self.db().set_realm_certificates(&realm, &stored)?;
@@ -306,11 +326,20 @@ impl Client {
         Ok(chain)
     }
 
-    /// What it takes to work in the workspace named `name`.
+    /// What it takes to work in the workspace named `name`. When the workspace's key was
+    /// rotated since this device last looked, the new keys are taken from this user's messages
+    /// (and the other devices' copy of the workspace list) first.
     pub async fn workspace_context(&mut self, name: &str) -> Result<RealmContext> {
-        let entry = self.find_workspace(name)?;
+        let mut entry = self.find_workspace(name)?;
         self.refresh().await?;
         let chain = self.realm_chain(entry.realm).await?;
+        let holds =
+            |entry: &WorkspaceEntry, index: u32| entry.keys.iter().any(|k| k.index == index);
+        if chain.key_index() > 0 && !holds(&entry, chain.key_index()) {
+            self.process_messages().await?;
+            self.sync_user_manifest().await?;
+            entry = self.find_workspace(name)?;
+        }
         Ok(RealmContext {
             realm: entry.realm,
             keys: entry.keys,
@@ -323,8 +352,8 @@ impl Client {
     pub fn workspace_context_offline(&self, name: &str) -> Result<RealmContext> {
         let entry = self.find_workspace(name)?;
         let mut chain = RealmChain::new(entry.realm);
-        for bytes in self.db().realm_certificates(&entry.realm)? {
-            chain.add(self.chain(), &bytes)?;
+        for c in self.db().realm_certificates(&entry.realm)? {
+            chain.add(self.chain(), &c.certificate, c.received)?;
         }
         Ok(RealmContext {
             realm: entry.realm,
@@ -473,7 +502,7 @@ impl Client {
         })
         .sign(self.signing_key());
         chain
-            .validate(self.chain(), &certificate)
+            .validate(self.chain(), &certificate, now())
             .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
         let message = Message {
             author: self.keys().device_id,
@@ -520,7 +549,7 @@ impl Client {
         })
         .sign(self.signing_key());
         chain
-            .validate(self.chain(), &certificate)
+            .validate(self.chain(), &certificate, now())
             .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
         self.remote_add_realm_certificate(context.realm, certificate, Vec::new())
             .await?;
@@ -543,7 +572,7 @@ impl Client {
         })
         .sign(self.signing_key());
         chain
-            .validate(self.chain(), &certificate)
+            .validate(self.chain(), &certificate, now())
             .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
         // Keep the key before the server knows about it: losing it would lose the workspace.
         let indexed = IndexedKey {
@@ -616,30 +645,50 @@ impl Client {
     /// check values) before it changes anything.
     pub async fn process_messages(&mut self) -> Result<usize> {
         self.refresh().await?;
-        let from = self.db().counter(MESSAGES_COUNTER)?;
-        let response = self.remote_messages(from).await?;
+        let first = self.db().counter(MESSAGES_COUNTER)?;
         let me = self.keys().user_id;
         let private = self.keys().user_private_key();
-        let mut handled = 0;
-        for incoming in response.messages {
-            if incoming.index != from + handled as u64 {
+        let mut next = first;
+        loop {
+            let (messages, more) = self.remote_messages(next).await?;
+            if more && messages.is_empty() {
                 return Err(EngineError::Protocol(
-                    "the server skipped or repeated a message".into(),
+                    "the server announced more messages and sent none".into(),
                 ));
             }
-            match open_message(&incoming.sealed, &me, &private, self.chain()) {
-                Ok(message) => {
-                    if let Err(e) = self.apply_message(&message).await {
-                        tracing::warn!(error = %e, "a message was refused");
-                    }
+            for incoming in messages {
+                if incoming.index != next {
+                    return Err(EngineError::Protocol(
+                        "the server skipped or repeated a message".into(),
+                    ));
                 }
-                Err(e) => tracing::warn!(error = %e, "a message was refused"),
+                let opened = check_received(incoming.received, now())
+                    .map_err(|e| EngineError::Protocol(format!("a message is refused: {e}")))
+                    .and_then(|()| {
+                        open_message(
+                            &incoming.sealed,
+                            &me,
+                            &private,
+                            self.chain(),
+                            incoming.received,
+                        )
+                        .map_err(EngineError::from)
+                    });
+                match opened {
+                    Ok(message) => {
+                        if let Err(e) = self.apply_message(&message).await {
+                            tracing::warn!(error = %e, "a message was refused");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a message was refused"),
+                }
+                next += 1;
+                self.db().set_counter(MESSAGES_COUNTER, next)?;
             }
-            handled += 1;
-            self.db()
-                .set_counter(MESSAGES_COUNTER, from + handled as u64)?;
+            if !more {
+                return Ok((next - first) as usize);
+            }
         }
-        Ok(handled)
     }
 
     async fn apply_message(&mut self, message: &Message) -> Result<()> {

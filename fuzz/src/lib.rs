@@ -85,11 +85,15 @@ pub fn certificate(data: &[u8]) {
     let _ = Certificate::decode(data);
     let root = SigningKey::from_secret_bytes(&[7; 32]).verify_key();
     let chain = CertificateChain::new(root);
-    let _ = chain.validate(data);
+    let _ = chain.validate(data, Timestamp::from_micros(0));
     let _ = RealmCertificate::decode(data);
     round_trip::<RoleCertificate>(data);
     round_trip::<KeyRotationCertificate>(data);
-    let _ = RealmChain::new(RealmId::from_bytes([1; 16])).validate(&chain, data);
+    let _ = RealmChain::new(RealmId::from_bytes([1; 16])).validate(
+        &chain,
+        data,
+        Timestamp::from_micros(0),
+    );
     if let Ok(signed) = SignedCertificate::decode(data)
         && let Ok(content) = signed.unverified()
     {
@@ -113,6 +117,7 @@ pub fn manifest(data: &[u8]) {
         key_index: 1,
         author: DeviceId::from_bytes([3; 16]),
         timestamp: Timestamp::from_micros(0),
+        received: Timestamp::from_micros(0),
     };
     let _ = open_manifest(
         data,
@@ -130,7 +135,13 @@ pub fn manifest(data: &[u8]) {
     };
     let _ = open_block(&key, &realm, &block, data);
     let private = PrivateKey::from_secret_bytes([6; 32]);
-    let _ = open_message(data, &UserId::from_bytes([4; 16]), &private, &identity);
+    let _ = open_message(
+        data,
+        &UserId::from_bytes([4; 16]),
+        &private,
+        &identity,
+        Timestamp::from_micros(0),
+    );
 }
 
 /// Device files and the local store, as read from disk.

@@ -16,7 +16,7 @@ use crate::crypto::signing::SigningKey;
 use crate::encoding::{DecodeError, Encoded};
 use crate::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
 use crate::signed::Signed;
-use crate::time::Timestamp;
+use crate::time::{CLOCK_SKEW_MICROS, OutOfBallpark, Timestamp, check_ballpark};
 use crate::trust::{CertificateChain, TrustError};
 use crate::workspace::{RealmChain, WorkspaceRole};
 
@@ -225,6 +225,8 @@ pub struct VlobCoordinates {
     pub author: DeviceId,
     /// The timestamp the server reports.
     pub timestamp: Timestamp,
+    /// When the server says it received this version.
+    pub received: Timestamp,
 }
 
 fn manifest_aad(realm: &RealmId, id: &EntryId, version: u32, key_index: u32) -> Vec<u8> {
@@ -289,6 +291,21 @@ pub enum ManifestError {
         "manifest refused: its author (user {0}) could not write in this workspace at that time"
     )]
     NotAllowed(UserId),
+    /// The manifest is dated too far from when the server received it.
+    #[error("manifest refused: {0}")]
+    OutOfBallpark(#[from] OutOfBallpark),
+    /// Written with a key that had been replaced well before: an honest server refuses such a
+    /// write, so the server accepted a write with a key a removed member may hold, or it keeps
+    /// the newer workspace certificates from the author's device.
+    #[error(
+        "manifest refused: it is encrypted with key index {used} although key index {current} was certified well before it was written; the server accepted a write with an old key, or withholds the workspace's latest certificates from its author"
+    )]
+    StaleKey {
+        /// The index it was encrypted with.
+        used: u32,
+        /// The index current well before it was written.
+        current: u32,
+    },
 }
 
 /// Decrypts, decodes and verifies a manifest: header against `expected`, author against the
@@ -326,6 +343,19 @@ pub fn open_manifest(
     }
     if manifest.timestamp != expected.timestamp {
         return mismatch("timestamp");
+    }
+    check_ballpark(manifest.timestamp, expected.received)?;
+    if let WriteAuthority::Workspace(chain) = authority {
+        // Two skews before the manifest's own time, the rotation had reached the server before
+        // the write did (each is dated within one skew of its arrival).
+        let settled = manifest.timestamp.plus_micros(-2 * CLOCK_SKEW_MICROS);
+        let current = chain.key_index_at(settled);
+        if expected.key_index < current {
+            return Err(ManifestError::StaleKey {
+                used: expected.key_index,
+                current,
+            });
+        }
     }
     let (device, user) = identity
         .active_author_at(&manifest.author, manifest.timestamp)

@@ -10,7 +10,7 @@ use crate::encoding::{DecodeError, Encoded};
 use crate::ids::{DeviceId, RealmId, UserId};
 use crate::manifests::{EntryName, IndexedKey};
 use crate::signed::Signed;
-use crate::time::Timestamp;
+use crate::time::{OutOfBallpark, Timestamp, check_ballpark};
 use crate::trust::{CertificateChain, TrustError};
 use crate::workspace::WorkspaceRole;
 
@@ -75,6 +75,9 @@ pub enum MessageError {
     /// The message is addressed to someone else.
     #[error("message refused: it is addressed to another user")]
     WrongRecipient,
+    /// The message is dated too far from when the server received it.
+    #[error("message refused: {0}")]
+    OutOfBallpark(#[from] OutOfBallpark),
 }
 
 /// Signs and seals a message to the recipient's key.
@@ -90,17 +93,21 @@ pub fn seal_message(
         .expect("recipient keys come from validated certificates")
 }
 
-/// Opens a message sealed to `me`, checking its author and signature against the identity chain.
+/// Opens a message sealed to `me`, checking its author and signature against the identity chain
+/// and its date against `received`, when the server received it (the server cannot read the
+/// message's own date, so only its readers can hold it to the ballpark rule).
 pub fn open_message(
     sealed: &[u8],
     me: &UserId,
     private_key: &PrivateKey,
     identity: &CertificateChain,
+    received: Timestamp,
 ) -> Result<Message, MessageError> {
     let plaintext =
         zeroize::Zeroizing::new(private_key.open(sealed).map_err(|_| MessageError::Sealed)?);
     let signed = Signed::decode(&plaintext)?;
     let message = Message::decode(&signed.content)?;
+    check_ballpark(message.timestamp, received)?;
     let (device, _) = identity
         .active_author_at(&message.author, message.timestamp)
         .map_err(MessageError::Author)?;

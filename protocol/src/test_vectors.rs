@@ -232,7 +232,16 @@ fn wire_messages() {
         "certificates-response",
         &CertificatesResponse {
             from: 3,
-            certificates: vec![cert.clone(), cert.clone()],
+            certificates: vec![
+                ReceivedCertificate {
+                    certificate: cert.clone(),
+                    received: Timestamp::from_micros(1_795_000_000_000_000),
+                },
+                ReceivedCertificate {
+                    certificate: cert.clone(),
+                    received: Timestamp::from_micros(1_795_000_000_000_001),
+                },
+            ],
         },
     );
     check(
@@ -269,6 +278,7 @@ fn wire_messages() {
         greeter_user_id: f.user_id,
         greeter_human_name: "Alice".parse().unwrap(),
         created_on: Timestamp::from_micros(1_795_000_000_000_000),
+        expires_on: Timestamp::from_micros(1_795_604_800_000_000),
         status: InvitationStatus::Pending,
     };
     check("invitation-info", &info);
@@ -478,7 +488,10 @@ fn realm_wire_messages() {
         "realm-certificates-response",
         &RealmCertificatesResponse {
             from: 2,
-            certificates: vec![blob.clone()],
+            certificates: vec![ReceivedCertificate {
+                certificate: blob.clone(),
+                received: t,
+            }],
         },
     );
     check(
@@ -526,6 +539,7 @@ fn realm_wire_messages() {
         key_index: 1,
         author: f.device_id,
         timestamp: t,
+        received: t.plus_micros(1_500),
         blob: blob.clone(),
     };
     check("vlob-version", &version);
@@ -533,6 +547,7 @@ fn realm_wire_messages() {
         "vlob-read-response",
         &VlobReadResponse {
             vlobs: vec![version],
+            deferred: vec![EntryId::from_bytes([7; 16])],
         },
     );
     check(
@@ -543,6 +558,7 @@ fn realm_wire_messages() {
                 key_index: 1,
                 author: f.device_id,
                 timestamp: t,
+                received: t.plus_micros(1_500),
                 size: 3,
             }],
         },
@@ -564,8 +580,10 @@ fn realm_wire_messages() {
             messages: vec![IncomingMessage {
                 index: 0,
                 sender: f.device_id,
+                received: t,
                 sealed: blob,
             }],
+            more: false,
         },
     );
 }

@@ -28,6 +28,11 @@ impl Org {
         Timestamp::from_micros(self.clock)
     }
 
+    /// The fixture's clock: when the "server" receives what was just signed.
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.clock)
+    }
+
     pub(crate) fn sign(cert: Certificate, key: &SigningKey) -> Vec<u8> {
         SignedCertificate::sign(&cert, key).encode()
     }
@@ -80,9 +85,12 @@ impl Org {
             device_id: device.device_id,
             key,
         };
-        org.chain.add(&Self::sign(user.into(), &org.root)).unwrap();
+        let now = org.now();
         org.chain
-            .add(&Self::sign(device.into(), &org.root))
+            .add(&Self::sign(user.into(), &org.root), now)
+            .unwrap();
+        org.chain
+            .add(&Self::sign(device.into(), &org.root), now)
             .unwrap();
         (org, alice)
     }
@@ -101,8 +109,9 @@ impl Org {
             device_id: device.device_id,
             key,
         };
-        self.chain.add(&Self::sign(user.into(), &by.key))?;
-        self.chain.add(&Self::sign(device.into(), &by.key))?;
+        let now = self.now();
+        self.chain.add(&Self::sign(user.into(), &by.key), now)?;
+        self.chain.add(&Self::sign(device.into(), &by.key), now)?;
         Ok(member)
     }
 
@@ -116,6 +125,7 @@ impl Org {
             timestamp: self.tick(),
             user_id,
         };
-        self.chain.add(&Self::sign(cert.into(), &by.key))
+        let now = self.now();
+        self.chain.add(&Self::sign(cert.into(), &by.key), now)
     }
 }

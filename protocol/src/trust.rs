@@ -4,7 +4,9 @@
 //! client pins) and accepts certificates one by one, in the server's order. Each must be signed
 //! by the root key (the first user and device only) or by a known device whose user was not
 //! revoked at the certificate's timestamp and holds the profile the action needs; timestamps
-//! strictly increase; at most one non-revoked user holds an email.
+//! strictly increase and stay within the clock skew of the time the server received each
+//! certificate (the ballpark rule of [`crate::time`]); at most one non-revoked user holds an
+//! email.
 
 use crate::certificates::{
     Certificate, DeviceCertificate, RevokedUserCertificate, SignedCertificate, Signer,
@@ -13,7 +15,7 @@ use crate::certificates::{
 use crate::crypto::signing::VerifyKey;
 use crate::encoding::{DecodeError, Encoded};
 use crate::ids::{DeviceId, Email, UserId};
-use crate::time::Timestamp;
+use crate::time::{OutOfBallpark, Timestamp, check_ballpark};
 use std::collections::HashMap;
 
 /// Why a certificate was refused.
@@ -49,6 +51,9 @@ pub enum TrustError {
         /// The refused timestamp.
         found: Timestamp,
     },
+    /// The certificate is dated too far from the time the server received it.
+    #[error("certificate refused: {0}")]
+    OutOfBallpark(#[from] OutOfBallpark),
     /// A user signed a certificate about themselves that only another user may sign.
     #[error("certificate refused: user {0} certified itself")]
     SelfCertification(UserId),
@@ -135,14 +140,15 @@ impl CertificateChain {
         }
     }
 
-    /// A chain built from certificates in order; stops at the first invalid one.
+    /// A chain built from certificates in order, each with the time the server received it;
+    /// stops at the first invalid one.
     pub fn from_certificates<'a>(
         root: VerifyKey,
-        certificates: impl IntoIterator<Item = &'a [u8]>,
+        certificates: impl IntoIterator<Item = (&'a [u8], Timestamp)>,
     ) -> Result<Self, TrustError> {
         let mut chain = Self::new(root);
-        for c in certificates {
-            chain.add(c)?;
+        for (c, received) in certificates {
+            chain.add(c, received)?;
         }
         Ok(chain)
     }
@@ -205,11 +211,14 @@ impl CertificateChain {
         Ok((certificate, user))
     }
 
-    /// Validates a signed certificate against the chain without changing it.
-    pub fn validate(&self, signed: &[u8]) -> Result<Certificate, TrustError> {
+    /// Validates a signed certificate against the chain without changing it. `received` is
+    /// when the server received it: the server's clock when it validates an upload, the time
+    /// the server recorded when a client validates what it fetched.
+    pub fn validate(&self, signed: &[u8], received: Timestamp) -> Result<Certificate, TrustError> {
         let signed = SignedCertificate::decode(signed)?;
         let certificate = signed.unverified()?;
         let timestamp = certificate.timestamp();
+        check_ballpark(timestamp, received)?;
         if let Some(previous) = self.last_timestamp
             && timestamp <= previous
         {
@@ -242,8 +251,8 @@ impl CertificateChain {
     }
 
     /// Validates a signed certificate and, if valid, appends it to the chain.
-    pub fn add(&mut self, signed: &[u8]) -> Result<Certificate, TrustError> {
-        let certificate = self.validate(signed)?;
+    pub fn add(&mut self, signed: &[u8], received: Timestamp) -> Result<Certificate, TrustError> {
+        let certificate = self.validate(signed, received)?;
         self.apply(&certificate);
         Ok(certificate)
     }

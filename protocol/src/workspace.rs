@@ -16,7 +16,7 @@ use crate::crypto::hash::{Digest, derive_key, mac};
 use crate::crypto::secret_key::SecretKey;
 use crate::encoding::{DecodeError, Encoded, peek_tag};
 use crate::ids::{DeviceId, RealmId, UserId};
-use crate::time::Timestamp;
+use crate::time::{OutOfBallpark, Timestamp, check_ballpark};
 use crate::trust::{CertificateChain, TrustError};
 
 /// What a member may do in a workspace, from least to most.
@@ -205,6 +205,9 @@ pub enum RealmError {
     /// The certificate is about another realm.
     #[error("workspace certificate refused: it belongs to another workspace")]
     WrongRealm,
+    /// The certificate is dated too far from the time the server received it.
+    #[error("workspace certificate refused: {0}")]
+    OutOfBallpark(#[from] OutOfBallpark),
     /// Timestamps must increase along the realm's chain.
     #[error("workspace certificate refused: its timestamp is not after the previous one")]
     TimestampNotIncreasing,
@@ -236,6 +239,8 @@ pub struct RealmChain {
     realm: RealmId,
     history: HashMap<UserId, Vec<(Timestamp, Option<WorkspaceRole>)>>,
     key_checks: BTreeMap<u32, Digest>,
+    /// When each key index was certified.
+    key_times: BTreeMap<u32, Timestamp>,
     last_timestamp: Option<Timestamp>,
     len: u64,
 }
@@ -247,6 +252,7 @@ impl RealmChain {
             realm,
             history: HashMap::new(),
             key_checks: BTreeMap::new(),
+            key_times: BTreeMap::new(),
             last_timestamp: None,
             len: 0,
         }
@@ -275,6 +281,16 @@ impl RealmChain {
     /// The current key index (0 before the first rotation).
     pub fn key_index(&self) -> u32 {
         self.key_checks.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The key index that was current at `at` (0 before the first rotation).
+    pub fn key_index_at(&self, at: Timestamp) -> u32 {
+        self.key_times
+            .iter()
+            .take_while(|(_, t)| **t <= at)
+            .last()
+            .map(|(index, _)| *index)
+            .unwrap_or(0)
     }
 
     /// The certified check value of a key index.
@@ -313,11 +329,13 @@ impl RealmChain {
     }
 
     /// Validates a signed realm certificate against this chain and the identity chain, without
-    /// changing either.
+    /// changing either. `received` is when the server received it (see
+    /// [`CertificateChain::validate`]).
     pub fn validate(
         &self,
         identity: &CertificateChain,
         signed: &[u8],
+        received: Timestamp,
     ) -> Result<RealmCertificate, RealmError> {
         let signed = SignedCertificate::decode(signed)?;
         let certificate = RealmCertificate::decode(&signed.content)?;
@@ -325,6 +343,7 @@ impl RealmChain {
             return Err(RealmError::WrongRealm);
         }
         let timestamp = certificate.timestamp();
+        check_ballpark(timestamp, received)?;
         if self.last_timestamp.is_some_and(|last| timestamp <= last) {
             return Err(RealmError::TimestampNotIncreasing);
         }
@@ -381,8 +400,9 @@ impl RealmChain {
         &mut self,
         identity: &CertificateChain,
         signed: &[u8],
+        received: Timestamp,
     ) -> Result<RealmCertificate, RealmError> {
-        let certificate = self.validate(identity, signed)?;
+        let certificate = self.validate(identity, signed, received)?;
         match &certificate {
             RealmCertificate::Role(c) => self
                 .history
@@ -391,6 +411,7 @@ impl RealmChain {
                 .push((c.timestamp, c.role)),
             RealmCertificate::KeyRotation(c) => {
                 self.key_checks.insert(c.key_index, c.key_check);
+                self.key_times.insert(c.key_index, c.timestamp);
             }
         }
         self.last_timestamp = Some(certificate.timestamp());

@@ -143,10 +143,29 @@ pub async fn authenticate_device(
         timestamp,
         body_digest: Digest::of(&bytes),
     };
+    let signed = signed.encode();
     device
         .verify_key
-        .verify(&signed.encode(), &signature)
+        .verify(&signed, &signature)
         .map_err(|_| bad_signature())?;
+    // A signed request is good once: what was signed (device, method, path, time, body) is
+    // remembered until its timestamp leaves the clock window, which refuses it anyway after.
+    // Keyed by what was signed rather than by the signature bytes, so that no other encoding
+    // of the same signature passes for a new request.
+    let first_time = state
+        .store
+        .remember_request(
+            &org.id,
+            Digest::of(&signed),
+            timestamp.plus_micros(MAX_CLOCK_SKEW_MICROS),
+        )
+        .await?;
+    if !first_time {
+        return Err(ApiError::new(
+            ErrorCode::Replayed,
+            "this signed request was already received (a replay); a client signs every request anew",
+        ));
+    }
     let user = state
         .store
         .user(&org.id, device.user_id)
@@ -223,11 +242,26 @@ impl FromRequestParts<AppState> for Claimer {
             .invitation(&org.id, token.id())
             .await?
             .ok_or_else(unknown)?;
+        ensure_not_expired(&invitation)?;
         Ok(Claimer {
             org: org.id,
             invitation,
         })
     }
+}
+
+/// A pending invitation past its expiry date works no more.
+pub fn ensure_not_expired(invitation: &InvitationRecord) -> Result<(), ApiError> {
+    if invitation.expired_at(now()) {
+        return Err(ApiError::new(
+            ErrorCode::InvitationExpired,
+            format!(
+                "this invitation expired on {}; ask for a new one",
+                invitation.expires_on
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The server administrator, holding the token of `DATA/admin.token`.

@@ -39,14 +39,16 @@ impl ApiError {
             RealmExists | VersionConflict | BadKeyIndex => StatusCode::CONFLICT,
             BadSignature
             | StaleTimestamp
+            | Replayed
             | UnknownDevice
             | InvalidAdminToken
             | InvalidBootstrapToken => StatusCode::UNAUTHORIZED,
+            QuotaExceeded => StatusCode::FORBIDDEN,
             DeviceRevoked | NotAllowed => StatusCode::FORBIDDEN,
             OrganizationExists | AlreadyBootstrapped | EmailInUse | Conflict | AttemptMismatch
             | AttemptAborted => StatusCode::CONFLICT,
             NotBootstrapped => StatusCode::CONFLICT,
-            InvitationCancelled | InvitationAlreadyUsed => StatusCode::GONE,
+            InvitationCancelled | InvitationAlreadyUsed | InvitationExpired => StatusCode::GONE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,6 +75,7 @@ impl From<TrustError> for ApiError {
         let code = match e {
             TrustError::EmailInUse(_) => ErrorCode::EmailInUse,
             TrustError::AuthorNotAdmin(_) => ErrorCode::NotAllowed,
+            TrustError::OutOfBallpark(_) => ErrorCode::StaleTimestamp,
             _ => ErrorCode::InvalidCertificate,
         };
         Self::new(code, e.to_string())

@@ -11,8 +11,17 @@ pub struct Published {
     pub org: OrganizationId,
     /// Only this user's devices, or every device of the organization.
     pub audience: Option<UserId>,
-    /// The event.
-    pub event: ServerEvent,
+    /// The event, or the end of a user's streams.
+    pub event: HubEvent,
+}
+
+/// What travels through the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubEvent {
+    /// An event for the streams of its audience.
+    Event(ServerEvent),
+    /// The audience was revoked: their devices' open streams end now.
+    Revoked,
 }
 
 /// Fans events out to every open stream. A slow stream that falls behind is told to catch up
@@ -46,12 +55,21 @@ impl EventHub {
         self.send(org, Some(user), event);
     }
 
+    /// Ends the open streams of a revoked user's devices.
+    pub fn revoke(&self, org: &OrganizationId, user: UserId) {
+        let _ = self.sender.send(Published {
+            org: org.clone(),
+            audience: Some(user),
+            event: HubEvent::Revoked,
+        });
+    }
+
     fn send(&self, org: &OrganizationId, audience: Option<UserId>, event: ServerEvent) {
         // No subscriber is fine: clients that are offline catch up by polling.
         let _ = self.sender.send(Published {
             org: org.clone(),
             audience,
-            event,
+            event: HubEvent::Event(event),
         });
     }
 

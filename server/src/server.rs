@@ -66,6 +66,7 @@ pub async fn run(
         events: EventHub::new(),
         public_url: public_url.clone(),
         admin_token,
+        invitation_lifetime: config.invitation_lifetime,
         shutdown: stopping,
         chains: Default::default(),
         realm_chains: Default::default(),

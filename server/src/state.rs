@@ -33,6 +33,8 @@ pub struct Inner {
     pub public_url: ServerAddr,
     /// The administrator token.
     pub admin_token: AdminToken,
+    /// How long invitations last.
+    pub invitation_lifetime: std::time::Duration,
     /// Becomes true when the server shuts down, ending event streams.
     pub shutdown: watch::Receiver<bool>,
     /// Each organization's validated chain, as last read from the store. Holding the lock

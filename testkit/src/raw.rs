@@ -90,6 +90,18 @@ impl<'a> SignedRequest<'a> {
 
     /// Sends it; returns the HTTP status and, for errors, the decoded error.
     pub fn send(self) -> (u16, Option<ErrorResponse>) {
+        let (status, body) = self.send_times(1).pop().expect("one answer");
+        (status, ErrorResponse::decode(&body).ok())
+    }
+
+    /// Sends it and returns the status and the raw answer.
+    pub fn send_raw(self) -> (u16, Vec<u8>) {
+        self.send_times(1).pop().expect("one answer")
+    }
+
+    /// Sends the very same signed request `times` times (a replay after the first); returns
+    /// each status and raw answer.
+    pub fn send_times(self, times: usize) -> Vec<(u16, Vec<u8>)> {
         let signed = RequestSignature {
             organization: self.keys.organization.clone(),
             device: self.keys.device_id,
@@ -100,26 +112,32 @@ impl<'a> SignedRequest<'a> {
         };
         let key = self.signer.unwrap_or_else(|| self.keys.signing_key());
         let signature = key.sign(&signed.encode());
+        let body = self.sent_body.unwrap_or(self.body);
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async {
-            let response = reqwest::Client::new()
-                .request(
-                    self.method.parse().expect("method"),
-                    format!("{}{}", self.keys.server, self.path),
-                )
-                .header(HEADER_DEVICE, self.keys.device_id.to_string())
-                .header(HEADER_TIMESTAMP, self.timestamp.as_micros().to_string())
-                .header(
-                    HEADER_SIGNATURE,
-                    data_encoding::BASE64.encode(&signature.to_bytes()),
-                )
-                .body(self.sent_body.unwrap_or(self.body))
-                .send()
-                .await
-                .expect("request");
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await.expect("body");
-            (status, ErrorResponse::decode(&bytes).ok())
+            let http = reqwest::Client::new();
+            let mut answers = Vec::with_capacity(times);
+            for _ in 0..times {
+                let response = http
+                    .request(
+                        self.method.parse().expect("method"),
+                        format!("{}{}", self.keys.server, self.path),
+                    )
+                    .header(HEADER_DEVICE, self.keys.device_id.to_string())
+                    .header(HEADER_TIMESTAMP, self.timestamp.as_micros().to_string())
+                    .header(
+                        HEADER_SIGNATURE,
+                        data_encoding::BASE64.encode(&signature.to_bytes()),
+                    )
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("request");
+                let status = response.status().as_u16();
+                let bytes = response.bytes().await.expect("body");
+                answers.push((status, bytes.to_vec()));
+            }
+            answers
         })
     }
 }

@@ -16,6 +16,8 @@ pub struct ServerOptions {
     pub public_url: Option<String>,
     /// `--listen ADDR` (default: an ephemeral port on 127.0.0.1).
     pub listen: Option<String>,
+    /// More arguments for `strongroom-server run` (`--invitation-ttl 2s`...).
+    pub extra_args: Vec<String>,
 }
 
 /// A running server; killed when dropped.
@@ -62,6 +64,19 @@ impl Server {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data
+    }
+
+    /// The server process's id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server process's peak resident memory so far (`VmHWM`, Linux), in bytes.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 
     /// `strongroom-server org create NAME`; returns the bootstrap link.
@@ -156,6 +171,7 @@ fn spawn(data: &Path, options: &ServerOptions) -> (Child, String) {
     if let Some(url) = &options.public_url {
         command.args(["--public-url", url]);
     }
+    command.args(&options.extra_args);
     let mut child = command.spawn().expect("starting strongroom-server");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();

@@ -14,7 +14,9 @@ use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::UserId;
 use strongroom_protocol::time::Timestamp;
-use strongroom_protocol::wire::{CertificatesResponse, ErrorCode, UploadCertificateRequest};
+use strongroom_protocol::wire::{
+    CertificatesResponse, ErrorCode, ReceivedCertificate, UploadCertificateRequest,
+};
 use strongroom_testkit::raw::{SignedRequest, bootstrap_keeping_root, keys, now};
 use strongroom_testkit::scenario::join_user;
 use strongroom_testkit::{Member, Server, TamperingProxy};
@@ -117,7 +119,8 @@ fn forgeries(w: &World) -> Vec<(&'static str, Vec<u8>, &DeviceKeys, ErrorCode, &
             sign(
                 RevokedUserCertificate {
                     author: device(&w.alice_keys),
-                    timestamp: Timestamp::from_micros(1),
+                    // Within the clock window, but before the chain's last certificate.
+                    timestamp: now().plus_micros(-4 * 60 * 1_000_000),
                     user_id: w.bob_keys.user_id,
                 },
                 &w.alice_keys.signing_key(),
@@ -206,7 +209,10 @@ fn clients_refuse_forged_certificates_from_a_hostile_server() {
                     return body;
                 }
                 let mut response = CertificatesResponse::decode(&body).expect("certificates");
-                response.certificates.push(ByteBuf::from(forged.clone()));
+                response.certificates.push(ReceivedCertificate {
+                    certificate: ByteBuf::from(forged.clone()),
+                    received: now(),
+                });
                 response.encode()
             },
         )));

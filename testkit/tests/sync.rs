@@ -269,6 +269,7 @@ fn revocation_refuses_the_user_and_rotates_the_key() {
         key_index,
         author: strongroom_protocol::ids::DeviceId::from_bytes(author.try_into().unwrap()),
         timestamp: Timestamp::from_micros(timestamp),
+        received: Timestamp::from_micros(timestamp),
     };
     let old_key = &bob_keys[0].key;
     let err = open_manifest(

@@ -71,8 +71,8 @@ impl Client {
             ));
         }
         let history = self.remote_vlob_history(opened.context.realm, id).await?;
-        let mut out = Vec::with_capacity(history.versions.len());
-        for (expected, info) in (1..).zip(&history.versions) {
+        let mut out = Vec::with_capacity(history.len());
+        for (expected, info) in (1..).zip(&history) {
             if info.version != expected {
                 return Err(EngineError::Protocol(
                     "the server's version list has gaps".into(),

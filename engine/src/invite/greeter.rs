@@ -174,7 +174,7 @@ async fn run(
     let mut signed = Vec::with_capacity(certificates.len());
     for certificate in certificates {
         let bytes = client.sign_checked_against(&chain, certificate)?;
-        chain.add(&bytes)?;
+        chain.add(&bytes, crate::clock::now())?;
         signed.push(ByteBuf::from(bytes));
     }
     let request = CompleteInvitationRequest {

@@ -46,7 +46,7 @@ fn setup() -> Setup {
         }),
     ] {
         chain
-            .add(&org.chain, &certificate.sign(&alice.key))
+            .add(&org.chain, &certificate.sign(&alice.key), org.now())
             .unwrap();
     }
     Setup {
@@ -84,6 +84,7 @@ fn coordinates(m: &Manifest) -> VlobCoordinates {
         key_index: 1,
         author: m.author,
         timestamp: m.timestamp,
+        received: m.timestamp,
     }
 }
 
@@ -248,4 +249,75 @@ fn names() {
     }
     assert!("x".repeat(256).parse::<EntryName>().is_err());
     assert!("x".repeat(255).parse::<EntryName>().is_ok());
+}
+
+#[test]
+fn a_manifest_dated_far_from_its_reception_is_refused() {
+    let mut s = setup();
+    let alice = Member {
+        user_id: s.alice.user_id,
+        device_id: s.alice.device_id,
+        key: s.alice.key.clone(),
+    };
+    let m = file(&mut s, &alice, EntryId::generate(&mut OsRng), 1);
+    let blob = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
+    let mut late = coordinates(&m);
+    late.received = m.timestamp.plus_micros(CLOCK_SKEW_MICROS + 1);
+    assert_eq!(
+        open_manifest(
+            &blob,
+            &late,
+            &s.key,
+            &s.org.chain,
+            WriteAuthority::Workspace(&s.chain)
+        ),
+        Err(ManifestError::OutOfBallpark(OutOfBallpark {
+            authored: m.timestamp,
+            received: late.received
+        }))
+    );
+}
+
+#[test]
+fn a_write_with_a_key_replaced_well_before_is_refused() {
+    let mut s = setup();
+    let alice = Member {
+        user_id: s.alice.user_id,
+        device_id: s.alice.device_id,
+        key: s.alice.key.clone(),
+    };
+    // Key index 2 is certified; a manifest still encrypted with key 1 follows it.
+    let new_key = SecretKey::generate(&mut OsRng);
+    let rotation = RealmCertificate::KeyRotation(KeyRotationCertificate {
+        author: s.alice.device_id,
+        timestamp: s.org.tick(),
+        realm: s.realm,
+        key_index: 2,
+        key_check: key_check(&new_key, &s.realm, 2),
+    })
+    .sign(&s.alice.key);
+    let now = s.org.now();
+    s.chain.add(&s.org.chain, &rotation, now).unwrap();
+    let soon = file(&mut s, &alice, EntryId::generate(&mut OsRng), 1);
+    let mut late = file(&mut s, &alice, EntryId::generate(&mut OsRng), 1);
+    late.timestamp = late.timestamp.plus_micros(2 * CLOCK_SKEW_MICROS + 1);
+    let auth = WriteAuthority::Workspace(&s.chain);
+    // Within two clock skews of the rotation, the server may have received the write first.
+    let blob = seal_manifest(&soon, &s.alice.key, &s.key, 1, &mut OsRng);
+    assert!(open_manifest(&blob, &coordinates(&soon), &s.key, &s.org.chain, auth).is_ok());
+    // Later, an honest server would have refused it: the old key is a sign of a server that
+    // accepted a stale write or withheld the rotation from the author.
+    let blob = seal_manifest(&late, &s.alice.key, &s.key, 1, &mut OsRng);
+    assert_eq!(
+        open_manifest(&blob, &coordinates(&late), &s.key, &s.org.chain, auth),
+        Err(ManifestError::StaleKey {
+            used: 1,
+            current: 2
+        })
+    );
+    // The new key is fine at any time.
+    let blob = seal_manifest(&late, &s.alice.key, &new_key, 2, &mut OsRng);
+    let mut with_new_key = coordinates(&late);
+    with_new_key.key_index = 2;
+    assert!(open_manifest(&blob, &with_new_key, &new_key, &s.org.chain, auth).is_ok());
 }

@@ -14,7 +14,9 @@ fn bootstrap_invite_and_add_device() {
     // Bob adds his own second device.
     let key = SigningKey::generate(&mut OsRng);
     let second = org.device_cert(Signer::Device(bob.device_id), bob.user_id, &key);
-    org.chain.add(&Org::sign(second.into(), &bob.key)).unwrap();
+    org.chain
+        .add(&Org::sign(second.into(), &bob.key), org.now())
+        .unwrap();
     assert_eq!(org.chain.len(), 5);
     assert_eq!(org.chain.user(&bob.user_id).unwrap().devices.len(), 2);
     let emails: Vec<_> = org
@@ -31,7 +33,7 @@ fn root_key_after_bootstrap_is_refused() {
     let user = org.user_cert(Signer::Root, "eve@example.com", UserProfile::Admin);
     let root = org.root.clone();
     assert_eq!(
-        org.chain.add(&Org::sign(user.into(), &root)),
+        org.chain.add(&Org::sign(user.into(), &root), org.now()),
         Err(TrustError::RootKeyAfterBootstrap)
     );
 }
@@ -47,14 +49,14 @@ fn first_user_must_be_admin_and_root_signed() {
     let user = org.user_cert(Signer::Root, "a@example.com", UserProfile::Standard);
     let root = org.root.clone();
     assert_eq!(
-        org.chain.add(&Org::sign(user.into(), &root)),
+        org.chain.add(&Org::sign(user.into(), &root), org.now()),
         Err(TrustError::FirstUserNotAdmin)
     );
     // A root certificate signed by another key is a forgery.
     let user = org.user_cert(Signer::Root, "a@example.com", UserProfile::Admin);
     let forger = SigningKey::generate(&mut OsRng);
     assert!(matches!(
-        org.chain.add(&Org::sign(user.into(), &forger)),
+        org.chain.add(&Org::sign(user.into(), &forger), org.now()),
         Err(TrustError::BadSignature(_))
     ));
     assert!(org.chain.is_empty());
@@ -70,7 +72,7 @@ fn wrong_signer_is_refused() {
     );
     let forger = SigningKey::generate(&mut OsRng);
     assert!(matches!(
-        org.chain.add(&Org::sign(user.into(), &forger)),
+        org.chain.add(&Org::sign(user.into(), &forger), org.now()),
         Err(TrustError::BadSignature(_))
     ));
     let user = org.user_cert(
@@ -79,7 +81,7 @@ fn wrong_signer_is_refused() {
         UserProfile::Admin,
     );
     assert!(matches!(
-        org.chain.add(&Org::sign(user.into(), &forger)),
+        org.chain.add(&Org::sign(user.into(), &forger), org.now()),
         Err(TrustError::UnknownDevice(_))
     ));
 }
@@ -114,7 +116,8 @@ fn self_certification_is_refused() {
     );
     upgrade.user_id = bob.user_id;
     assert_eq!(
-        org.chain.add(&Org::sign(upgrade.into(), &bob.key)),
+        org.chain
+            .add(&Org::sign(upgrade.into(), &bob.key), org.now()),
         Err(TrustError::SelfCertification(bob.user_id))
     );
 }
@@ -167,7 +170,8 @@ fn revoked_users_get_no_new_device_and_cannot_revoke_self() {
     let key = SigningKey::generate(&mut OsRng);
     let device = org.device_cert(Signer::Device(alice.device_id), bob.user_id, &key);
     assert_eq!(
-        org.chain.add(&Org::sign(device.into(), &alice.key)),
+        org.chain
+            .add(&Org::sign(device.into(), &alice.key), org.now()),
         Err(TrustError::UserRevoked(bob.user_id))
     );
 }
@@ -181,7 +185,8 @@ fn admins_cannot_add_devices_to_established_users() {
     let key = SigningKey::generate(&mut OsRng);
     let device = org.device_cert(Signer::Device(alice.device_id), bob.user_id, &key);
     assert_eq!(
-        org.chain.add(&Org::sign(device.into(), &alice.key)),
+        org.chain
+            .add(&Org::sign(device.into(), &alice.key), org.now()),
         Err(TrustError::ForeignDevice {
             author: alice.device_id,
             user: bob.user_id
@@ -197,11 +202,54 @@ fn timestamps_going_backwards_are_refused() {
         "bob@example.com",
         UserProfile::Standard,
     );
-    user.timestamp = Timestamp::from_micros(5);
+    // Within the ballpark of its reception, but not after the last certificate.
+    user.timestamp = org.chain.last_timestamp().unwrap();
     assert!(matches!(
-        org.chain.add(&Org::sign(user.into(), &alice.key)),
+        org.chain
+            .add(&Org::sign(user.into(), &alice.key), org.now()),
         Err(TrustError::TimestampNotIncreasing { .. })
     ));
+}
+
+#[test]
+fn certificates_dated_far_from_their_reception_are_refused() {
+    let (mut org, alice) = Org::bootstrap();
+    let skew = crate::time::CLOCK_SKEW_MICROS;
+    // Dated in 2100 (it would freeze the chain: every later certificate must be later still),
+    // then just outside the window either way.
+    for offset in [None, Some(skew + 1), Some(-skew - 1)] {
+        let mut user = org.user_cert(
+            Signer::Device(alice.device_id),
+            "eve@example.com",
+            UserProfile::Standard,
+        );
+        let received = org.now();
+        let authored = match offset {
+            Some(offset) => received.plus_micros(offset),
+            None => Timestamp::from_micros(4_102_444_800_000_000),
+        };
+        user.timestamp = authored;
+        assert_eq!(
+            org.chain
+                .add(&Org::sign(user.into(), &alice.key), received)
+                .err(),
+            Some(TrustError::OutOfBallpark(crate::time::OutOfBallpark {
+                authored,
+                received
+            }))
+        );
+    }
+    // A certificate dated a little before its reception (a slow clock) is fine.
+    let mut user = org.user_cert(
+        Signer::Device(alice.device_id),
+        "eve@example.com",
+        UserProfile::Standard,
+    );
+    let received = user.timestamp.plus_micros(skew);
+    user.timestamp = user.timestamp.plus_micros(1);
+    org.chain
+        .add(&Org::sign(user.into(), &alice.key), received)
+        .unwrap();
 }
 
 #[test]
@@ -217,11 +265,11 @@ fn tampered_content_is_refused() {
     tampered.profile = UserProfile::Admin;
     signed.content = Certificate::from(tampered).encode();
     assert!(matches!(
-        org.chain.add(&signed.encode()),
+        org.chain.add(&signed.encode(), org.now()),
         Err(TrustError::BadSignature(_))
     ));
     assert!(matches!(
-        org.chain.add(b"\x93garbage"),
+        org.chain.add(b"\x93garbage", org.now()),
         Err(TrustError::Malformed(_))
     ));
     assert_eq!(org.chain.len(), 2);

@@ -24,8 +24,11 @@ pub enum ErrorCode {
     InvalidAdminToken,
     /// The request is not signed, or its signature does not verify.
     BadSignature,
-    /// The request's timestamp is too far from the server's clock.
+    /// The request's timestamp, or the date of what it carries (a certificate, a manifest), is
+    /// too far from the server's clock.
     StaleTimestamp,
+    /// This signed request was received before: a replay.
+    Replayed,
     /// The signing device is unknown.
     UnknownDevice,
     /// The signing device belongs to a revoked user.
@@ -42,6 +45,8 @@ pub enum ErrorCode {
     InvitationCancelled,
     /// The invitation was used already.
     InvitationAlreadyUsed,
+    /// The invitation is past its expiry date.
+    InvitationExpired,
     /// The attempt changed under the caller (the other side restarted).
     AttemptMismatch,
     /// The attempt was aborted by one side.
@@ -58,6 +63,9 @@ pub enum ErrorCode {
     BadKeyIndex,
     /// No such vlob, version or block.
     UnknownObject,
+    /// The organization reached a limit its server administrator set (storage, workspaces,
+    /// devices, pending invitations).
+    QuotaExceeded,
     /// The server failed; details are in its log.
     Internal,
 }

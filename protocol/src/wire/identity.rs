@@ -1,6 +1,7 @@
 use crate::crypto::signing::VerifyKey;
 use crate::encoding::Encoded;
 use crate::ids::{BootstrapToken, OrganizationId};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -38,6 +39,23 @@ impl Encoded for CreateOrganizationResponse {
     const VERSION: u8 = 1;
 }
 
+/// `GET` and `PUT /admin/organizations/{org}/quotas`: what the server administrator allows an
+/// organization (`None`: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrganizationQuotas {
+    /// Bytes of blocks and manifests stored.
+    pub storage_bytes: Option<u64>,
+    /// Workspaces.
+    pub workspaces: Option<u64>,
+    /// Devices of users who are not revoked.
+    pub devices: Option<u64>,
+}
+
+impl Encoded for OrganizationQuotas {
+    const TAG: &'static str = "organization-quotas";
+    const VERSION: u8 = 1;
+}
+
 /// `POST /anonymous/{org}/bootstrap`: the root public key and the first user and device
 /// certificates, signed by the root key (whose secret never leaves the client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,18 +75,29 @@ impl Encoded for BootstrapRequest {
     const VERSION: u8 = 1;
 }
 
+/// A certificate as the server keeps it: the signed bytes, and when the server received them
+/// (by its clock), against which every client checks the certificate's own date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedCertificate {
+    /// The signed certificate.
+    pub certificate: ByteBuf,
+    /// When the server received it.
+    pub received: Timestamp,
+}
+
 /// `GET /authenticated/{org}/certificates?from=N`: certificates from index `N` on, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificatesResponse {
     /// The index of the first certificate returned.
     pub from: u64,
-    /// Signed certificates, in the order they were accepted.
-    pub certificates: Vec<ByteBuf>,
+    /// Signed certificates, in the order they were accepted, at most
+    /// [`CERTIFICATES_PAGE`](super::CERTIFICATES_PAGE).
+    pub certificates: Vec<ReceivedCertificate>,
 }
 
 impl Encoded for CertificatesResponse {
     const TAG: &'static str = "certificates-response";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// `POST /authenticated/{org}/certificates`: a certificate signed by the caller's device

@@ -89,13 +89,15 @@ pub struct InvitationInfo {
     pub greeter_human_name: HumanName,
     /// When.
     pub created_on: Timestamp,
+    /// When it stops working (the server administrator sets how long invitations last).
+    pub expires_on: Timestamp,
     /// Status.
     pub status: InvitationStatus,
 }
 
 impl Encoded for InvitationInfo {
     const TAG: &'static str = "invitation-info";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// `GET /authenticated/{org}/invitations`
@@ -107,7 +109,7 @@ pub struct InvitationListResponse {
 
 impl Encoded for InvitationListResponse {
     const TAG: &'static str = "invitation-list-response";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// The answer to joining an invitation's exchange: the attempt to post steps to.

@@ -12,7 +12,8 @@ pub use errors::{ErrorCode, ErrorResponse};
 pub use events::{EventError, ServerEvent};
 pub use identity::{
     Ack, BootstrapRequest, CertificatesResponse, CreateOrganizationRequest,
-    CreateOrganizationResponse, UploadCertificateRequest, UploadCertificateResponse,
+    CreateOrganizationResponse, OrganizationQuotas, ReceivedCertificate, UploadCertificateRequest,
+    UploadCertificateResponse,
 };
 pub use invitations::{
     AbortReason, AbortRequest, AttemptAbort, CompleteInvitationRequest, CreateInvitationRequest,
@@ -40,8 +41,31 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// cannot make it allocate without bound.
 pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
-/// At most this many certificates per [`CertificatesResponse`]; clients page through the rest.
+/// At most this many certificates per [`CertificatesResponse`] and
+/// [`RealmCertificatesResponse`]; clients page through the rest.
 pub const CERTIFICATES_PAGE: u64 = 1000;
+
+/// The most versions, messages and other payload one answer carries (8 MiB, half of what a
+/// client reads): a request that asks for more is answered in pages, so that no request makes
+/// the server build an answer of unbounded size.
+pub const MAX_READ_ANSWER_BYTES: usize = 8 << 20;
+
+/// At most this many versions per [`VlobHistoryResponse`].
+pub const HISTORY_PAGE: u64 = 5000;
+
+/// At most this many messages per [`MessagesResponse`].
+pub const MESSAGES_PAGE: u64 = 1000;
+
+/// The largest sealed message the server queues (64 KiB; a message carries a workspace's name
+/// and keys).
+pub const MAX_MESSAGE_BYTES: usize = 64 << 10;
+
+/// The largest step of the invitation exchange the server relays (64 KiB; the real ones hold
+/// keys, nonces and ids).
+pub const MAX_STEP_BYTES: usize = 64 << 10;
+
+/// At most this many pending invitations per organization (the listing stays bounded).
+pub const MAX_PENDING_INVITATIONS: usize = 1000;
 
 /// The largest encrypted manifest a vlob holds (2 MiB).
 pub const MAX_VLOB_BYTES: usize = 2 << 20;

@@ -1,3 +1,4 @@
+use super::ReceivedCertificate;
 use crate::encoding::Encoded;
 use crate::ids::{DeviceId, EntryId, UserId};
 use crate::time::Timestamp;
@@ -46,13 +47,14 @@ impl Encoded for RealmCertificateRequest {
 pub struct RealmCertificatesResponse {
     /// Index of the first certificate returned.
     pub from: u64,
-    /// Signed realm certificates in order.
-    pub certificates: Vec<ByteBuf>,
+    /// Signed realm certificates in order, each with when the server received it, at most
+    /// [`CERTIFICATES_PAGE`](super::CERTIFICATES_PAGE).
+    pub certificates: Vec<ReceivedCertificate>,
 }
 
 impl Encoded for RealmCertificatesResponse {
     const TAG: &'static str = "realm-certificates-response";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// `POST /authenticated/{org}/realms/{realm}/vlobs`: a new version of a vlob. The server accepts
@@ -89,7 +91,8 @@ impl Encoded for VlobWriteResponse {
 }
 
 /// `POST /authenticated/{org}/realms/{realm}/vlobs/read`: the latest version of many vlobs at
-/// once, or the version current at a point in time.
+/// once, or the version current at a point in time. At most
+/// [`REALM_PAGE`](super::REALM_PAGE) ids; the server answers each id once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VlobReadRequest {
     /// The vlobs.
@@ -114,27 +117,32 @@ pub struct VlobVersion {
     pub key_index: u32,
     /// The device that wrote it.
     pub author: DeviceId,
-    /// Its timestamp.
+    /// Its timestamp (the author's).
     pub timestamp: Timestamp,
+    /// When the server received it (the server's clock).
+    pub received: Timestamp,
     /// The encrypted manifest.
     pub blob: ByteBuf,
 }
 
-/// The answer to a vlob read.
+/// The answer to a vlob read: at most [`MAX_READ_ANSWER_BYTES`](super::MAX_READ_ANSWER_BYTES)
+/// of versions; the ids that did not fit are named in `deferred`, to be asked again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VlobReadResponse {
     /// The versions found (vlobs that do not exist, or did not yet at `at`, are absent).
     pub vlobs: Vec<VlobVersion>,
+    /// Ids asked for whose versions did not fit in this answer: ask for them again.
+    pub deferred: Vec<EntryId>,
 }
 
 impl Encoded for VlobReadResponse {
     const TAG: &'static str = "vlob-read-response";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 impl Encoded for VlobVersion {
     const TAG: &'static str = "vlob-version";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// A version's description, without its content.
@@ -146,22 +154,25 @@ pub struct VlobVersionInfo {
     pub key_index: u32,
     /// The author device.
     pub author: DeviceId,
-    /// Its timestamp.
+    /// Its timestamp (the author's).
     pub timestamp: Timestamp,
+    /// When the server received it.
+    pub received: Timestamp,
     /// Size of the encrypted blob.
     pub size: u64,
 }
 
-/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions`
+/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions?from=N`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VlobHistoryResponse {
-    /// Every version, oldest first.
+    /// The versions from `N` on, oldest first, at most [`HISTORY_PAGE`](super::HISTORY_PAGE):
+    /// a full page means more may follow.
     pub versions: Vec<VlobVersionInfo>,
 }
 
 impl Encoded for VlobHistoryResponse {
     const TAG: &'static str = "vlob-history-response";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// One change in a realm: a vlob reached a version.
@@ -196,6 +207,9 @@ pub struct IncomingMessage {
     pub index: u64,
     /// The device that sent it (as the server saw the request).
     pub sender: DeviceId,
+    /// When the server received it: the message's own date, which only the recipient can
+    /// read, must be within the clock skew of it.
+    pub received: Timestamp,
     /// Signed, then sealed to the recipient.
     pub sealed: ByteBuf,
 }
@@ -203,13 +217,16 @@ pub struct IncomingMessage {
 /// `GET /authenticated/{org}/messages?from=N`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessagesResponse {
-    /// Messages from index `from` on.
+    /// Messages from index `from` on: at most [`MESSAGES_PAGE`](super::MESSAGES_PAGE) and
+    /// [`MAX_READ_ANSWER_BYTES`](super::MAX_READ_ANSWER_BYTES).
     pub messages: Vec<IncomingMessage>,
+    /// More messages follow: ask again from the next index.
+    pub more: bool,
 }
 
 impl Encoded for MessagesResponse {
     const TAG: &'static str = "messages-response";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// `POST /authenticated/{org}/realms/{realm}/vlobs/batch`: many vlob writes in one transaction;

@@ -11,7 +11,7 @@ pub const HEADER_TIMESTAMP: &str = "strongroom-timestamp";
 /// Header with the base64 Ed25519 signature of the encoded [`RequestSignature`].
 pub const HEADER_SIGNATURE: &str = "strongroom-signature";
 /// How far a request's timestamp may be from the server's clock: five minutes.
-pub const MAX_CLOCK_SKEW_MICROS: i64 = 5 * 60 * 1_000_000;
+pub const MAX_CLOCK_SKEW_MICROS: i64 = crate::time::CLOCK_SKEW_MICROS;
 
 /// What a device signs for each request: it binds the method, the path with its query, the
 /// organization, the time and the body, so that none can be changed or moved to another request.

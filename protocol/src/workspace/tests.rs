@@ -59,9 +59,9 @@ fn setup() -> Setup {
         alice.user_id,
         Some(WorkspaceRole::Owner),
     );
-    chain.add(&org.chain, &create).unwrap();
+    chain.add(&org.chain, &create, org.now()).unwrap();
     let first_key = rotation(&mut org, &alice, realm, 1);
-    chain.add(&org.chain, &first_key).unwrap();
+    chain.add(&org.chain, &first_key, org.now()).unwrap();
     Setup {
         org,
         alice,
@@ -85,7 +85,7 @@ fn creation_sharing_and_roles_over_time() {
         s.bob.user_id,
         Some(WorkspaceRole::Reader),
     );
-    s.chain.add(&s.org.chain, &share).unwrap();
+    s.chain.add(&s.org.chain, &share, s.org.now()).unwrap();
     let after = s.org.tick();
     assert_eq!(s.chain.role_at(&s.bob.user_id, before), None);
     assert_eq!(
@@ -99,7 +99,7 @@ fn creation_sharing_and_roles_over_time() {
         s.bob.user_id,
         Some(WorkspaceRole::Contributor),
     );
-    s.chain.add(&s.org.chain, &promote).unwrap();
+    s.chain.add(&s.org.chain, &promote, s.org.now()).unwrap();
     assert_eq!(
         s.chain.role(&s.bob.user_id),
         Some(WorkspaceRole::Contributor)
@@ -123,7 +123,7 @@ fn only_managers_share_and_managers_only_below_them() {
         Some(WorkspaceRole::Reader),
     );
     assert!(matches!(
-        s.chain.add(&s.org.chain, &by_bob),
+        s.chain.add(&s.org.chain, &by_bob, s.org.now()),
         Err(RealmError::NotAllowed(_))
     ));
     // A CONTRIBUTOR cannot share either.
@@ -134,7 +134,7 @@ fn only_managers_share_and_managers_only_below_them() {
         s.bob.user_id,
         Some(WorkspaceRole::Contributor),
     );
-    s.chain.add(&s.org.chain, &c).unwrap();
+    s.chain.add(&s.org.chain, &c, s.org.now()).unwrap();
     let by_bob = role(
         &mut s.org,
         &s.bob,
@@ -143,7 +143,7 @@ fn only_managers_share_and_managers_only_below_them() {
         Some(WorkspaceRole::Reader),
     );
     assert!(matches!(
-        s.chain.add(&s.org.chain, &by_bob),
+        s.chain.add(&s.org.chain, &by_bob, s.org.now()),
         Err(RealmError::NotAllowed(_))
     ));
     // A MANAGER shares READER but cannot make an OWNER or touch the OWNER.
@@ -154,7 +154,7 @@ fn only_managers_share_and_managers_only_below_them() {
         s.bob.user_id,
         Some(WorkspaceRole::Manager),
     );
-    s.chain.add(&s.org.chain, &m).unwrap();
+    s.chain.add(&s.org.chain, &m, s.org.now()).unwrap();
     let ok = role(
         &mut s.org,
         &s.bob,
@@ -162,7 +162,7 @@ fn only_managers_share_and_managers_only_below_them() {
         s.carol.user_id,
         Some(WorkspaceRole::Reader),
     );
-    s.chain.add(&s.org.chain, &ok).unwrap();
+    s.chain.add(&s.org.chain, &ok, s.org.now()).unwrap();
     let owner = role(
         &mut s.org,
         &s.bob,
@@ -171,12 +171,12 @@ fn only_managers_share_and_managers_only_below_them() {
         Some(WorkspaceRole::Owner),
     );
     assert!(matches!(
-        s.chain.add(&s.org.chain, &owner),
+        s.chain.add(&s.org.chain, &owner, s.org.now()),
         Err(RealmError::NotAllowed(_))
     ));
     let demote = role(&mut s.org, &s.bob, s.realm, s.alice.user_id, None);
     assert!(matches!(
-        s.chain.add(&s.org.chain, &demote),
+        s.chain.add(&s.org.chain, &demote, s.org.now()),
         Err(RealmError::NotAllowed(_))
     ));
     // Nobody changes their own role.
@@ -188,7 +188,7 @@ fn only_managers_share_and_managers_only_below_them() {
         Some(WorkspaceRole::Owner),
     );
     assert_eq!(
-        s.chain.add(&s.org.chain, &own).err(),
+        s.chain.add(&s.org.chain, &own, s.org.now()).err(),
         Some(RealmError::OwnRole)
     );
 }
@@ -206,12 +206,12 @@ fn creation_must_be_self_owner_and_keys_go_up_by_one() {
         Some(WorkspaceRole::Owner),
     );
     assert_eq!(
-        chain.add(&s.org.chain, &bad).err(),
+        chain.add(&s.org.chain, &bad, s.org.now()).err(),
         Some(RealmError::BadCreation)
     );
     let skip = rotation(&mut s.org, &s.alice, s.realm, 3);
     assert_eq!(
-        s.chain.add(&s.org.chain, &skip).err(),
+        s.chain.add(&s.org.chain, &skip, s.org.now()).err(),
         Some(RealmError::KeyIndex {
             current: 1,
             found: 3
@@ -219,11 +219,11 @@ fn creation_must_be_self_owner_and_keys_go_up_by_one() {
     );
     let other_realm = rotation(&mut s.org, &s.alice, realm, 2);
     assert_eq!(
-        s.chain.add(&s.org.chain, &other_realm).err(),
+        s.chain.add(&s.org.chain, &other_realm, s.org.now()).err(),
         Some(RealmError::WrongRealm)
     );
     let next = rotation(&mut s.org, &s.alice, s.realm, 2);
-    s.chain.add(&s.org.chain, &next).unwrap();
+    s.chain.add(&s.org.chain, &next, s.org.now()).unwrap();
     assert_eq!(s.chain.key_index(), 2);
 }
 
@@ -237,7 +237,7 @@ fn revoked_users_neither_sign_nor_receive_roles() {
         s.bob.user_id,
         Some(WorkspaceRole::Manager),
     );
-    s.chain.add(&s.org.chain, &m).unwrap();
+    s.chain.add(&s.org.chain, &m, s.org.now()).unwrap();
     let bob_id = s.bob.user_id;
     let alice = Member {
         user_id: s.alice.user_id,
@@ -253,7 +253,7 @@ fn revoked_users_neither_sign_nor_receive_roles() {
         Some(WorkspaceRole::Reader),
     );
     assert!(matches!(
-        s.chain.add(&s.org.chain, &by_revoked),
+        s.chain.add(&s.org.chain, &by_revoked, s.org.now()),
         Err(RealmError::Identity(_))
     ));
     let to_revoked = role(
@@ -264,12 +264,12 @@ fn revoked_users_neither_sign_nor_receive_roles() {
         Some(WorkspaceRole::Reader),
     );
     assert_eq!(
-        s.chain.add(&s.org.chain, &to_revoked).err(),
+        s.chain.add(&s.org.chain, &to_revoked, s.org.now()).err(),
         Some(RealmError::BadTarget(bob_id))
     );
     // Removing a revoked member is fine.
     let remove = role(&mut s.org, &s.alice, s.realm, bob_id, None);
-    s.chain.add(&s.org.chain, &remove).unwrap();
+    s.chain.add(&s.org.chain, &remove, s.org.now()).unwrap();
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn tampered_or_forged_certificates_are_refused() {
     );
     let last = forged.len() - 5;
     forged[last] ^= 1;
-    assert!(s.chain.add(&s.org.chain, &forged).is_err());
+    assert!(s.chain.add(&s.org.chain, &forged, s.org.now()).is_err());
     let certificate = RealmCertificate::Role(RoleCertificate {
         author: s.alice.device_id,
         timestamp: s.org.tick(),
@@ -294,21 +294,34 @@ fn tampered_or_forged_certificates_are_refused() {
     });
     let signed_by_bob = certificate.sign(&s.bob.key);
     assert!(matches!(
-        s.chain.add(&s.org.chain, &signed_by_bob),
+        s.chain.add(&s.org.chain, &signed_by_bob, s.org.now()),
         Err(RealmError::Identity(_))
     ));
     let old = RealmCertificate::Role(RoleCertificate {
         author: s.alice.device_id,
-        timestamp: Timestamp::from_micros(1),
+        timestamp: s.chain.last_timestamp().unwrap(),
         realm: s.realm,
         user_id: s.bob.user_id,
         role: Some(WorkspaceRole::Reader),
     })
     .sign(&s.alice.key);
     assert_eq!(
-        s.chain.add(&s.org.chain, &old).err(),
+        s.chain.add(&s.org.chain, &old, s.org.now()).err(),
         Some(RealmError::TimestampNotIncreasing)
     );
+    // A MANAGER's certificate dated in 2100 would freeze the workspace's chain.
+    let frozen = RealmCertificate::Role(RoleCertificate {
+        author: s.alice.device_id,
+        timestamp: Timestamp::from_micros(4_102_444_800_000_000),
+        realm: s.realm,
+        user_id: s.bob.user_id,
+        role: Some(WorkspaceRole::Reader),
+    })
+    .sign(&s.alice.key);
+    assert!(matches!(
+        s.chain.add(&s.org.chain, &frozen, s.org.now()).err(),
+        Some(RealmError::OutOfBallpark(_))
+    ));
 }
 
 #[test]

@@ -26,8 +26,9 @@ pub async fn bootstrap(
         .await?
         .ok_or_else(|| ApiError::unknown_organization(org.as_str()))?;
     let mut chain = CertificateChain::new(request.root_verify_key);
-    let user = chain.add(&request.user_certificate)?;
-    let device = chain.add(&request.device_certificate)?;
+    let received = now();
+    let user = chain.add(&request.user_certificate, received)?;
+    let device = chain.add(&request.device_certificate, received)?;
     if !matches!(
         (&user, &device),
         (Certificate::User(_), Certificate::Device(_))
@@ -41,10 +42,12 @@ pub async fn bootstrap(
         NewCertificate {
             bytes: request.user_certificate.into_vec(),
             certificate: user,
+            received,
         },
         NewCertificate {
             bytes: request.device_certificate.into_vec(),
             certificate: device,
+            received,
         },
     ];
     state

@@ -6,11 +6,12 @@ use strongroom_protocol::certificates::Signer;
 use strongroom_protocol::ids::OrganizationId;
 use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::wire::{
-    CERTIFICATES_PAGE, CertificatesResponse, ErrorCode, ServerEvent, UploadCertificateRequest,
-    UploadCertificateResponse,
+    CERTIFICATES_PAGE, CertificatesResponse, ErrorCode, ReceivedCertificate, ServerEvent,
+    UploadCertificateRequest, UploadCertificateResponse,
 };
 
 use crate::auth::AuthenticatedDevice;
+use crate::clock::now;
 use crate::error::ApiError;
 use crate::extract::Msgpack;
 use crate::state::AppState;
@@ -35,7 +36,13 @@ pub async fn list(
         .await?;
     Ok(Msgpack(CertificatesResponse {
         from: query.from,
-        certificates: certificates.into_iter().map(ByteBuf::from).collect(),
+        certificates: certificates
+            .into_iter()
+            .map(|c| ReceivedCertificate {
+                certificate: ByteBuf::from(c.bytes),
+                received: c.received,
+            })
+            .collect(),
     }))
 }
 
@@ -61,8 +68,8 @@ pub(crate) async fn current_chain<'a>(
         chains.insert(org.clone(), CertificateChain::new(root));
     }
     let chain = chains.get_mut(org).expect("inserted above");
-    for bytes in state.store.certificates(org, chain.len(), None).await? {
-        chain.add(&bytes).map_err(|e| {
+    for stored in state.store.certificates(org, chain.len(), None).await? {
+        chain.add(&stored.bytes, stored.received).map_err(|e| {
             ApiError::new(
                 ErrorCode::Internal,
                 format!("the stored certificate chain is invalid: {e}"),
@@ -73,7 +80,9 @@ pub(crate) async fn current_chain<'a>(
 }
 
 /// Validates certificates signed by the calling device against the chain and appends them
-/// (with an invitation's completion, atomically).
+/// (with an invitation's completion, atomically). Each must be dated within the clock skew of
+/// now (the ballpark rule), and now is recorded as its reception time. The event streams of
+/// users revoked by these certificates are closed.
 pub async fn append_signed_by(
     state: &AppState,
     auth: &AuthenticatedDevice,
@@ -86,8 +95,9 @@ pub async fn append_signed_by(
     let expected_len = current.len();
     let mut chain = current.clone();
     let mut new = Vec::with_capacity(certificates.len());
+    let received = now();
     for bytes in certificates {
-        let certificate = chain.add(&bytes)?;
+        let certificate = chain.add(&bytes, received)?;
         if certificate.author() != Signer::Device(auth.device_id) {
             return Err(ApiError::new(
                 ErrorCode::NotAllowed,
@@ -97,9 +107,17 @@ pub async fn append_signed_by(
         new.push(NewCertificate {
             bytes: bytes.into_vec(),
             certificate,
+            received,
         });
     }
     check(&new)?;
+    let revoked: Vec<_> = new
+        .iter()
+        .filter_map(|c| match &c.certificate {
+            strongroom_protocol::certificates::Certificate::RevokedUser(r) => Some(r.user_id),
+            _ => None,
+        })
+        .collect();
     let len = state
         .store
         .append_certificates(&auth.org, expected_len, new, completion)
@@ -108,6 +126,9 @@ pub async fn append_signed_by(
     state
         .events
         .publish(&auth.org, ServerEvent::Certificates { count: len });
+    for user in revoked {
+        state.events.revoke(&auth.org, user);
+    }
     Ok(len)
 }
 

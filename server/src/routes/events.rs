@@ -9,26 +9,40 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::{AuthenticatedDevice, Claimer};
-use crate::events::Published;
+use crate::events::{HubEvent, Published};
 use crate::state::AppState;
 
-/// A stream of the hub's events that pass `keep`, ending when the server shuts down.
-fn stream<F>(state: &AppState, keep: F) -> impl IntoResponse + use<F>
+/// What a stream does with one published item.
+enum Step {
+    /// Sends this event.
+    Send(ServerEvent),
+    /// Not for this stream.
+    Skip,
+    /// The stream ends (its device's user was revoked).
+    End,
+}
+
+/// A stream of the hub's events chosen by `choose`, ending when the server shuts down or when
+/// `choose` says so.
+fn stream<F>(state: &AppState, choose: F) -> impl IntoResponse + use<F>
 where
-    F: Fn(&Published) -> bool + Send + 'static,
+    F: Fn(&Published) -> Step + Send + 'static,
 {
     let mut shutdown = state.shutdown.clone();
     let events = BroadcastStream::new(state.events.subscribe())
-        .filter_map(move |item| {
-            let event = match item {
-                Ok(published) if keep(&published) => Some(published.event),
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(_)) => Some(ServerEvent::Lagged),
-            };
-            std::future::ready(event.map(|e| {
-                let (name, data) = e.to_sse();
-                Ok::<_, Infallible>(Event::default().event(name).data(data))
-            }))
+        .map(move |item| match item {
+            Ok(published) => choose(&published),
+            Err(BroadcastStreamRecvError::Lagged(_)) => Step::Send(ServerEvent::Lagged),
+        })
+        .take_while(|step| std::future::ready(!matches!(step, Step::End)))
+        .filter_map(|step| {
+            std::future::ready(match step {
+                Step::Send(e) => {
+                    let (name, data) = e.to_sse();
+                    Some(Ok::<_, Infallible>(Event::default().event(name).data(data)))
+                }
+                Step::Skip | Step::End => None,
+            })
         })
         .take_until(async move {
             let _ = shutdown.wait_for(|stopping| *stopping).await;
@@ -36,14 +50,21 @@ where
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
-/// `GET /authenticated/{org}/events`: new certificates and invitation activity.
+/// `GET /authenticated/{org}/events`: new certificates, invitation activity, realm changes and
+/// this user's messages; the stream ends when the user is revoked.
 pub async fn organization_events(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
 ) -> impl IntoResponse {
     let (org, user) = (auth.org, auth.user.user_id);
     stream(&state, move |p| {
-        p.org == org && p.audience.is_none_or(|a| a == user)
+        if p.org != org || p.audience.is_some_and(|a| a != user) {
+            return Step::Skip;
+        }
+        match &p.event {
+            HubEvent::Event(event) => Step::Send(event.clone()),
+            HubEvent::Revoked => Step::End,
+        }
     })
 }
 
@@ -53,7 +74,10 @@ pub async fn invitation_events(
     claimer: Claimer,
 ) -> impl IntoResponse {
     let (org, id) = (claimer.org, claimer.invitation.id);
-    stream(&state, move |p| {
-        p.org == org && matches!(p.event, ServerEvent::Invitation { id: i } if i == id)
+    stream(&state, move |p| match &p.event {
+        HubEvent::Event(event @ ServerEvent::Invitation { id: i }) if p.org == org && *i == id => {
+            Step::Send(event.clone())
+        }
+        _ => Step::Skip,
     })
 }

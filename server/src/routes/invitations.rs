@@ -8,12 +8,12 @@ use strongroom_protocol::links::InvitationLink;
 use strongroom_protocol::wire::{
     AbortRequest, Ack, AttemptAbort, CompleteInvitationRequest, CreateInvitationRequest,
     CreateInvitationResponse, EmailDelivery, ErrorCode, InvitationInfo, InvitationKind,
-    InvitationListResponse, InvitationStatus, JoinAttemptResponse, PostStepRequest, ServerEvent,
-    StepsResponse,
+    InvitationListResponse, InvitationStatus, JoinAttemptResponse, MAX_STEP_BYTES, PostStepRequest,
+    ServerEvent, StepsResponse,
 };
 
 use super::certificates::append_signed_by;
-use crate::auth::{AuthenticatedDevice, Claimer};
+use crate::auth::{AuthenticatedDevice, Claimer, ensure_not_expired};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::extract::Msgpack;
@@ -29,6 +29,7 @@ fn describe(record: &InvitationRecord) -> InvitationInfo {
         greeter_user_id: record.greeter_user_id,
         greeter_human_name: record.greeter_human_name.clone(),
         created_on: record.created_on,
+        expires_on: record.expires_on,
         status: record.status,
     }
 }
@@ -74,6 +75,7 @@ async fn greeter_invitation(
             )
         })?;
     check_greeter(auth, &invitation)?;
+    ensure_not_expired(&invitation)?;
     Ok(invitation)
 }
 
@@ -106,13 +108,16 @@ pub async fn create(
         InvitationKind::Device => auth.user.email.clone(),
     };
     let token = InvitationToken::generate(&mut OsRng);
+    let created_on = now();
+    let lifetime = i64::try_from(state.invitation_lifetime.as_micros()).unwrap_or(i64::MAX);
     let record = InvitationRecord {
         id: token.id(),
         kind: request.kind.clone(),
         email: email.clone(),
         greeter_user_id: auth.user.user_id,
         greeter_human_name: auth.user.human_name.clone(),
-        created_on: now(),
+        created_on,
+        expires_on: created_on.plus_micros(lifetime),
         status: InvitationStatus::Pending,
     };
     state.store.create_invitation(&auth.org, record).await?;
@@ -173,7 +178,7 @@ pub async fn list(
 ) -> Result<Msgpack<InvitationListResponse>, ApiError> {
     let invitations = state
         .store
-        .pending_invitations(&auth.org)
+        .pending_invitations(&auth.org, now())
         .await?
         .iter()
         .filter(|i| check_greeter(&auth, i).is_ok())
@@ -252,9 +257,6 @@ async fn steps(
             .collect(),
     }))
 }
-
-/// Longest step accepted: steps are keys, nonces and small encrypted payloads.
-const MAX_STEP_BYTES: usize = 64 * 1024;
 
 async fn post_step(
     state: &AppState,

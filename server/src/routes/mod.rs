@@ -81,6 +81,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/admin/organizations", post(admin::create_organization))
+        .route(
+            "/admin/organizations/{org}/quotas",
+            get(admin::quotas).put(admin::set_quotas),
+        )
         .route("/anonymous/{org}/bootstrap", post(bootstrap::bootstrap))
         .nest("/invited/{org}", invited)
         .nest("/authenticated/{org}", authenticated)

@@ -9,15 +9,17 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use strongroom_protocol::ids::{BlockId, EntryId, OrganizationId, RealmId};
 use strongroom_protocol::wire::{
-    Ack, CreateRealmRequest, ErrorCode, MAX_BATCH_WRITES, MAX_BLOCK_BYTES, MAX_CLOCK_SKEW_MICROS,
-    MAX_REALM_BODY_BYTES, MAX_VLOB_BYTES, MessagesResponse, REALM_PAGE, RealmCertificateRequest,
-    RealmCertificatesResponse, RealmChangesResponse, ServerEvent, VlobBatchWriteRequest,
-    VlobBatchWriteResponse, VlobHistoryResponse, VlobReadRequest, VlobReadResponse, VlobVersion,
-    VlobWriteRequest, VlobWriteResponse, VlobWriteResult,
+    Ack, CERTIFICATES_PAGE, CreateRealmRequest, ErrorCode, HISTORY_PAGE, MAX_BATCH_WRITES,
+    MAX_BLOCK_BYTES, MAX_CLOCK_SKEW_MICROS, MAX_MESSAGE_BYTES, MAX_READ_ANSWER_BYTES,
+    MAX_REALM_BODY_BYTES, MAX_VLOB_BYTES, MESSAGES_PAGE, MessagesResponse, REALM_PAGE,
+    RealmCertificateRequest, RealmCertificatesResponse, RealmChangesResponse, ReceivedCertificate,
+    ServerEvent, VlobBatchWriteRequest, VlobBatchWriteResponse, VlobHistoryResponse,
+    VlobReadRequest, VlobReadResponse, VlobVersion, VlobWriteRequest, VlobWriteResponse,
+    VlobWriteResult,
 };
 
 use strongroom_protocol::trust::CertificateChain;
-use strongroom_protocol::workspace::{RealmCertificate, RealmChain, WorkspaceRole};
+use strongroom_protocol::workspace::{RealmCertificate, RealmChain, RealmError, WorkspaceRole};
 
 use super::certificates::current_chain;
 use crate::auth::AuthenticatedDevice;
@@ -25,7 +27,7 @@ use crate::clock::now;
 use crate::error::ApiError;
 use crate::extract::{Msgpack, too_large};
 use crate::state::AppState;
-use crate::store::NewMessage;
+use crate::store::{NewMessage, StoredCertificate};
 
 type RealmBody<T> = Msgpack<T, MAX_REALM_BODY_BYTES>;
 
@@ -63,16 +65,18 @@ async fn refreshed_chain(
         .unwrap_or_else(|| RealmChain::new(realm));
     let tail = state
         .store
-        .realm_certificates(org, realm, chain.len())
+        .realm_certificates(org, realm, chain.len(), None)
         .await?
         .ok_or_else(unknown_realm)?;
-    for bytes in tail {
-        chain.add(identity, &bytes).map_err(|e| {
-            ApiError::new(
-                ErrorCode::Internal,
-                format!("the stored workspace chain is invalid: {e}"),
-            )
-        })?;
+    for stored in tail {
+        chain
+            .add(identity, &stored.bytes, stored.received)
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("the stored workspace chain is invalid: {e}"),
+                )
+            })?;
     }
     Ok(chain)
 }
@@ -151,10 +155,11 @@ pub async fn create(
         let mut identities = state.chains.lock().await;
         let identity = current_chain(&state, &mut identities, &auth.org).await?;
         let mut chain = RealmChain::new(realm);
+        let received = now();
         for bytes in &request.certificates {
             let certificate = chain
-                .add(identity, bytes)
-                .map_err(|e| ApiError::new(ErrorCode::InvalidCertificate, e.to_string()))?;
+                .add(identity, bytes, received)
+                .map_err(realm_refusal)?;
             if author(&certificate) != auth.device_id {
                 return Err(signed_by_caller());
             }
@@ -168,7 +173,10 @@ pub async fn create(
         let certificates = request
             .certificates
             .into_iter()
-            .map(|c| c.into_vec())
+            .map(|c| StoredCertificate {
+                bytes: c.into_vec(),
+                received,
+            })
             .collect();
         state
             .store
@@ -184,6 +192,16 @@ fn author(certificate: &RealmCertificate) -> strongroom_protocol::ids::DeviceId 
         RealmCertificate::Role(c) => c.author,
         RealmCertificate::KeyRotation(c) => c.author,
     }
+}
+
+/// A refused realm certificate, as the client sees it.
+fn realm_refusal(e: RealmError) -> ApiError {
+    let code = match e {
+        RealmError::NotAllowed(_) => ErrorCode::NotAllowed,
+        RealmError::OutOfBallpark(_) => ErrorCode::StaleTimestamp,
+        _ => ErrorCode::InvalidCertificate,
+    };
+    ApiError::new(code, e.to_string())
 }
 
 fn signed_by_caller() -> ApiError {
@@ -208,14 +226,17 @@ pub async fn certificates(
     }
     let certificates = state
         .store
-        .realm_certificates(&auth.org, realm, query.from)
+        .realm_certificates(&auth.org, realm, query.from, Some(CERTIFICATES_PAGE))
         .await?
         .ok_or_else(unknown_realm)?;
     Ok(Msgpack(RealmCertificatesResponse {
         from: query.from,
         certificates: certificates
             .into_iter()
-            .map(serde_bytes::ByteBuf::from)
+            .map(|c| ReceivedCertificate {
+                certificate: serde_bytes::ByteBuf::from(c.bytes),
+                received: c.received,
+            })
             .collect(),
     }))
 }
@@ -230,6 +251,14 @@ pub async fn add_certificate(
 ) -> Result<Msgpack<Ack>, ApiError> {
     let realm: RealmId = parse(&realm, "workspace id")?;
     let recipients: Vec<_> = request.messages.iter().map(|m| m.recipient).collect();
+    if request
+        .messages
+        .iter()
+        .any(|m| m.sealed.len() > MAX_MESSAGE_BYTES)
+    {
+        return Err(too_large(MAX_MESSAGE_BYTES));
+    }
+    let received = now();
     {
         let mut identities = state.chains.lock().await;
         let identity = current_chain(&state, &mut identities, &auth.org).await?;
@@ -237,13 +266,8 @@ pub async fn add_certificate(
         let mut chain = refreshed_chain(&state, identity, &realms, &auth.org, realm).await?;
         let expected_len = chain.len();
         let certificate = chain
-            .add(identity, &request.certificate)
-            .map_err(|e| match e {
-                strongroom_protocol::workspace::RealmError::NotAllowed(_) => {
-                    ApiError::new(ErrorCode::NotAllowed, e.to_string())
-                }
-                _ => ApiError::new(ErrorCode::InvalidCertificate, e.to_string()),
-            })?;
+            .add(identity, &request.certificate, received)
+            .map_err(realm_refusal)?;
         if author(&certificate) != auth.device_id {
             return Err(signed_by_caller());
         }
@@ -261,6 +285,7 @@ pub async fn add_certificate(
             .map(|m| NewMessage {
                 recipient: m.recipient,
                 sender: auth.device_id,
+                received,
                 sealed: m.sealed.into_vec(),
             })
             .collect();
@@ -270,7 +295,10 @@ pub async fn add_certificate(
                 &auth.org,
                 realm,
                 expected_len,
-                request.certificate.into_vec(),
+                StoredCertificate {
+                    bytes: request.certificate.into_vec(),
+                    received,
+                },
                 messages,
             )
             .await?;
@@ -325,6 +353,7 @@ fn stored(request: VlobWriteRequest, author: strongroom_protocol::ids::DeviceId)
         key_index: request.key_index,
         author,
         timestamp: request.timestamp,
+        received: now(),
         blob: request.blob,
     }
 }
@@ -411,23 +440,43 @@ pub async fn read_vlobs(
             format!("at most {REALM_PAGE} vlobs per read"),
         ));
     }
-    let vlobs = state
+    let batch = state
         .store
-        .read_vlobs(&auth.org, realm, request.ids, request.at)
+        .read_vlobs(
+            &auth.org,
+            realm,
+            request.ids,
+            request.at,
+            MAX_READ_ANSWER_BYTES,
+        )
         .await?;
-    Ok(Msgpack(VlobReadResponse { vlobs }))
+    Ok(Msgpack(VlobReadResponse {
+        vlobs: batch.vlobs,
+        deferred: batch.deferred,
+    }))
 }
 
-/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions`
+/// `?from=N`: the first version of a history page.
+#[derive(serde::Deserialize)]
+pub struct VersionQuery {
+    #[serde(default)]
+    from: u32,
+}
+
+/// `GET /authenticated/{org}/realms/{realm}/vlobs/{id}/versions?from=N`
 pub async fn vlob_history(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
     Path((_, realm, id)): Path<(String, String, String)>,
+    Query(query): Query<VersionQuery>,
 ) -> Result<Msgpack<VlobHistoryResponse>, ApiError> {
     let realm: RealmId = parse(&realm, "workspace id")?;
     let id: EntryId = parse(&id, "entry id")?;
     access(&state, &auth, realm).await?;
-    let versions = state.store.vlob_history(&auth.org, realm, id).await?;
+    let versions = state
+        .store
+        .vlob_history(&auth.org, realm, id, query.from, HISTORY_PAGE)
+        .await?;
     Ok(Msgpack(VlobHistoryResponse { versions }))
 }
 
@@ -496,6 +545,7 @@ pub async fn put_block(
         }
     }
     let size = body.len() as u64;
+    state.store.check_storage(&auth.org, size).await?;
     state
         .blocks
         .put(&auth.org, realm, block, body.to_vec())
@@ -535,9 +585,15 @@ pub async fn messages(
     auth: AuthenticatedDevice,
     Query(query): Query<super::certificates::FromQuery>,
 ) -> Result<Msgpack<MessagesResponse>, ApiError> {
-    let messages = state
+    let (messages, more) = state
         .store
-        .messages(&auth.org, auth.user.user_id, query.from)
+        .messages(
+            &auth.org,
+            auth.user.user_id,
+            query.from,
+            MESSAGES_PAGE,
+            MAX_READ_ANSWER_BYTES,
+        )
         .await?;
-    Ok(Msgpack(MessagesResponse { messages }))
+    Ok(Msgpack(MessagesResponse { messages, more }))
 }

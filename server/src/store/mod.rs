@@ -11,6 +11,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use strongroom_protocol::certificates::{Certificate, UserProfile};
+use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::signing::VerifyKey;
 use strongroom_protocol::ids::{
     BlockId, DeviceId, Email, EntryId, HumanName, OrganizationId, RealmId, TokenId, UserId,
@@ -82,6 +83,38 @@ pub struct NewCertificate {
     pub bytes: Vec<u8>,
     /// The decoded, validated content.
     pub certificate: Certificate,
+    /// When the server received it (its clock), kept for every client to check the
+    /// certificate's own date against.
+    pub received: Timestamp,
+}
+
+/// A stored certificate (identity or realm): its signed bytes and when the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCertificate {
+    /// The exact signed bytes.
+    pub bytes: Vec<u8>,
+    /// When the server received it.
+    pub received: Timestamp,
+}
+
+/// What a server administrator allows an organization; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// Bytes of blocks and manifests stored.
+    pub storage_bytes: Option<u64>,
+    /// Workspaces.
+    pub workspaces: Option<u64>,
+    /// Devices of users who are not revoked.
+    pub devices: Option<u64>,
+}
+
+/// The answer to a batch read: the versions found and the ids that did not fit.
+#[derive(Debug, Clone, Default)]
+pub struct VlobBatch {
+    /// The versions, at most one per id asked for.
+    pub vlobs: Vec<VlobVersion>,
+    /// Ids whose versions did not fit within the answer's budget.
+    pub deferred: Vec<EntryId>,
 }
 
 /// An invitation.
@@ -99,8 +132,17 @@ pub struct InvitationRecord {
     pub greeter_human_name: HumanName,
     /// When.
     pub created_on: Timestamp,
+    /// When it stops working.
+    pub expires_on: Timestamp,
     /// Status.
     pub status: InvitationStatus,
+}
+
+impl InvitationRecord {
+    /// Whether it is still pending but past its expiry at `now`.
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        self.status == InvitationStatus::Pending && now > self.expires_on
+    }
 }
 
 /// The relayed exchange of an invitation's current attempt.
@@ -161,11 +203,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         id: &OrganizationId,
         from: u64,
         limit: Option<u64>,
-    ) -> StoreResult<Vec<Vec<u8>>>;
+    ) -> StoreResult<Vec<StoredCertificate>>;
 
     /// Appends validated certificates if the chain still has `expected_len` certificates
     /// (otherwise [`ErrorCode::Conflict`](strongroom_protocol::wire::ErrorCode::Conflict));
-    /// with a completion, spends the invitation in the same transaction. Returns the new length.
+    /// with a completion, spends the invitation in the same transaction. A new user's personal
+    /// realm id is reserved for them; a revoked user's pending invitations are cancelled; the
+    /// device quota is enforced. Returns the new length.
     async fn append_certificates(
         &self,
         id: &OrganizationId,
@@ -191,7 +235,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         device: DeviceId,
     ) -> StoreResult<Option<DeviceRecord>>;
 
-    /// Creates an invitation.
+    /// Creates an invitation; refused beyond
+    /// [`MAX_PENDING_INVITATIONS`](strongroom_protocol::wire::MAX_PENDING_INVITATIONS) pending
+    /// ones.
     async fn create_invitation(
         &self,
         id: &OrganizationId,
@@ -205,8 +251,12 @@ pub trait MetadataStore: Send + Sync + 'static {
         invitation: TokenId,
     ) -> StoreResult<Option<InvitationRecord>>;
 
-    /// Pending invitations.
-    async fn pending_invitations(&self, id: &OrganizationId) -> StoreResult<Vec<InvitationRecord>>;
+    /// Pending invitations that have not expired at `now`.
+    async fn pending_invitations(
+        &self,
+        id: &OrganizationId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InvitationRecord>>;
 
     /// Cancels a pending invitation.
     async fn cancel_invitation(&self, id: &OrganizationId, invitation: TokenId) -> StoreResult<()>;
@@ -246,21 +296,25 @@ pub trait MetadataStore: Send + Sync + 'static {
         invitation: TokenId,
     ) -> StoreResult<Conversation>;
 
-    /// Creates a workspace realm with its first certificates; refuses an existing id.
+    /// Creates a workspace realm with its first certificates; refuses an existing or reserved
+    /// id (every user's personal realm is reserved when the user is certified) and enforces the
+    /// workspace quota.
     async fn create_realm(
         &self,
         id: &OrganizationId,
         realm: RealmId,
-        certificates: Vec<Vec<u8>>,
+        certificates: Vec<StoredCertificate>,
     ) -> StoreResult<()>;
 
-    /// A realm's certificates from index `from` on; `None` if the realm does not exist.
+    /// A realm's certificates from index `from` on, at most `limit`; `None` if the realm does
+    /// not exist.
     async fn realm_certificates(
         &self,
         id: &OrganizationId,
         realm: RealmId,
         from: u64,
-    ) -> StoreResult<Option<Vec<Vec<u8>>>>;
+        limit: Option<u64>,
+    ) -> StoreResult<Option<Vec<StoredCertificate>>>;
 
     /// Appends a validated realm certificate if the realm's chain still has `expected_len`
     /// certificates, and queues its messages, in one transaction.
@@ -269,12 +323,12 @@ pub trait MetadataStore: Send + Sync + 'static {
         id: &OrganizationId,
         realm: RealmId,
         expected_len: u64,
-        certificate: Vec<u8>,
+        certificate: StoredCertificate,
         messages: Vec<NewMessage>,
     ) -> StoreResult<()>;
 
     /// Stores a new version of a vlob if it is one more than the last (else `VersionConflict`);
-    /// returns the realm's new checkpoint.
+    /// returns the realm's new checkpoint. Enforces the storage quota.
     async fn write_vlob(
         &self,
         id: &OrganizationId,
@@ -290,21 +344,26 @@ pub trait MetadataStore: Send + Sync + 'static {
         writes: Vec<VlobVersion>,
     ) -> StoreResult<Vec<Option<u64>>>;
 
-    /// The latest version of each vlob (or the version current at `at`); absent ones are skipped.
+    /// The latest version of each vlob (or the version current at `at`), each id once; absent
+    /// ones are skipped. Versions beyond `budget` bytes of blobs (the first one always fits)
+    /// are not read: their ids come back deferred.
     async fn read_vlobs(
         &self,
         id: &OrganizationId,
         realm: RealmId,
         ids: Vec<EntryId>,
         at: Option<Timestamp>,
-    ) -> StoreResult<Vec<VlobVersion>>;
+        budget: usize,
+    ) -> StoreResult<VlobBatch>;
 
-    /// Every version of a vlob, without content.
+    /// Versions of a vlob from `from` on, at most `limit`, without content.
     async fn vlob_history(
         &self,
         id: &OrganizationId,
         realm: RealmId,
         vlob: EntryId,
+        from: u32,
+        limit: u64,
     ) -> StoreResult<Vec<VlobVersionInfo>>;
 
     /// One version of a vlob.
@@ -325,15 +384,22 @@ pub trait MetadataStore: Send + Sync + 'static {
         limit: u64,
     ) -> StoreResult<(u64, Vec<VlobChange>)>;
 
-    /// A user's messages from index `from` on.
+    /// A user's messages from index `from` on: at most `limit` of them and `budget` bytes (the
+    /// first always fits); `true` when more follow.
     async fn messages(
         &self,
         id: &OrganizationId,
         user: UserId,
         from: u64,
-    ) -> StoreResult<Vec<IncomingMessage>>;
+        limit: u64,
+        budget: usize,
+    ) -> StoreResult<(Vec<IncomingMessage>, bool)>;
 
-    /// Records a stored block (its bytes live in the block store).
+    /// Refuses a block of `size` more bytes if it would exceed the storage quota.
+    async fn check_storage(&self, id: &OrganizationId, size: u64) -> StoreResult<()>;
+
+    /// Records a stored block (its bytes live in the block store) and counts its size against
+    /// the storage quota.
     async fn record_block(
         &self,
         id: &OrganizationId,
@@ -342,6 +408,21 @@ pub trait MetadataStore: Send + Sync + 'static {
         size: u64,
         author: DeviceId,
     ) -> StoreResult<()>;
+
+    /// Sets an organization's quotas.
+    async fn set_quotas(&self, id: &OrganizationId, quotas: Quotas) -> StoreResult<()>;
+
+    /// An organization's quotas.
+    async fn quotas(&self, id: &OrganizationId) -> StoreResult<Quotas>;
+
+    /// Remembers a signed request (by the digest of what was signed) until `expires`; `false`
+    /// if it was seen before: a replay. Shared by every server process of the deployment.
+    async fn remember_request(
+        &self,
+        id: &OrganizationId,
+        request: Digest,
+        expires: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// A message to queue for a recipient.
@@ -351,6 +432,8 @@ pub struct NewMessage {
     pub recipient: UserId,
     /// The sending device.
     pub sender: DeviceId,
+    /// When the server received it.
+    pub received: Timestamp,
     /// Signed and sealed content.
     pub sealed: Vec<u8>,
 }

@@ -17,7 +17,7 @@ use strongroom_protocol::invite::InviteSide;
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     AbortReason, AttemptAbort, ErrorCode, IncomingMessage, InvitationKind, InvitationStatus,
-    VlobChange, VlobVersion, VlobVersionInfo,
+    MAX_PENDING_INVITATIONS, VlobChange, VlobVersion, VlobVersionInfo,
 };
 
 use super::*;
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS certificates (
     bytes BLOB NOT NULL,
     PRIMARY KEY (org, idx)
 );
+
 CREATE TABLE IF NOT EXISTS users (
     org TEXT NOT NULL,
     user_id BLOB NOT NULL,
@@ -122,10 +123,189 @@ CREATE TABLE IF NOT EXISTS invitation_steps (
 );
 "#;
 
+/// The replay cache: signed requests seen within the clock window, by digest.
+const REPLAY_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS seen_requests (
+    digest BLOB PRIMARY KEY,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests(expires);
+"#;
+
+/// Columns added after the first release, with their type: added to older databases when they
+/// open (see [`migrate`]).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("certificates", "received", "INTEGER"),
+    ("realm_certificates", "received", "INTEGER"),
+    ("vlobs", "received", "INTEGER"),
+    ("messages", "received", "INTEGER"),
+    ("realms", "personal", "BLOB"),
+    ("invitations", "expires_on", "INTEGER"),
+    ("organizations", "quota_storage_bytes", "INTEGER"),
+    ("organizations", "quota_workspaces", "INTEGER"),
+    ("organizations", "quota_devices", "INTEGER"),
+    (
+        "organizations",
+        "stored_bytes",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
+
+/// How long invitations made before expiry dates existed last (seven days from their creation).
+const LEGACY_INVITATION_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
+/// Brings an older database to the current schema: adds the missing columns and fills them
+/// (reception times from the certificates' own dates, expiry dates, personal realm
+/// reservations, stored bytes).
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    let mut added = Vec::new();
+    for (table, column, kind) in ADDED_COLUMNS {
+        let exists: bool = tx
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists(params![column])?;
+        if !exists {
+            tx.execute(
+                &format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"),
+                [],
+            )?;
+            added.push(*column);
+        }
+    }
+    // Certificates stored before reception times were kept: their own date stands in.
+    for table in ["certificates", "realm_certificates"] {
+        let rows: Vec<(i64, Vec<u8>)> = tx
+            .prepare(&format!(
+                "SELECT rowid, bytes FROM {table} WHERE received IS NULL"
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (rowid, bytes) in rows {
+            let authored = certificate_date(&bytes)?;
+            tx.execute(
+                &format!("UPDATE {table} SET received = ?2 WHERE rowid = ?1"),
+                params![rowid, authored.as_micros()],
+            )?;
+        }
+    }
+    tx.execute(
+        "UPDATE vlobs SET received = timestamp WHERE received IS NULL",
+        [],
+    )?;
+    // A message's date is sealed: messages from before cannot be dated, and clients refuse them.
+    tx.execute(
+        "UPDATE messages SET received = 0 WHERE received IS NULL",
+        [],
+    )?;
+    tx.execute(
+        "UPDATE invitations SET expires_on = created_on + ?1 WHERE expires_on IS NULL",
+        params![LEGACY_INVITATION_MICROS],
+    )?;
+    let users: Vec<(String, Vec<u8>)> = tx
+        .prepare("SELECT org, user_id FROM users")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (org, user) in users {
+        reserve_personal_realm(&tx, &org, &UserId::from_bytes(fixed(user)?))?;
+    }
+    if added.contains(&"stored_bytes") {
+        tx.execute(
+            "UPDATE organizations SET stored_bytes =
+                 COALESCE((SELECT SUM(size) FROM blocks WHERE blocks.org = organizations.name), 0)
+               + COALESCE((SELECT SUM(length(blob)) FROM vlobs WHERE vlobs.org = organizations.name), 0)",
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The date a signed certificate (identity or realm) gives itself.
+fn certificate_date(bytes: &[u8]) -> StoreResult<Timestamp> {
+    use strongroom_protocol::certificates::SignedCertificate;
+    use strongroom_protocol::encoding::Encoded;
+    use strongroom_protocol::workspace::RealmCertificate;
+    let signed = SignedCertificate::decode(bytes).map_err(backend)?;
+    if let Ok(certificate) = signed.unverified() {
+        return Ok(certificate.timestamp());
+    }
+    match RealmCertificate::decode(&signed.content).map_err(backend)? {
+        RealmCertificate::Role(c) => Ok(c.timestamp),
+        RealmCertificate::KeyRotation(c) => Ok(c.timestamp),
+    }
+}
+
+/// Reserves `user`'s personal realm id (their workspace list) so that no workspace can take it.
+fn reserve_personal_realm(tx: &Transaction<'_>, org: &str, user: &UserId) -> StoreResult<()> {
+    let realm = RealmId::of_user(user);
+    tx.execute(
+        "INSERT INTO realms (org, realm, personal) VALUES (?1, ?2, ?3)
+         ON CONFLICT (org, realm) DO UPDATE SET personal = ?3
+         WHERE NOT EXISTS (SELECT 1 FROM realm_certificates c WHERE c.org = ?1 AND c.realm = ?2)",
+        params![org, realm.as_bytes(), user.as_bytes()],
+    )?;
+    Ok(())
+}
+
+/// An organization's quotas and what it stores, inside a transaction.
+fn quotas_of(tx: &Transaction<'_>, org: &str) -> StoreResult<(Quotas, u64)> {
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>, i64)> = tx
+        .query_row(
+            "SELECT quota_storage_bytes, quota_workspaces, quota_devices, stored_bytes
+             FROM organizations WHERE name = ?1",
+            params![org],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let (storage, workspaces, devices, stored) =
+        row.ok_or_else(|| StoreError::Api(ApiError::unknown_organization(org)))?;
+    let unsigned = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+    Ok((
+        Quotas {
+            storage_bytes: unsigned(storage),
+            workspaces: unsigned(workspaces),
+            devices: unsigned(devices),
+        },
+        stored.max(0) as u64,
+    ))
+}
+
+fn quota_exceeded(message: String) -> StoreError {
+    refuse(ErrorCode::QuotaExceeded, message)
+}
+
+/// Counts `size` more bytes against the storage quota, refusing what would exceed it.
+fn add_stored_bytes(tx: &Transaction<'_>, org: &str, size: u64) -> StoreResult<()> {
+    let (quotas, stored) = quotas_of(tx, org)?;
+    if let Some(limit) = quotas.storage_bytes
+        && stored.saturating_add(size) > limit
+    {
+        return Err(quota_exceeded(format!(
+            "the organization's storage quota of {limit} bytes is reached ({stored} bytes stored); ask the server administrator for more"
+        )));
+    }
+    tx.execute(
+        "UPDATE organizations SET stored_bytes = stored_bytes + ?2 WHERE name = ?1",
+        params![org, clamp(size)],
+    )?;
+    Ok(())
+}
+
+/// How often (in remembered requests) the expired ones are deleted.
+const PRUNE_EVERY: u64 = 1024;
+
 /// SQLite metadata store.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The replay cache, a database of its own (`DATA/replay.sqlite`): one row per signed
+    /// request, committed without waiting for the disk (`synchronous=NORMAL`: a crash of the
+    /// machine may forget the last few, never corrupts), so that remembering a request costs
+    /// no `fsync` and never contends with the metadata's transactions.
+    replays: Arc<Mutex<Connection>>,
+    remembered: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -224,13 +404,23 @@ fn unknown_invitation() -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) `DATA/metadata.sqlite`.
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(data_dir.join("metadata.sqlite"))?;
+        let path = data_dir.join("metadata.sqlite");
+        let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
+        let replays = Connection::open(data_dir.join("replay.sqlite"))?;
+        replays.pragma_update(None, "journal_mode", "WAL")?;
+        replays.pragma_update(None, "synchronous", "NORMAL")?;
+        replays.busy_timeout(std::time::Duration::from_secs(10))?;
+        replays.execute_batch(REPLAY_SCHEMA)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            replays: Arc::new(Mutex::new(replays)),
+            remembered: Default::default(),
         })
     }
 
@@ -241,7 +431,10 @@ impl SqliteStore {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().map_err(|_| backend("store lock poisoned"))?;
-            let mut tx = conn.transaction()?;
+            // Immediate: a transaction that reads then writes never finds its snapshot stale
+            // (another process of the deployment wrote meanwhile), it waits for its turn.
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&mut tx)?;
             tx.commit()?;
             Ok(out)
@@ -259,8 +452,8 @@ fn insert_certificates(
 ) -> StoreResult<()> {
     for (i, c) in certificates.iter().enumerate() {
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO certificates (org, idx, bytes) VALUES (?1, ?2, ?3)",
-            params![org, (first_index + i as u64) as i64, c.bytes],
+            "INSERT OR IGNORE INTO certificates (org, idx, bytes, received) VALUES (?1, ?2, ?3, ?4)",
+            params![org, (first_index + i as u64) as i64, c.bytes, c.received.as_micros()],
         )?;
         if inserted == 0 {
             return Err(refuse(
@@ -283,8 +476,23 @@ fn insert_certificates(
                     ));
                 }
                 result?;
+                reserve_personal_realm(tx, org, &u.user_id)?;
             }
             Certificate::Device(d) => {
+                let (quotas, _) = quotas_of(tx, org)?;
+                if let Some(limit) = quotas.devices {
+                    let active: i64 = tx.query_row(
+                        "SELECT COUNT(*) FROM devices d JOIN users u ON u.org = d.org AND u.user_id = d.user_id
+                         WHERE d.org = ?1 AND u.revoked_on IS NULL",
+                        params![org],
+                        |r| r.get(0),
+                    )?;
+                    if active as u64 >= limit {
+                        return Err(quota_exceeded(format!(
+                            "the organization has its quota of {limit} devices; revoke one or ask the server administrator for more"
+                        )));
+                    }
+                }
                 tx.execute(
                     "INSERT INTO devices (org, device_id, user_id, verify_key) VALUES (?1, ?2, ?3, ?4)",
                     params![org, d.device_id.as_bytes(), d.user_id.as_bytes(), d.verify_key.to_bytes()],
@@ -294,6 +502,12 @@ fn insert_certificates(
                 tx.execute(
                     "UPDATE users SET revoked_on = ?3 WHERE org = ?1 AND user_id = ?2 AND revoked_on IS NULL",
                     params![org, r.user_id.as_bytes(), r.timestamp.as_micros()],
+                )?;
+                // What a revoked user was inviting must not go on.
+                tx.execute(
+                    "UPDATE invitations SET status = 'cancelled'
+                     WHERE org = ?1 AND greeter_user_id = ?2 AND status = 'pending'",
+                    params![org, r.user_id.as_bytes()],
                 )?;
             }
         }
@@ -325,7 +539,7 @@ fn to_user(raw: RawUser) -> StoreResult<UserRecord> {
     })
 }
 
-type RawInvitation = (Vec<u8>, Vec<u8>, String, Vec<u8>, String, i64, String);
+type RawInvitation = (Vec<u8>, Vec<u8>, String, Vec<u8>, String, i64, i64, String);
 
 fn read_invitation(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInvitation> {
     Ok((
@@ -336,14 +550,15 @@ fn read_invitation(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInvitation> {
         row.get(4)?,
         row.get(5)?,
         row.get(6)?,
+        row.get(7)?,
     ))
 }
 
 const INVITATION_COLUMNS: &str =
-    "id, kind, email, greeter_user_id, greeter_human_name, created_on, status";
+    "id, kind, email, greeter_user_id, greeter_human_name, created_on, expires_on, status";
 
 fn to_invitation(raw: RawInvitation) -> StoreResult<InvitationRecord> {
-    let (id, kind, email, greeter, name, created, status) = raw;
+    let (id, kind, email, greeter, name, created, expires, status) = raw;
     Ok(InvitationRecord {
         id: token_id(id)?,
         kind: rmp_serde::from_slice::<InvitationKind>(&kind).map_err(backend)?,
@@ -351,6 +566,7 @@ fn to_invitation(raw: RawInvitation) -> StoreResult<InvitationRecord> {
         greeter_user_id: UserId::from_bytes(fixed(greeter)?),
         greeter_human_name: name.parse().map_err(backend)?,
         created_on: Timestamp::from_micros(created),
+        expires_on: Timestamp::from_micros(expires),
         status: status_from(&status)?,
     })
 }
@@ -529,16 +745,16 @@ impl MetadataStore for SqliteStore {
         id: &OrganizationId,
         from: u64,
         limit: Option<u64>,
-    ) -> StoreResult<Vec<Vec<u8>>> {
+    ) -> StoreResult<Vec<StoredCertificate>> {
         let org = id.to_string();
         // SQLite reads a negative LIMIT as "no limit".
         let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
         self.with(move |tx| {
             let mut stmt = tx.prepare(
-                "SELECT bytes FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+                "SELECT bytes, received FROM certificates WHERE org = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![org, clamp(from), limit], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<Vec<u8>>, _>>()?)
+            let rows = stmt.query_map(params![org, clamp(from), limit], read_stored_certificate)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
@@ -654,9 +870,19 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
+            let pending: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM invitations WHERE org = ?1 AND status = 'pending' AND expires_on >= ?2",
+                params![org, inv.created_on.as_micros()],
+                |r| r.get(0),
+            )?;
+            if pending as usize >= MAX_PENDING_INVITATIONS {
+                return Err(quota_exceeded(format!(
+                    "the organization already has {MAX_PENDING_INVITATIONS} pending invitations; cancel some first"
+                )));
+            }
             tx.execute(
-                "INSERT INTO invitations (org, id, kind, email, greeter_user_id, greeter_human_name, created_on, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO invitations (org, id, kind, email, greeter_user_id, greeter_human_name, created_on, expires_on, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     org,
                     inv.id.as_bytes(),
@@ -665,6 +891,7 @@ impl MetadataStore for SqliteStore {
                     inv.greeter_user_id.as_bytes(),
                     inv.greeter_human_name.as_str(),
                     inv.created_on.as_micros(),
+                    inv.expires_on.as_micros(),
                     status_text(inv.status)
                 ],
             )?;
@@ -692,13 +919,18 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn pending_invitations(&self, id: &OrganizationId) -> StoreResult<Vec<InvitationRecord>> {
+    async fn pending_invitations(
+        &self,
+        id: &OrganizationId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InvitationRecord>> {
         let org = id.to_string();
         self.with(move |tx| {
             let mut stmt = tx.prepare(&format!(
-                "SELECT {INVITATION_COLUMNS} FROM invitations WHERE org = ?1 AND status = 'pending' ORDER BY created_on"
+                "SELECT {INVITATION_COLUMNS} FROM invitations
+                 WHERE org = ?1 AND status = 'pending' AND expires_on >= ?2 ORDER BY created_on"
             ))?;
-            let rows = stmt.query_map(params![org], read_invitation)?;
+            let rows = stmt.query_map(params![org, now.as_micros()], read_invitation)?;
             rows.map(|r| to_invitation(r?)).collect()
         })
         .await
@@ -824,21 +1056,35 @@ impl MetadataStore for SqliteStore {
         &self,
         id: &OrganizationId,
         realm: RealmId,
-        certificates: Vec<Vec<u8>>,
+        certificates: Vec<StoredCertificate>,
     ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
+            let (quotas, _) = quotas_of(tx, &org)?;
+            if let Some(limit) = quotas.workspaces {
+                let count: i64 = tx.query_row(
+                    "SELECT COUNT(DISTINCT realm) FROM realm_certificates WHERE org = ?1",
+                    params![org],
+                    |r| r.get(0),
+                )?;
+                if count as u64 >= limit {
+                    return Err(quota_exceeded(format!(
+                        "the organization has its quota of {limit} workspaces; ask the server administrator for more"
+                    )));
+                }
+            }
+            // Taken ids include every user's personal realm, reserved when the user was certified.
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
                 params![org, realm.as_bytes()],
             )?;
             if inserted == 0 {
-                return Err(refuse(ErrorCode::RealmExists, "a workspace with this id exists already"));
+                return Err(refuse(ErrorCode::RealmExists, "a workspace (or a user's own realm) with this id exists already"));
             }
-            for (i, bytes) in certificates.iter().enumerate() {
+            for (i, c) in certificates.iter().enumerate() {
                 tx.execute(
-                    "INSERT INTO realm_certificates (org, realm, idx, bytes) VALUES (?1, ?2, ?3, ?4)",
-                    params![org, realm.as_bytes(), i as i64, bytes],
+                    "INSERT INTO realm_certificates (org, realm, idx, bytes, received) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![org, realm.as_bytes(), i as i64, c.bytes, c.received.as_micros()],
                 )?;
             }
             Ok(())
@@ -851,8 +1097,10 @@ impl MetadataStore for SqliteStore {
         id: &OrganizationId,
         realm: RealmId,
         from: u64,
-    ) -> StoreResult<Option<Vec<Vec<u8>>>> {
+        limit: Option<u64>,
+    ) -> StoreResult<Option<Vec<StoredCertificate>>> {
         let org = id.to_string();
+        let limit = limit.map(clamp).unwrap_or(-1);
         self.with(move |tx| {
             let exists: bool = tx
                 .query_row(
@@ -866,10 +1114,13 @@ impl MetadataStore for SqliteStore {
                 return Ok(None);
             }
             let mut stmt = tx.prepare(
-                "SELECT bytes FROM realm_certificates WHERE org = ?1 AND realm = ?2 AND idx >= ?3 ORDER BY idx",
+                "SELECT bytes, received FROM realm_certificates WHERE org = ?1 AND realm = ?2 AND idx >= ?3 ORDER BY idx LIMIT ?4",
             )?;
-            let rows = stmt.query_map(params![org, realm.as_bytes(), clamp(from)], |r| r.get(0))?;
-            Ok(Some(rows.collect::<Result<Vec<Vec<u8>>, _>>()?))
+            let rows = stmt.query_map(
+                params![org, realm.as_bytes(), clamp(from), limit],
+                read_stored_certificate,
+            )?;
+            Ok(Some(rows.collect::<Result<Vec<_>, _>>()?))
         })
         .await
     }
@@ -879,14 +1130,14 @@ impl MetadataStore for SqliteStore {
         id: &OrganizationId,
         realm: RealmId,
         expected_len: u64,
-        certificate: Vec<u8>,
+        certificate: StoredCertificate,
         messages: Vec<NewMessage>,
     ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO realm_certificates (org, realm, idx, bytes) VALUES (?1, ?2, ?3, ?4)",
-                params![org, realm.as_bytes(), expected_len as i64, certificate],
+                "INSERT OR IGNORE INTO realm_certificates (org, realm, idx, bytes, received) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![org, realm.as_bytes(), expected_len as i64, certificate.bytes, certificate.received.as_micros()],
             )?;
             if inserted == 0 {
                 return Err(refuse(ErrorCode::Conflict, "the workspace changed at the same time; retry"));
@@ -898,8 +1149,8 @@ impl MetadataStore for SqliteStore {
                     |r| r.get(0),
                 )?;
                 tx.execute(
-                    "INSERT INTO messages (org, recipient, idx, sender, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![org, message.recipient.as_bytes(), next, message.sender.as_bytes(), message.sealed],
+                    "INSERT INTO messages (org, recipient, idx, sender, sealed, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![org, message.recipient.as_bytes(), next, message.sender.as_bytes(), message.sealed, message.received.as_micros()],
                 )?;
             }
             Ok(())
@@ -948,17 +1199,27 @@ impl MetadataStore for SqliteStore {
         realm: RealmId,
         ids: Vec<EntryId>,
         at: Option<Timestamp>,
-    ) -> StoreResult<Vec<VlobVersion>> {
+        budget: usize,
+    ) -> StoreResult<VlobBatch> {
         let org = id.to_string();
         self.with(move |tx| {
-            let mut stmt = tx.prepare(
-                "SELECT vlob, version, key_index, author, timestamp, blob FROM vlobs
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {VLOB_COLUMNS} FROM vlobs
                  WHERE org = ?1 AND realm = ?2 AND vlob = ?3 AND timestamp <= ?4
-                 ORDER BY version DESC LIMIT 1",
-            )?;
+                 ORDER BY version DESC LIMIT 1"
+            ))?;
             let until = at.map(|t| t.as_micros()).unwrap_or(i64::MAX);
-            let mut out = Vec::with_capacity(ids.len());
+            let mut seen = std::collections::HashSet::with_capacity(ids.len());
+            let mut batch = VlobBatch::default();
+            let mut used = 0usize;
             for vlob in ids {
+                if !seen.insert(vlob) {
+                    continue;
+                }
+                if used >= budget {
+                    batch.deferred.push(vlob);
+                    continue;
+                }
                 if let Some(raw) = stmt
                     .query_row(
                         params![org, realm.as_bytes(), vlob.as_bytes(), until],
@@ -966,10 +1227,18 @@ impl MetadataStore for SqliteStore {
                     )
                     .optional()?
                 {
-                    out.push(to_vlob(raw)?);
+                    let version = to_vlob(raw)?;
+                    let size = version.blob.len();
+                    if !batch.vlobs.is_empty() && used + size > budget {
+                        used = budget;
+                        batch.deferred.push(vlob);
+                        continue;
+                    }
+                    used += size;
+                    batch.vlobs.push(version);
                 }
             }
-            Ok(out)
+            Ok(batch)
         })
         .await
     }
@@ -979,29 +1248,36 @@ impl MetadataStore for SqliteStore {
         id: &OrganizationId,
         realm: RealmId,
         vlob: EntryId,
+        from: u32,
+        limit: u64,
     ) -> StoreResult<Vec<VlobVersionInfo>> {
         let org = id.to_string();
         self.with(move |tx| {
             let mut stmt = tx.prepare(
-                "SELECT version, key_index, author, timestamp, length(blob) FROM vlobs
-                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 ORDER BY version",
+                "SELECT version, key_index, author, timestamp, received, length(blob) FROM vlobs
+                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 AND version >= ?4 ORDER BY version LIMIT ?5",
             )?;
-            let rows = stmt.query_map(params![org, realm.as_bytes(), vlob.as_bytes()], |r| {
-                Ok((
-                    r.get::<_, u32>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })?;
+            let rows = stmt.query_map(
+                params![org, realm.as_bytes(), vlob.as_bytes(), from, clamp(limit)],
+                |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                },
+            )?;
             rows.map(|row| {
-                let (version, key_index, author, timestamp, size) = row?;
+                let (version, key_index, author, timestamp, received, size) = row?;
                 Ok(VlobVersionInfo {
                     version,
                     key_index,
                     author: DeviceId::from_bytes(fixed(author)?),
                     timestamp: Timestamp::from_micros(timestamp),
+                    received: Timestamp::from_micros(received),
                     size: size as u64,
                 })
             })
@@ -1020,8 +1296,10 @@ impl MetadataStore for SqliteStore {
         let org = id.to_string();
         self.with(move |tx| {
             tx.query_row(
-                "SELECT vlob, version, key_index, author, timestamp, blob FROM vlobs
-                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 AND version = ?4",
+                &format!(
+                    "SELECT {VLOB_COLUMNS} FROM vlobs
+                 WHERE org = ?1 AND realm = ?2 AND vlob = ?3 AND version = ?4"
+                ),
                 params![org, realm.as_bytes(), vlob.as_bytes(), version],
                 read_vlob,
             )
@@ -1076,24 +1354,50 @@ impl MetadataStore for SqliteStore {
         id: &OrganizationId,
         user: UserId,
         from: u64,
-    ) -> StoreResult<Vec<IncomingMessage>> {
+        limit: u64,
+        budget: usize,
+    ) -> StoreResult<(Vec<IncomingMessage>, bool)> {
         let org = id.to_string();
         self.with(move |tx| {
             let mut stmt = tx.prepare(
-                "SELECT idx, sender, sealed FROM messages WHERE org = ?1 AND recipient = ?2 AND idx >= ?3 ORDER BY idx",
+                "SELECT idx, sender, sealed, received FROM messages
+                 WHERE org = ?1 AND recipient = ?2 AND idx >= ?3 ORDER BY idx LIMIT ?4",
             )?;
-            let rows = stmt.query_map(params![org, user.as_bytes(), clamp(from)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
-            })?;
-            rows.map(|row| {
-                let (index, sender, sealed) = row?;
-                Ok(IncomingMessage {
-                    index: index as u64,
-                    sender: DeviceId::from_bytes(fixed(sender)?),
+            // One more than the page, to tell whether more follow.
+            let mut rows =
+                stmt.query(params![org, user.as_bytes(), clamp(from), clamp(limit) + 1])?;
+            let mut messages = Vec::new();
+            let mut used = 0usize;
+            while let Some(row) = rows.next()? {
+                let sealed: Vec<u8> = row.get(2)?;
+                let full = messages.len() as u64 >= limit
+                    || (!messages.is_empty() && used + sealed.len() > budget);
+                if full {
+                    return Ok((messages, true));
+                }
+                used += sealed.len();
+                messages.push(IncomingMessage {
+                    index: row.get::<_, i64>(0)? as u64,
+                    sender: DeviceId::from_bytes(fixed(row.get(1)?)?),
+                    received: Timestamp::from_micros(row.get(3)?),
                     sealed: serde_bytes::ByteBuf::from(sealed),
-                })
-            })
-            .collect()
+                });
+            }
+            Ok((messages, false))
+        })
+        .await
+    }
+
+    async fn check_storage(&self, id: &OrganizationId, size: u64) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let (quotas, stored) = quotas_of(tx, &org)?;
+            match quotas.storage_bytes {
+                Some(limit) if stored.saturating_add(size) > limit => Err(quota_exceeded(format!(
+                    "the organization's storage quota of {limit} bytes is reached ({stored} bytes stored); ask the server administrator for more"
+                ))),
+                _ => Ok(()),
+            }
         })
         .await
     }
@@ -1108,13 +1412,72 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
-            tx.execute(
+            let inserted = tx.execute(
                 "INSERT OR IGNORE INTO blocks (org, realm, block, size, author) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![org, realm.as_bytes(), block.as_bytes(), size as i64, author.as_bytes()],
             )?;
+            if inserted > 0 {
+                add_stored_bytes(tx, &org, size)?;
+            }
             Ok(())
         })
         .await
+    }
+
+    async fn set_quotas(&self, id: &OrganizationId, quotas: Quotas) -> StoreResult<()> {
+        let org = id.to_string();
+        self.with(move |tx| {
+            let updated = tx.execute(
+                "UPDATE organizations SET quota_storage_bytes = ?2, quota_workspaces = ?3, quota_devices = ?4 WHERE name = ?1",
+                params![
+                    org,
+                    quotas.storage_bytes.map(clamp),
+                    quotas.workspaces.map(clamp),
+                    quotas.devices.map(clamp)
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::Api(ApiError::unknown_organization(&org)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn quotas(&self, id: &OrganizationId) -> StoreResult<Quotas> {
+        let org = id.to_string();
+        self.with(move |tx| Ok(quotas_of(tx, &org)?.0)).await
+    }
+
+    async fn remember_request(
+        &self,
+        _id: &OrganizationId,
+        request: Digest,
+        expires: Timestamp,
+    ) -> StoreResult<bool> {
+        let conn = self.replays.clone();
+        let prune = self
+            .remembered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % PRUNE_EVERY
+            == 0;
+        tokio::task::spawn_blocking(move || {
+            let conn = conn
+                .lock()
+                .map_err(|_| backend("replay cache lock poisoned"))?;
+            if prune {
+                conn.prepare_cached("DELETE FROM seen_requests WHERE expires < ?1")?
+                    .execute(params![crate::clock::now().as_micros()])?;
+            }
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO seen_requests (digest, expires) VALUES (?1, ?2)",
+                )?
+                .execute(params![request.as_bytes(), expires.as_micros()])?;
+            Ok(inserted == 1)
+        })
+        .await
+        .map_err(backend)?
     }
 }
 
@@ -1143,6 +1506,7 @@ fn write_one(
             "a new version cannot be older than the previous one",
         ));
     }
+    add_stored_bytes(tx, org, write.blob.len() as u64)?;
     tx.execute(
         "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
         params![org, realm.as_bytes()],
@@ -1153,8 +1517,8 @@ fn write_one(
         |r| r.get(0),
     )?;
     tx.execute(
-        "INSERT INTO vlobs (org, realm, vlob, version, key_index, author, timestamp, checkpoint, blob)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO vlobs (org, realm, vlob, version, key_index, author, timestamp, checkpoint, blob, received)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             org,
             realm.as_bytes(),
@@ -1164,14 +1528,18 @@ fn write_one(
             write.author.as_bytes(),
             write.timestamp.as_micros(),
             checkpoint,
-            write.blob.as_slice()
+            write.blob.as_slice(),
+            write.received.as_micros()
         ],
     )?;
     Ok(Some(checkpoint as u64))
 }
 
-/// A vlob row: id, version, key index, author, timestamp, blob.
-type RawVlob = (Vec<u8>, u32, u32, Vec<u8>, i64, Vec<u8>);
+/// The columns [`read_vlob`] reads, in order.
+const VLOB_COLUMNS: &str = "vlob, version, key_index, author, timestamp, received, blob";
+
+/// A vlob row: id, version, key index, author, timestamp, reception, blob.
+type RawVlob = (Vec<u8>, u32, u32, Vec<u8>, i64, i64, Vec<u8>);
 
 fn read_vlob(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVlob> {
     Ok((
@@ -1181,17 +1549,26 @@ fn read_vlob(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVlob> {
         row.get(3)?,
         row.get(4)?,
         row.get(5)?,
+        row.get(6)?,
     ))
 }
 
 fn to_vlob(raw: RawVlob) -> StoreResult<VlobVersion> {
-    let (id, version, key_index, author, timestamp, blob) = raw;
+    let (id, version, key_index, author, timestamp, received, blob) = raw;
     Ok(VlobVersion {
         id: EntryId::from_bytes(fixed(id)?),
         version,
         key_index,
         author: DeviceId::from_bytes(fixed(author)?),
         timestamp: Timestamp::from_micros(timestamp),
+        received: Timestamp::from_micros(received),
         blob: serde_bytes::ByteBuf::from(blob),
+    })
+}
+
+fn read_stored_certificate(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCertificate> {
+    Ok(StoredCertificate {
+        bytes: row.get(0)?,
+        received: Timestamp::from_micros(row.get(1)?),
     })
 }

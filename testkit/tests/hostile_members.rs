@@ -1,0 +1,442 @@
+//! A hostile member, with a client of their own that signs whatever it likes, attacks the other
+//! members through the real server: every attack is refused, and the others keep working.
+
+use std::time::Duration;
+
+use rand_core::OsRng;
+use serde_bytes::ByteBuf;
+use strongroom_engine::Client;
+use strongroom_engine::device_file::DeviceKeys;
+use strongroom_engine::home::Home;
+use strongroom_engine::password::Password;
+use strongroom_protocol::certificates::{
+    Certificate, DeviceCertificate, SignedCertificate, Signer,
+};
+use strongroom_protocol::crypto::secret_key::SecretKey;
+use strongroom_protocol::crypto::signing::SigningKey;
+use strongroom_protocol::encoding::Encoded;
+use strongroom_protocol::ids::{DeviceId, EntryId, RealmId};
+use strongroom_protocol::time::Timestamp;
+use strongroom_protocol::wire::{
+    CreateRealmRequest, ErrorCode, RealmCertificateRequest, UploadCertificateRequest,
+    VlobReadRequest, VlobReadResponse, VlobWriteRequest,
+};
+use strongroom_protocol::workspace::{
+    KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
+};
+use strongroom_testkit::member::PASSWORD;
+use strongroom_testkit::raw::{SignedRequest, keys, now};
+use strongroom_testkit::scenario::{Org, join_user};
+use strongroom_testkit::{Member, Server};
+
+const YEAR_MICROS: i64 = 365 * 24 * 3600 * 1_000_000;
+
+/// Alice (ADMIN) owns the workspace `Team`, where Bob (STANDARD, the attacker) is a MANAGER;
+/// Carol and Dave are STANDARD members who never opened their workspace list.
+struct World {
+    org: Org,
+    carol: Member,
+    bob_keys: DeviceKeys,
+    team: RealmId,
+}
+
+fn world() -> World {
+    let org = Org::new();
+    let bob = org.member("bob");
+    let carol = org.member("carol");
+    join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
+    join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
+    org.alice.ok(&["workspace", "create", "Team"]);
+    org.alice.share("Team", "bob@example.com", "manager");
+    let team = realm_of(&org.alice, "Team");
+    World {
+        bob_keys: keys(&bob.home),
+        org,
+        carol,
+        team,
+    }
+}
+
+fn realm_of(member: &Member, workspace: &str) -> RealmId {
+    let mut client = Client::open(&Home::new(&member.home), &Password::new(PASSWORD)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(client.workspaces())
+        .unwrap()
+        .into_iter()
+        .find(|w| w.name.as_str() == workspace)
+        .expect("the workspace")
+        .realm
+}
+
+fn upload_certificate(
+    by: &DeviceKeys,
+    certificate: Certificate,
+    key: &SigningKey,
+) -> (u16, Option<strongroom_protocol::wire::ErrorResponse>) {
+    let body = UploadCertificateRequest {
+        certificate: ByteBuf::from(SignedCertificate::sign(&certificate, key).encode()),
+    }
+    .encode();
+    SignedRequest::new(by, "POST", "/authenticated/acme/certificates".into(), body).send()
+}
+
+/// Bob certifies a new device of his own, dated `timestamp`.
+fn bobs_new_device(w: &World, timestamp: Timestamp) -> Certificate {
+    Certificate::Device(DeviceCertificate {
+        author: Signer::Device(w.bob_keys.device_id),
+        timestamp,
+        user_id: w.bob_keys.user_id,
+        device_id: DeviceId::generate(&mut OsRng),
+        device_label: "phone".parse().unwrap(),
+        verify_key: SigningKey::generate(&mut OsRng).verify_key(),
+    })
+}
+
+#[test]
+fn a_certificate_dated_far_from_the_servers_clock_is_refused_and_the_chain_stays_usable() {
+    let w = world();
+    for (what, offset) in [
+        ("in 2100", 75 * YEAR_MICROS),
+        ("ten minutes ahead", 10 * 60 * 1_000_000),
+    ] {
+        let certificate = bobs_new_device(&w, now().plus_micros(offset));
+        let (status, error) =
+            upload_certificate(&w.bob_keys, certificate, &w.bob_keys.signing_key());
+        let error = error.unwrap_or_else(|| panic!("{what}: accepted with status {status}"));
+        assert_eq!(
+            error.code,
+            ErrorCode::StaleTimestamp,
+            "{what}: {}",
+            error.message
+        );
+    }
+    // A device dated now is certified as usual.
+    let certificate = bobs_new_device(&w, now());
+    let (status, error) = upload_certificate(&w.bob_keys, certificate, &w.bob_keys.signing_key());
+    assert_eq!(status, 200, "{error:?}");
+    // Nothing froze the chain: Alice still invites and revokes.
+    let dave = w.org.member("dave");
+    join_user(&w.org.alice, &dave, "dave@example.com", "Dave", &[]);
+    w.org.alice.ok(&["user", "revoke", "carol@example.com"]);
+}
+
+#[test]
+fn a_manager_cannot_freeze_a_workspace_chain() {
+    let w = world();
+    let carol = keys(&w.carol.home);
+    let role = |timestamp| {
+        RealmCertificate::Role(RoleCertificate {
+            author: w.bob_keys.device_id,
+            timestamp,
+            realm: w.team,
+            user_id: carol.user_id,
+            role: Some(WorkspaceRole::Reader),
+        })
+        .sign(&w.bob_keys.signing_key())
+    };
+    let post = |certificate: Vec<u8>| {
+        let body = RealmCertificateRequest {
+            certificate: ByteBuf::from(certificate),
+            messages: Vec::new(),
+        }
+        .encode();
+        SignedRequest::new(
+            &w.bob_keys,
+            "POST",
+            format!("/authenticated/acme/realms/{}/certificates", w.team),
+            body,
+        )
+        .send()
+    };
+    let (status, error) = post(role(now().plus_micros(75 * YEAR_MICROS)));
+    let error = error.unwrap_or_else(|| panic!("accepted with status {status}"));
+    assert_eq!(error.code, ErrorCode::StaleTimestamp, "{}", error.message);
+    // The workspace's chain still takes new certificates.
+    w.org
+        .alice
+        .share("Team", "carol@example.com", "contributor");
+    w.org
+        .alice
+        .ok(&["workspace", "unshare", "Team", "bob@example.com"]);
+}
+
+#[test]
+fn a_members_personal_realm_cannot_be_squatted() {
+    let w = world();
+    let carol = keys(&w.carol.home);
+    let squatted = RealmId::of_user(&carol.user_id);
+    let t = now();
+    let device = w.bob_keys.device_id;
+    let key = SecretKey::generate(&mut OsRng);
+    let certificates = vec![
+        RealmCertificate::Role(RoleCertificate {
+            author: device,
+            timestamp: t,
+            realm: squatted,
+            user_id: w.bob_keys.user_id,
+            role: Some(WorkspaceRole::Owner),
+        })
+        .sign(&w.bob_keys.signing_key()),
+        RealmCertificate::KeyRotation(KeyRotationCertificate {
+            author: device,
+            timestamp: t.plus_micros(1),
+            realm: squatted,
+            key_index: 1,
+            key_check: key_check(&key, &squatted, 1),
+        })
+        .sign(&w.bob_keys.signing_key()),
+    ];
+    let body = CreateRealmRequest {
+        certificates: certificates.into_iter().map(ByteBuf::from).collect(),
+    }
+    .encode();
+    let (status, error) = SignedRequest::new(
+        &w.bob_keys,
+        "POST",
+        format!("/authenticated/acme/realms/{squatted}"),
+        body,
+    )
+    .send();
+    let error = error.unwrap_or_else(|| panic!("accepted with status {status}"));
+    assert_eq!(error.code, ErrorCode::RealmExists, "{}", error.message);
+    // Carol's own list works, and keeps working once she saves it.
+    w.carol.ok(&["workspace", "create", "Mine"]);
+    let list = w.carol.ok(&["workspace", "list"]);
+    assert!(list.contains("Mine"), "{list}");
+}
+
+/// Writes `count` vlobs of the largest size a version may have into `realm`, as `by`.
+fn large_vlobs(by: &DeviceKeys, realm: RealmId, count: usize) -> Vec<EntryId> {
+    (0..count)
+        .map(|i| {
+            let id = EntryId::generate(&mut OsRng);
+            let body = VlobWriteRequest {
+                id,
+                version: 1,
+                key_index: 1,
+                timestamp: now(),
+                blob: ByteBuf::from(strongroom_testkit::random_bytes(
+                    strongroom_protocol::wire::MAX_VLOB_BYTES - 64,
+                    i as u64 + 1,
+                )),
+            }
+            .encode();
+            let (status, error) = SignedRequest::new(
+                by,
+                "POST",
+                format!("/authenticated/acme/realms/{realm}/vlobs"),
+                body,
+            )
+            .send();
+            assert_eq!(status, 200, "{error:?}");
+            id
+        })
+        .collect()
+}
+
+#[test]
+fn batch_reads_cannot_make_the_server_allocate_without_bound() {
+    let w = world();
+    let ids = large_vlobs(&w.bob_keys, w.team, 40);
+    let server: &Server = &w.org.server;
+    let read = |ids: Vec<EntryId>| {
+        let body = VlobReadRequest { ids, at: None }.encode();
+        let (status, answer) = SignedRequest::new(
+            &w.bob_keys,
+            "POST",
+            format!("/authenticated/acme/realms/{}/vlobs/read", w.team),
+            body,
+        )
+        .send_raw();
+        assert_eq!(status, 200);
+        answer
+    };
+    // Let the writes' memory settle, then take the baseline.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = server.peak_memory_bytes().expect("the server's memory");
+    // The same id a hundred times (a 2 KB request for 200 MiB), and forty distinct ones (80 MiB).
+    let duplicates = read(vec![ids[0]; 100]);
+    let distinct = read(ids.clone());
+    let after = server.peak_memory_bytes().expect("the server's memory");
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "the server's peak memory grew by {} MiB",
+        grown >> 20
+    );
+    for answer in [duplicates, distinct] {
+        assert!(answer.len() <= strongroom_protocol::wire::MAX_RESPONSE_BYTES);
+        let answer = VlobReadResponse::decode(&answer).unwrap();
+        assert!(!answer.vlobs.is_empty());
+    }
+}
+
+#[test]
+fn a_replayed_request_is_refused() {
+    let w = world();
+    let alice = keys(&w.org.alice.home);
+    let answers = SignedRequest::new(
+        &alice,
+        "GET",
+        "/authenticated/acme/certificates?from=0".into(),
+        Vec::new(),
+    )
+    .send_times(2);
+    assert_eq!(answers[0].0, 200);
+    let (status, body) = &answers[1];
+    let error = strongroom_protocol::wire::ErrorResponse::decode(body)
+        .unwrap_or_else(|_| panic!("the replay was answered with status {status}"));
+    assert_eq!(error.code, ErrorCode::Replayed, "{}", error.message);
+}
+
+#[test]
+fn a_revoked_users_open_event_stream_is_closed() {
+    let w = world();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let carol = Client::open(&Home::new(&w.carol.home), &Password::new(PASSWORD)).unwrap();
+    let mut stream = runtime
+        .block_on(carol.events())
+        .expect("Carol's event stream");
+    w.org.alice.ok(&["user", "revoke", "carol@example.com"]);
+    // The stream ends (it may first deliver the revocation's own certificate event).
+    let ended = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while stream.next().await.is_some() {}
+        })
+        .await
+    });
+    assert!(ended.is_ok(), "the revoked user's event stream stayed open");
+    // And a new one is refused.
+    let again = runtime.block_on(carol.events());
+    assert!(
+        matches!(again, Err(ref e) if e.server_code() == Some(ErrorCode::DeviceRevoked)),
+        "a revoked device opened a stream: {:?}",
+        again.err()
+    );
+}
+
+#[test]
+fn invitations_expire_and_end_with_their_greeters_revocation() {
+    let org = Org::with_options(strongroom_testkit::ServerOptions {
+        extra_args: vec!["--invitation-ttl".into(), "12s".into()],
+        ..Default::default()
+    });
+    let dave = org.member("dave");
+    // Joining within the lifetime works.
+    join_user(&org.alice, &dave, "dave@example.com", "Dave", &["--admin"]);
+    let stale = org.alice.last_line(&["invite", "user", "erin@example.com"]);
+    std::thread::sleep(Duration::from_secs(13));
+    let erin = org.member("erin");
+    let err = erin.fails(&["claim", &stale, "--name", "Erin"]);
+    assert!(err.contains("expired"), "{err}");
+    assert!(
+        !org.alice
+            .ok(&["invite", "list"])
+            .contains("erin@example.com")
+    );
+    // Dave invites Frank, then Dave is revoked: the invitation is cancelled.
+    let pending = dave.last_line(&["invite", "user", "frank@example.com"]);
+    org.alice.ok(&["user", "revoke", "dave@example.com"]);
+    let frank = org.member("frank");
+    let err = frank.fails(&["claim", &pending, "--name", "Frank"]);
+    assert!(err.contains("cancelled"), "{err}");
+}
+
+/// `strongroom-server org quota acme ARGS`.
+fn set_quota(server: &Server, args: &[&str]) -> String {
+    let output = std::process::Command::new(strongroom_testkit::bins::bin("strongroom-server"))
+        .args([
+            "org",
+            "quota",
+            "acme",
+            "--server",
+            server.url(),
+            "--admin-token-file",
+        ])
+        .arg(server.data_dir().join("admin.token"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn organization_quotas_are_enforced_with_a_typed_error() {
+    let org = Org::new();
+    let said = set_quota(
+        &org.server,
+        &["--workspaces", "1", "--devices", "2", "--storage", "3MiB"],
+    );
+    assert!(said.contains("3145728"), "{said}");
+    let alice = &org.alice;
+    alice.ok(&["workspace", "create", "One"]);
+    let err = alice.fails(&["workspace", "create", "Two"]);
+    assert!(err.contains("quota of 1 workspaces"), "{err}");
+    // Alice's device and Bob's make two: a third device is refused.
+    let bob = org.member("bob");
+    join_user(alice, &bob, "bob@example.com", "Bob", &[]);
+    let url = bob.last_line(&["invite", "device"]);
+    let phone = org.member("bob-phone");
+    let (greeter, _) = strongroom_testkit::greet_and_claim(
+        &bob,
+        &phone,
+        &url,
+        &["--label", "phone"],
+        strongroom_testkit::Pick::Heard,
+        strongroom_testkit::Pick::Heard,
+    );
+    assert!(!greeter.success, "a third device was certified");
+    assert!(
+        greeter.stderr.contains("quota of 2 devices"),
+        "{}",
+        greeter.stderr
+    );
+    // Storage: a 1 MiB file fits, a 4 MiB one does not.
+    let small = org.path().join("small");
+    std::fs::write(&small, strongroom_testkit::random_bytes(1 << 20, 1)).unwrap();
+    alice.ok(&["put", small.to_str().unwrap(), "One:/small"]);
+    let large = org.path().join("large");
+    std::fs::write(&large, strongroom_testkit::random_bytes(4 << 20, 2)).unwrap();
+    let err = alice.fails(&["put", large.to_str().unwrap(), "One:/large"]);
+    assert!(err.contains("storage quota"), "{err}");
+    // Lifting the limit lets the waiting upload through.
+    set_quota(&org.server, &["--storage", "none"]);
+    alice.ok(&["sync"]);
+    let listing = alice.ok(&["ls", "One:/"]);
+    assert!(
+        listing.contains("large") && listing.contains("small"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn opening_a_workspace_takes_a_rotated_key_by_itself() {
+    let w = world();
+    w.org
+        .alice
+        .share("Team", "carol@example.com", "contributor");
+    // Carol reads once, so that her device holds the first key only.
+    w.carol.ok(&["ls", "Team:/"]);
+    w.org
+        .alice
+        .ok(&["workspace", "unshare", "Team", "bob@example.com"]);
+    let note = w.org.path().join("note");
+    std::fs::write(&note, "after the rotation\n").unwrap();
+    w.org
+        .alice
+        .ok(&["put", note.to_str().unwrap(), "Team:/note.txt"]);
+    // No `workspace list` or `sync` first: `get` finds the new key itself.
+    let out = w.org.path().join("carol-note");
+    w.carol
+        .ok(&["get", "Team:/note.txt", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        "after the rotation\n"
+    );
+}
