@@ -122,3 +122,56 @@ pub fn open_message(
     }
     Ok(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Org;
+    use crate::time::CLOCK_SKEW_MICROS;
+    use rand_core::OsRng;
+
+    #[test]
+    fn messages_open_for_their_recipient_within_the_ballpark_only() {
+        let (org, alice) = Org::bootstrap();
+        let recipient = PrivateKey::generate(&mut OsRng);
+        let bob = UserId::generate(&mut OsRng);
+        let message = Message {
+            author: alice.device_id,
+            timestamp: org.now(),
+            recipient: bob,
+            body: MessageBody::WorkspaceUnshared {
+                realm: RealmId::generate(&mut OsRng),
+            },
+        };
+        let sealed = seal_message(&message, &alice.key, &recipient.public_key(), &mut OsRng);
+        let open = |me: &UserId, received: Timestamp| {
+            open_message(&sealed, me, &recipient, &org.chain, received)
+        };
+        assert_eq!(open(&bob, org.now()), Ok(message.clone()));
+        assert_eq!(
+            open(&bob, org.now().plus_micros(CLOCK_SKEW_MICROS)),
+            Ok(message.clone())
+        );
+        // Backdated or postdated beyond the window (a sender avoiding its removal, or a
+        // server stretching when a message counts): refused.
+        let late = org.now().plus_micros(CLOCK_SKEW_MICROS + 1);
+        assert_eq!(
+            open(&bob, late),
+            Err(MessageError::OutOfBallpark(OutOfBallpark {
+                authored: message.timestamp,
+                received: late
+            }))
+        );
+        assert_eq!(
+            open(&UserId::generate(&mut OsRng), org.now()),
+            Err(MessageError::WrongRecipient)
+        );
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(
+            open_message(&tampered, &bob, &recipient, &org.chain, org.now()),
+            Err(MessageError::Sealed)
+        );
+    }
+}

@@ -7,12 +7,13 @@ use rand_core::OsRng;
 use serde_bytes::ByteBuf;
 use strongroom_engine::device_file::DeviceKeys;
 use strongroom_protocol::certificates::{
-    Certificate, RevokedUserCertificate, SignedCertificate, Signer, UserCertificate, UserProfile,
+    Certificate, DeviceCertificate, RevokedUserCertificate, SignedCertificate, Signer,
+    UserCertificate, UserProfile,
 };
 use strongroom_protocol::crypto::sealed_box::PrivateKey;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
-use strongroom_protocol::ids::UserId;
+use strongroom_protocol::ids::{DeviceId, UserId};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     CertificatesResponse, ErrorCode, ReceivedCertificate, UploadCertificateRequest,
@@ -278,4 +279,63 @@ fn clients_refuse_malformed_and_oversized_answers() {
     }
     w.proxy.set_tamper(None);
     assert_eq!(w.alice.user_list().len(), 3);
+}
+
+#[test]
+fn clients_refuse_certificates_dated_far_from_their_reception() {
+    let w = world();
+    let store = w.alice.home.join("certificates.bin");
+    w.alice.ok(&["user", "list"]);
+    // A device certificate of Alice's own, otherwise valid, dated in 2100 (an honest server
+    // refuses it; this one serves it), first said to be received now, then in 2100.
+    let year_2100 = Timestamp::from_micros(4_102_444_800_000_000);
+    let forged = sign(
+        DeviceCertificate {
+            author: Signer::Device(w.alice_keys.device_id),
+            timestamp: year_2100,
+            user_id: w.alice_keys.user_id,
+            device_id: DeviceId::generate(&mut OsRng),
+            device_label: "phone".parse().unwrap(),
+            verify_key: SigningKey::generate(&mut OsRng).verify_key(),
+        },
+        &w.alice_keys.signing_key(),
+    );
+    for (name, received, message) in [
+        (
+            "received now",
+            now(),
+            "away from when the server received it",
+        ),
+        (
+            "received in 2100",
+            year_2100,
+            "after this computer's clock",
+        ),
+    ] {
+        let before = std::fs::read(&store).unwrap();
+        let forged = forged.clone();
+        w.proxy.set_tamper(Some(Arc::new(
+            move |method: &str, path: &str, body: Vec<u8>| {
+                if method != "GET" || !path.contains("/certificates") {
+                    return body;
+                }
+                let mut response = CertificatesResponse::decode(&body).expect("certificates");
+                response.certificates.push(ReceivedCertificate {
+                    certificate: ByteBuf::from(forged.clone()),
+                    received,
+                });
+                response.encode()
+            },
+        )));
+        let err = w.alice.fails(&["user", "list"]);
+        assert!(err.contains(message), "{name}: {err}");
+        assert_eq!(
+            std::fs::read(&store).unwrap(),
+            before,
+            "{name}: local state changed"
+        );
+        w.proxy.set_tamper(None);
+    }
+    // The honest chain still works and still takes new certificates.
+    w.alice.ok(&["user", "revoke", "bob@example.com"]);
 }

@@ -14,7 +14,7 @@ use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, EntryId};
 use strongroom_protocol::manifests::{Manifest, ManifestBody, seal_manifest};
-use strongroom_protocol::wire::{VlobReadResponse, VlobVersion};
+use strongroom_protocol::wire::{RealmCertificatesResponse, VlobReadResponse, VlobVersion};
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::raw::{keys, now};
 use strongroom_testkit::scenario::Org;
@@ -291,12 +291,31 @@ fn tampered_manifests_are_refused() {
 
     w.alice_edits_a("file a, version 4\n");
     w.attack(
-        "a wrong key index",
+        "a key index no certificate certifies",
         on_vlob(a, |mut v| {
             v.key_index = 7;
             v
         }),
-        "does not hold",
+        "which no workspace certificate the server sent certifies",
+    );
+
+    w.alice_edits_a("file a, version 4b\n");
+    w.attack(
+        "a version said to be received an hour after it was written",
+        on_vlob(a, |mut v| {
+            v.received = v.timestamp.plus_micros(3_600_000_000);
+            v.timestamp = v.timestamp;
+            v
+        }),
+        "away from when the server received it",
+    );
+    w.attack(
+        "a version said to be received after the reader's clock",
+        on_vlob(a, |mut v| {
+            v.received = now().plus_micros(3_600_000_000);
+            v
+        }),
+        "after this computer's clock",
     );
 
     w.alice_edits_a("file a, version 5\n");
@@ -378,4 +397,43 @@ fn tampered_manifests_are_refused() {
             message,
         );
     }
+}
+
+#[test]
+fn a_key_rotation_withheld_from_a_member_is_detected() {
+    let w = world();
+    // Alice shares Docs with Dave, Bob's device takes that in, then Alice removes Dave: the key
+    // rotates.
+    let dave = Member::new(w.dir.path(), "dave");
+    join_user(&w.alice, &dave, "dave@example.com", "Dave", &[]);
+    w.alice.share("Docs", "dave@example.com", "reader");
+    w.bob.ok(&["ls", "Docs:/"]);
+    w.alice.ok(&["workspace", "unshare", "Docs", "dave@example.com"]);
+    w.alice_edits_a("file a, written with the new key\n");
+    // The hostile server keeps every newer workspace certificate from Bob (and would go on
+    // accepting his writes with the old key, which Dave still holds).
+    let served = w.served.clone();
+    let withhold: strongroom_testkit::proxy::Tamper =
+        Arc::new(move |method: &str, path: &str, body: Vec<u8>| {
+            if method == "GET" && path.contains("/realms/") && path.contains("/certificates") {
+                let mut response = RealmCertificatesResponse::decode(&body).unwrap();
+                response.certificates.clear();
+                return response.encode();
+            }
+            if method == "POST" && path.ends_with("/vlobs/read") {
+                if let Ok(r) = VlobReadResponse::decode(&body) {
+                    served.lock().unwrap().vlobs.extend(r.vlobs);
+                }
+            }
+            body
+        });
+    w.attack(
+        "the removal and the key rotation withheld",
+        withhold,
+        "withholds workspace certificates",
+    );
+    assert_eq!(
+        w.bob_get("Docs:/a.txt").unwrap(),
+        "file a, written with the new key\n"
+    );
 }
