@@ -51,6 +51,7 @@ pub fn wire_message(data: &[u8]) {
     round_trip::<CreateOrganizationResponse>(data);
     round_trip::<BootstrapRequest>(data);
     round_trip::<CertificatesResponse>(data);
+    round_trip::<OrganizationQuotas>(data);
     round_trip::<UploadCertificateRequest>(data);
     round_trip::<UploadCertificateResponse>(data);
     round_trip::<CreateInvitationRequest>(data);

@@ -20,7 +20,8 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-/// The seeds: every test vector of the workspace, decoded from hex.
+/// The seeds: every test vector of the workspace, decoded from hex, and the bytes of every
+/// failure vector (`hex:` lines).
 fn vectors() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for dir in ["../protocol/tests/vectors", "../engine/tests/vectors"] {
@@ -29,6 +30,12 @@ fn vectors() -> Vec<Vec<u8>> {
                 let text = std::fs::read_to_string(&file).unwrap();
                 seeds.push(data_decode(text.trim()));
             }
+        }
+    }
+    for file in files(&root().join("../protocol/tests/vectors/failures")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if let Some(hex) = text.lines().find_map(|l| l.strip_prefix("hex: ")) {
+            seeds.push(data_decode(hex.trim()));
         }
     }
     assert!(seeds.len() > 20, "the test vectors are missing");

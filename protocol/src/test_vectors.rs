@@ -60,14 +60,63 @@ fn check<T: Encoded + std::fmt::Debug>(name: &str, value: &T) {
         "{name}: round trip changed the bytes"
     );
     check_bytes(name, &bytes);
+    // Beside the bytes, what they decode to, for a reader to check by hand.
+    let pretty = compact_byte_lists(&format!("{decoded:#?}"));
+    check_file(
+        &format!("{name}.txt"),
+        &format!("{}, format version {}\n{pretty}\n", T::TAG, T::VERSION),
+    );
 }
 
-/// Compares `bytes` with the stored vector `name` (or writes it, when updating).
-fn check_bytes(name: &str, bytes: &[u8]) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/vectors/{name}.hex"));
-    let hex = data_encoding::HEXLOWER.encode(bytes);
+/// Pretty debug output with each list of byte values (`[\n 147,\n 178,\n ...]`) written as one
+/// `hex(...)` instead, so that a reader sees the structure rather than thousands of lines.
+fn compact_byte_lists(pretty: &str) -> String {
+    let lines: Vec<&str> = pretty.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.ends_with('[') {
+            let mut bytes = Vec::new();
+            let mut j = i + 1;
+            while let Some(value) = lines
+                .get(j)
+                .and_then(|l| l.trim().strip_suffix(','))
+                .and_then(|v| v.parse::<u8>().ok())
+            {
+                bytes.push(value);
+                j += 1;
+            }
+            if let Some(close) = lines.get(j).map(|l| l.trim())
+                && !bytes.is_empty()
+                && (close == "]" || close == "],")
+            {
+                let comma = if close.ends_with(',') { "," } else { "" };
+                out.push(format!(
+                    "{}hex({}){comma}",
+                    line.strip_suffix('[').unwrap(),
+                    data_encoding::HEXLOWER.encode(&bytes)
+                ));
+                i = j + 1;
+                continue;
+            }
+        }
+        out.push(line.to_owned());
+        i += 1;
+    }
+    out.join("\n")
+}
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+/// Compares `contents` with the stored file `tests/vectors/NAME` (or writes it, when updating).
+fn check_file(name: &str, contents: &str) {
+    let path = vectors_dir().join(name);
     if std::env::var_os("STRONGROOM_UPDATE_VECTORS").is_some() {
-        std::fs::write(&path, format!("{hex}\n")).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
     }
     let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
@@ -76,10 +125,17 @@ fn check_bytes(name: &str, bytes: &[u8]) {
         )
     });
     assert_eq!(
-        stored.trim(),
-        hex,
-        "{name}: encoding differs from the stored vector"
+        stored,
+        contents,
+        "{}: differs from the stored vector",
+        path.display()
     );
+}
+
+/// Compares `bytes` with the stored vector `name` (or writes it, when updating).
+fn check_bytes(name: &str, bytes: &[u8]) {
+    let hex = data_encoding::HEXLOWER.encode(bytes);
+    check_file(&format!("{name}.hex"), &format!("{hex}\n"));
 }
 
 struct Fixture {
@@ -226,6 +282,14 @@ fn wire_messages() {
             root_verify_key: f.root.verify_key(),
             user_certificate: cert.clone(),
             device_certificate: cert.clone(),
+        },
+    );
+    check(
+        "organization-quotas",
+        &OrganizationQuotas {
+            storage_bytes: Some(10 << 30),
+            workspaces: Some(50),
+            devices: None,
         },
     );
     check(
@@ -610,4 +674,216 @@ fn sealed_block() {
         open_block(&key, &realm, &reference, &sealed).unwrap(),
         plaintext
     );
+}
+
+/// A failure vector: bytes that a reader must refuse, and the error they must raise.
+struct Failure {
+    /// The file name under `tests/vectors/failures/`.
+    name: &'static str,
+    /// What is wrong with the bytes.
+    what: &'static str,
+    /// How the bytes are read (see [`refusal`]).
+    check: &'static str,
+    /// When the server received them (for the ballpark rule), if it matters.
+    received: Option<Timestamp>,
+    bytes: Vec<u8>,
+}
+
+/// The error a reader raises on `bytes`, by the way `check` names: `decode TAG` (the decoder of
+/// that type), or `identity chain` (validation against the fixture's chain: its first user and
+/// device, certified by the root key).
+fn refusal(check: &str, bytes: &[u8], received: Option<Timestamp>) -> String {
+    let decode_error = |r: Result<(), crate::encoding::DecodeError>| {
+        r.err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    match check {
+        "decode user-certificate" => decode_error(UserCertificate::decode(bytes).map(drop)),
+        "decode signed-certificate" => decode_error(SignedCertificate::decode(bytes).map(drop)),
+        "decode request-signature" => decode_error(RequestSignature::decode(bytes).map(drop)),
+        "decode vlob-read-response" => decode_error(VlobReadResponse::decode(bytes).map(drop)),
+        "identity chain" => {
+            let mut f = Fixture::new();
+            let user = f.user();
+            let device = f.device();
+            let mut chain = crate::trust::CertificateChain::new(f.root.verify_key());
+            chain
+                .add(
+                    &SignedCertificate::sign(&user.clone().into(), &f.root).encode(),
+                    user.timestamp,
+                )
+                .unwrap();
+            chain
+                .add(
+                    &SignedCertificate::sign(&device.clone().into(), &f.root).encode(),
+                    device.timestamp,
+                )
+                .unwrap();
+            chain
+                .validate(bytes, received.expect("a reception time"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        }
+        other => panic!("unknown check {other:?}"),
+    }
+}
+
+fn failures() -> Vec<Failure> {
+    let mut f = Fixture::new();
+    let user = f.user();
+    let device = f.device();
+    let user_bytes = user.encode();
+    let mut trailing = user_bytes.clone();
+    trailing.push(0);
+    let future_version =
+        rmp_serde::to_vec_named(&(UserCertificate::TAG, 9u8, &user)).unwrap();
+    let mut bad_email = user_bytes.clone();
+    let at = bad_email
+        .windows(17)
+        .position(|w| w == b"alice@example.com")
+        .unwrap();
+    bad_email[at + 5] = b' ';
+    let bob = |f: &mut Fixture, timestamp: i64| UserCertificate {
+        author: Signer::Device(f.device_id),
+        timestamp: Timestamp::from_micros(timestamp),
+        user_id: UserId::from_bytes([2; 16]),
+        email: "bob@example.com".parse().unwrap(),
+        human_name: "Bob".parse().unwrap(),
+        public_key: PrivateKey::generate(&mut f.rng).public_key(),
+        profile: UserProfile::Standard,
+    };
+    let received = Timestamp::from_micros(1_795_000_001_000_000);
+    let in_2100 = bob(&mut f, 4_102_444_800_000_000);
+    let backwards = bob(&mut f, 1_795_000_000_000_000);
+    let well_dated = bob(&mut f, 1_795_000_000_500_000);
+    let intruder = SigningKey::generate(&mut f.rng);
+    let mut truncated = VlobReadResponse {
+        vlobs: vec![],
+        deferred: vec![EntryId::from_bytes([7; 16])],
+    }
+    .encode();
+    truncated.truncate(truncated.len() - 4);
+    vec![
+        Failure {
+            name: "user-certificate-trailing-byte",
+            what: "a user certificate followed by one more byte",
+            check: "decode user-certificate",
+            received: None,
+            bytes: trailing,
+        },
+        Failure {
+            name: "user-certificate-future-version",
+            what: "a user certificate in a format version this build does not read",
+            check: "decode user-certificate",
+            received: None,
+            bytes: future_version,
+        },
+        Failure {
+            name: "user-certificate-bad-email",
+            what: "a user certificate whose email holds a space",
+            check: "decode user-certificate",
+            received: None,
+            bytes: bad_email,
+        },
+        Failure {
+            name: "device-certificate-as-user",
+            what: "a device certificate read where a user certificate is expected",
+            check: "decode user-certificate",
+            received: None,
+            bytes: device.encode(),
+        },
+        Failure {
+            name: "signed-certificate-garbage",
+            what: "bytes that are not an envelope",
+            check: "decode signed-certificate",
+            received: None,
+            bytes: b"\x93\xa5hello\x01\xc0".to_vec(),
+        },
+        Failure {
+            name: "vlob-read-response-truncated",
+            what: "a batch read answer cut short",
+            check: "decode vlob-read-response",
+            received: None,
+            bytes: truncated,
+        },
+        Failure {
+            name: "chain-certificate-dated-2100",
+            what: "a user certificate dated in 2100, received by the server in 2026: the ballpark rule",
+            check: "identity chain",
+            received: Some(received),
+            bytes: SignedCertificate::sign(&in_2100.into(), &f.device).encode(),
+        },
+        Failure {
+            name: "chain-timestamp-not-increasing",
+            what: "a user certificate dated as the chain's first one, not after its last",
+            check: "identity chain",
+            received: Some(received),
+            bytes: SignedCertificate::sign(&backwards.into(), &f.device).encode(),
+        },
+        Failure {
+            name: "chain-wrong-signer",
+            what: "a user certificate naming Alice's device as author, signed by another key",
+            check: "identity chain",
+            received: Some(received),
+            bytes: SignedCertificate::sign(&well_dated.clone().into(), &intruder).encode(),
+        },
+        Failure {
+            name: "chain-root-after-bootstrap",
+            what: "a user certificate signed by the organization root key after bootstrap",
+            check: "identity chain",
+            received: Some(received),
+            bytes: SignedCertificate::sign(
+                &UserCertificate {
+                    author: Signer::Root,
+                    ..well_dated
+                }
+                .into(),
+                &f.root,
+            )
+            .encode(),
+        },
+    ]
+}
+
+/// Failure vectors, one file each under `tests/vectors/failures/`: what is wrong, how to read
+/// the bytes, when they were received (if it matters), the bytes, and the error they must
+/// raise. The stored files are read back and checked too, so that the files alone are a test.
+#[test]
+fn failure_vectors() {
+    for failure in failures() {
+        let error = refusal(failure.check, &failure.bytes, failure.received);
+        assert!(!error.is_empty(), "{}: was accepted", failure.name);
+        let mut text = format!("# {}\ncheck: {}\n", failure.what, failure.check);
+        if let Some(received) = failure.received {
+            text.push_str(&format!("received: {}\n", received.as_micros()));
+        }
+        text.push_str(&format!(
+            "hex: {}\nerror: {error}\n",
+            data_encoding::HEXLOWER.encode(&failure.bytes)
+        ));
+        check_file(&format!("failures/{}.txt", failure.name), &text);
+    }
+    // Every stored file, as a reader would use it.
+    let dir = vectors_dir().join("failures");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(str::to_owned)
+        };
+        let bytes = data_encoding::HEXLOWER
+            .decode(field("hex").unwrap().as_bytes())
+            .unwrap();
+        let received = field("received").map(|t| Timestamp::from_micros(t.parse().unwrap()));
+        let check = field("check").unwrap();
+        assert_eq!(
+            refusal(&check, &bytes, received),
+            field("error").unwrap(),
+            "{text}"
+        );
+        count += 1;
+    }
+    assert_eq!(count, failures().len(), "stray files in {}", dir.display());
 }
