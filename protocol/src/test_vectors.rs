@@ -735,8 +735,7 @@ fn failures() -> Vec<Failure> {
     let user_bytes = user.encode();
     let mut trailing = user_bytes.clone();
     trailing.push(0);
-    let future_version =
-        rmp_serde::to_vec_named(&(UserCertificate::TAG, 9u8, &user)).unwrap();
+    let future_version = rmp_serde::to_vec_named(&(UserCertificate::TAG, 9u8, &user)).unwrap();
     let mut bad_email = user_bytes.clone();
     let at = bad_email
         .windows(17)

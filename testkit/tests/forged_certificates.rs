@@ -147,6 +147,24 @@ fn forgeries(w: &World) -> Vec<(&'static str, Vec<u8>, &DeviceKeys, ErrorCode, &
     ]
 }
 
+/// The hostile server serves `certificate`, said to be received at `received`, after the
+/// genuine certificates.
+fn slip_in(proxy: &TamperingProxy, certificate: Vec<u8>, received: Timestamp) {
+    proxy.set_tamper(Some(Arc::new(
+        move |method: &str, path: &str, body: Vec<u8>| {
+            if method != "GET" || !path.contains("/certificates") {
+                return body;
+            }
+            let mut response = CertificatesResponse::decode(&body).expect("certificates");
+            response.certificates.push(ReceivedCertificate {
+                certificate: ByteBuf::from(certificate.clone()),
+                received,
+            });
+            response.encode()
+        },
+    )));
+}
+
 #[test]
 fn the_server_refuses_forged_certificates() {
     let w = world();
@@ -202,21 +220,8 @@ fn clients_refuse_forged_certificates_from_a_hostile_server() {
     w.alice.ok(&["user", "list"]);
     for (name, certificate, _, _, message) in forgeries(&w) {
         let before = std::fs::read(&store).unwrap();
-        let forged = certificate.clone();
         // The hostile server slips the forgery in after the genuine certificates.
-        w.proxy.set_tamper(Some(Arc::new(
-            move |method: &str, path: &str, body: Vec<u8>| {
-                if method != "GET" || !path.contains("/certificates") {
-                    return body;
-                }
-                let mut response = CertificatesResponse::decode(&body).expect("certificates");
-                response.certificates.push(ReceivedCertificate {
-                    certificate: ByteBuf::from(forged.clone()),
-                    received: now(),
-                });
-                response.encode()
-            },
-        )));
+        slip_in(&w.proxy, certificate.clone(), now());
         let err = w.alice.fails(&["user", "list"]);
         assert!(
             err.contains("fails validation, nothing was changed"),
@@ -306,27 +311,10 @@ fn clients_refuse_certificates_dated_far_from_their_reception() {
             now(),
             "away from when the server received it",
         ),
-        (
-            "received in 2100",
-            year_2100,
-            "after this computer's clock",
-        ),
+        ("received in 2100", year_2100, "after this computer's clock"),
     ] {
         let before = std::fs::read(&store).unwrap();
-        let forged = forged.clone();
-        w.proxy.set_tamper(Some(Arc::new(
-            move |method: &str, path: &str, body: Vec<u8>| {
-                if method != "GET" || !path.contains("/certificates") {
-                    return body;
-                }
-                let mut response = CertificatesResponse::decode(&body).expect("certificates");
-                response.certificates.push(ReceivedCertificate {
-                    certificate: ByteBuf::from(forged.clone()),
-                    received,
-                });
-                response.encode()
-            },
-        )));
+        slip_in(&w.proxy, forged.clone(), received);
         let err = w.alice.fails(&["user", "list"]);
         assert!(err.contains(message), "{name}: {err}");
         assert_eq!(

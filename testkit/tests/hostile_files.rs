@@ -301,10 +301,9 @@ fn tampered_manifests_are_refused() {
 
     w.alice_edits_a("file a, version 4b\n");
     w.attack(
-        "a version said to be received an hour after it was written",
+        "a version said to be received an hour before it was written",
         on_vlob(a, |mut v| {
-            v.received = v.timestamp.plus_micros(3_600_000_000);
-            v.timestamp = v.timestamp;
+            v.received = v.timestamp.plus_micros(-3_600_000_000);
             v
         }),
         "away from when the server received it",
@@ -408,7 +407,8 @@ fn a_key_rotation_withheld_from_a_member_is_detected() {
     join_user(&w.alice, &dave, "dave@example.com", "Dave", &[]);
     w.alice.share("Docs", "dave@example.com", "reader");
     w.bob.ok(&["ls", "Docs:/"]);
-    w.alice.ok(&["workspace", "unshare", "Docs", "dave@example.com"]);
+    w.alice
+        .ok(&["workspace", "unshare", "Docs", "dave@example.com"]);
     w.alice_edits_a("file a, written with the new key\n");
     // The hostile server keeps every newer workspace certificate from Bob (and would go on
     // accepting his writes with the old key, which Dave still holds).

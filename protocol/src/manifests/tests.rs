@@ -59,6 +59,17 @@ fn setup() -> Setup {
     }
 }
 
+impl Setup {
+    /// Alice, as a value apart from the setup (which `file` borrows mutably).
+    fn alice_again(&self) -> Member {
+        Member {
+            user_id: self.alice.user_id,
+            device_id: self.alice.device_id,
+            key: self.alice.key.clone(),
+        }
+    }
+}
+
 fn file(s: &mut Setup, author: &Member, id: EntryId, version: u32) -> Manifest {
     Manifest {
         author: author.device_id,
@@ -92,11 +103,7 @@ fn coordinates(m: &Manifest) -> VlobCoordinates {
 fn round_trip_with_every_check() {
     let mut s = setup();
     let id = EntryId::generate(&mut OsRng);
-    let alice = Member {
-        user_id: s.alice.user_id,
-        device_id: s.alice.device_id,
-        key: s.alice.key.clone(),
-    };
+    let alice = s.alice_again();
     let m = file(&mut s, &alice, id, 1);
     let blob = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
     let opened = open_manifest(
@@ -113,11 +120,7 @@ fn round_trip_with_every_check() {
 #[test]
 fn swapped_replayed_or_misattributed_manifests_are_refused() {
     let mut s = setup();
-    let alice = Member {
-        user_id: s.alice.user_id,
-        device_id: s.alice.device_id,
-        key: s.alice.key.clone(),
-    };
+    let alice = s.alice_again();
     let (a, b) = (EntryId::generate(&mut OsRng), EntryId::generate(&mut OsRng));
     let ma = file(&mut s, &alice, a, 1);
     let mb = file(&mut s, &alice, b, 1);
@@ -203,11 +206,7 @@ fn readers_revoked_and_outside_devices_cannot_author() {
         Err(ManifestError::Author(TrustError::UnknownDevice(_)))
     ));
     // A revoked author, at a time after the revocation.
-    let alice = Member {
-        user_id: s.alice.user_id,
-        device_id: s.alice.device_id,
-        key: s.alice.key.clone(),
-    };
+    let alice = s.alice_again();
     let carol = s
         .org
         .invite(&alice, "carol@example.com", UserProfile::Admin)
@@ -254,11 +253,7 @@ fn names() {
 #[test]
 fn a_manifest_dated_far_from_its_reception_is_refused() {
     let mut s = setup();
-    let alice = Member {
-        user_id: s.alice.user_id,
-        device_id: s.alice.device_id,
-        key: s.alice.key.clone(),
-    };
+    let alice = s.alice_again();
     let m = file(&mut s, &alice, EntryId::generate(&mut OsRng), 1);
     let blob = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
     let mut late = coordinates(&m);
@@ -281,11 +276,7 @@ fn a_manifest_dated_far_from_its_reception_is_refused() {
 #[test]
 fn a_write_with_a_key_replaced_well_before_is_refused() {
     let mut s = setup();
-    let alice = Member {
-        user_id: s.alice.user_id,
-        device_id: s.alice.device_id,
-        key: s.alice.key.clone(),
-    };
+    let alice = s.alice_again();
     // Key index 2 is certified; a manifest still encrypted with key 1 follows it.
     let new_key = SecretKey::generate(&mut OsRng);
     let rotation = RealmCertificate::KeyRotation(KeyRotationCertificate {

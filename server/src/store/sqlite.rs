@@ -276,16 +276,41 @@ fn quota_exceeded(message: String) -> StoreError {
     refuse(ErrorCode::QuotaExceeded, message)
 }
 
+/// Refuses one more of what `count` counts (one number, for the organization `?1`) when the
+/// organization has `limit` of them already.
+fn check_count_quota(
+    tx: &Transaction<'_>,
+    org: &str,
+    limit: Option<u64>,
+    count: &str,
+    what: &str,
+) -> StoreResult<()> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let current: i64 = tx.query_row(count, params![org], |r| r.get(0))?;
+    if current.max(0) as u64 >= limit {
+        return Err(quota_exceeded(format!(
+            "the organization has its quota of {limit} {what} or ask the server administrator for more"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses `size` more bytes if they would exceed the storage quota.
+fn check_storage_room(quotas: &Quotas, stored: u64, size: u64) -> StoreResult<()> {
+    match quotas.storage_bytes {
+        Some(limit) if stored.saturating_add(size) > limit => Err(quota_exceeded(format!(
+            "the organization's storage quota of {limit} bytes is reached ({stored} bytes stored); ask the server administrator for more"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Counts `size` more bytes against the storage quota, refusing what would exceed it.
 fn add_stored_bytes(tx: &Transaction<'_>, org: &str, size: u64) -> StoreResult<()> {
     let (quotas, stored) = quotas_of(tx, org)?;
-    if let Some(limit) = quotas.storage_bytes
-        && stored.saturating_add(size) > limit
-    {
-        return Err(quota_exceeded(format!(
-            "the organization's storage quota of {limit} bytes is reached ({stored} bytes stored); ask the server administrator for more"
-        )));
-    }
+    check_storage_room(&quotas, stored, size)?;
     tx.execute(
         "UPDATE organizations SET stored_bytes = stored_bytes + ?2 WHERE name = ?1",
         params![org, clamp(size)],
@@ -480,19 +505,14 @@ fn insert_certificates(
             }
             Certificate::Device(d) => {
                 let (quotas, _) = quotas_of(tx, org)?;
-                if let Some(limit) = quotas.devices {
-                    let active: i64 = tx.query_row(
-                        "SELECT COUNT(*) FROM devices d JOIN users u ON u.org = d.org AND u.user_id = d.user_id
-                         WHERE d.org = ?1 AND u.revoked_on IS NULL",
-                        params![org],
-                        |r| r.get(0),
-                    )?;
-                    if active as u64 >= limit {
-                        return Err(quota_exceeded(format!(
-                            "the organization has its quota of {limit} devices; revoke one or ask the server administrator for more"
-                        )));
-                    }
-                }
+                check_count_quota(
+                    tx,
+                    org,
+                    quotas.devices,
+                    "SELECT COUNT(*) FROM devices d JOIN users u ON u.org = d.org AND u.user_id = d.user_id
+                     WHERE d.org = ?1 AND u.revoked_on IS NULL",
+                    "devices; revoke one",
+                )?;
                 tx.execute(
                     "INSERT INTO devices (org, device_id, user_id, verify_key) VALUES (?1, ?2, ?3, ?4)",
                     params![org, d.device_id.as_bytes(), d.user_id.as_bytes(), d.verify_key.to_bytes()],
@@ -1061,18 +1081,13 @@ impl MetadataStore for SqliteStore {
         let org = id.to_string();
         self.with(move |tx| {
             let (quotas, _) = quotas_of(tx, &org)?;
-            if let Some(limit) = quotas.workspaces {
-                let count: i64 = tx.query_row(
-                    "SELECT COUNT(DISTINCT realm) FROM realm_certificates WHERE org = ?1",
-                    params![org],
-                    |r| r.get(0),
-                )?;
-                if count as u64 >= limit {
-                    return Err(quota_exceeded(format!(
-                        "the organization has its quota of {limit} workspaces; ask the server administrator for more"
-                    )));
-                }
-            }
+            check_count_quota(
+                tx,
+                &org,
+                quotas.workspaces,
+                "SELECT COUNT(DISTINCT realm) FROM realm_certificates WHERE org = ?1",
+                "workspaces; remove one",
+            )?;
             // Taken ids include every user's personal realm, reserved when the user was certified.
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO realms (org, realm) VALUES (?1, ?2)",
@@ -1392,12 +1407,7 @@ impl MetadataStore for SqliteStore {
         let org = id.to_string();
         self.with(move |tx| {
             let (quotas, stored) = quotas_of(tx, &org)?;
-            match quotas.storage_bytes {
-                Some(limit) if stored.saturating_add(size) > limit => Err(quota_exceeded(format!(
-                    "the organization's storage quota of {limit} bytes is reached ({stored} bytes stored); ask the server administrator for more"
-                ))),
-                _ => Ok(()),
-            }
+            check_storage_room(&quotas, stored, size)
         })
         .await
     }
