@@ -40,7 +40,8 @@ fn world() -> World {
     join_user(&org.alice, &mallory, "mallory@example.com", "Mallory", &[]);
     join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
     org.alice.ok(&["workspace", "create", "Docs"]);
-    org.alice.share("Docs", "mallory@example.com", "contributor");
+    org.alice
+        .share("Docs", "mallory@example.com", "contributor");
     org.alice.share("Docs", "bob@example.com", "reader");
     World {
         proxy,
@@ -158,6 +159,9 @@ fn empty_file(parent: EntryId) -> ManifestBody {
     }
 }
 
+/// How deep `exp` goes.
+const LEVELS: usize = 40;
+
 #[test]
 fn get_never_writes_through_a_link_named_like_its_temporary_file() {
     let w = world();
@@ -212,11 +216,8 @@ fn a_second_get_does_not_follow_the_links_the_first_one_made() {
     let staging = w.org.path().join("staging");
     std::fs::create_dir_all(staging.join("d")).unwrap();
     std::fs::write(staging.join("d/authorized_keys"), "ssh-ed25519 MALLORY\n").unwrap();
-    w.mallory.ok(&[
-        "put",
-        staging.join("d").to_str().unwrap(),
-        "Docs:/trap/",
-    ]);
+    w.mallory
+        .ok(&["put", staging.join("d").to_str().unwrap(), "Docs:/trap/"]);
     std::fs::write(trap.join("notes.txt"), "notes, second\n").unwrap();
     w.mallory.ok(&[
         "put",
@@ -278,9 +279,6 @@ fn names_with_terminal_escapes_stay_plain_names_inside_the_destination() {
 /// again; `exp` lists one folder under two names, which lists the next under two names, 40
 /// levels deep (2^40 paths); in `liar`, X and Y list each other and each names the other as
 /// its parent; `selfish` holds S, which lists itself.
-
-const LEVELS: usize = 40;
-
 fn stage_hostile_folders(w: &World) {
     for name in ["loop", "exp", "liar", "selfish"] {
         w.mallory.ok(&["mkdir", &format!("Docs:/{name}")]);
@@ -392,7 +390,10 @@ fn a_mount_shows_every_folder_once_and_find_and_ls_terminate() {
     let deepest = format!("exp{}", "/a".repeat(LEVELS));
     assert!(paths.contains(&deepest.as_str()), "{paths:?}");
     // X names Y as its parent, not `liar`: not followed; S lists itself: not followed.
-    assert!(paths.contains(&"liar") && !paths.contains(&"liar/X"), "{paths:?}");
+    assert!(
+        paths.contains(&"liar") && !paths.contains(&"liar/X"),
+        "{paths:?}"
+    );
     assert!(paths.contains(&"selfish/S"), "{paths:?}");
     assert!(!paths.contains(&"selfish/S/self"), "{paths:?}");
 
@@ -431,9 +432,7 @@ fn stage_shown(w: &World) -> EntryId {
     std::fs::create_dir(&shown).unwrap();
     std::fs::write(shown.join("a.txt"), "a\n").unwrap();
     std::fs::write(shown.join("secret.txt"), "the board's decision\n").unwrap();
-    w.org
-        .alice
-        .ok(&["put", shown.to_str().unwrap(), "Docs:/"]);
+    w.org.alice.ok(&["put", shown.to_str().unwrap(), "Docs:/"]);
     Forger::new(&w.org.alice, "Docs")
         .entry("/shown", "secret.txt")
         .0
@@ -504,7 +503,11 @@ fn a_view_of_the_past_refuses_a_hidden_entry_and_allows_one_written_later() {
     let future = Forger::new_id();
     let now = micros_now();
     forger.write(vec![
-        Forged::new(late, version + 1, folder(forger.root(), &[("future.txt", future)])),
+        Forged::new(
+            late,
+            version + 1,
+            folder(forger.root(), &[("future.txt", future)]),
+        ),
         Forged {
             timestamp: Some(Timestamp::from_micros(now + 120_000_000)),
             ..Forged::new(future, 1, empty_file(late))
