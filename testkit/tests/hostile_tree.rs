@@ -16,12 +16,17 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strongroom_engine::Client;
+use strongroom_engine::files::NewEntry;
+use strongroom_engine::home::Home;
+use strongroom_engine::password::Password;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{EntryName, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::VlobReadResponse;
 use strongroom_testkit::forge::{Forged, Forger};
+use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::scenario::{Org, join_user};
 use strongroom_testkit::{Member, Mount, TamperingProxy, micros_now};
 
@@ -466,6 +471,14 @@ fn an_entry_the_server_leaves_out_fails_ls_get_and_the_mount() {
     assert_hidden_is_named("get of the file", &got);
     let pinned = strongroom(&w.bob, &["pin", "Docs:/shown"]);
     assert_hidden_is_named("pin", &pinned);
+    let streamed = strongroom(&w.bob, &["get", "Docs:/shown/secret.txt", "-"]);
+    assert_hidden_is_named("get to standard output", &streamed);
+    let streamed = strongroom(&w.bob, &["get", "Docs:/shown/a.txt", "-"]);
+    assert!(
+        streamed.success && streamed.stdout == "a\n",
+        "{}",
+        streamed.stderr
+    );
 
     let dir = w.org.path().join("bob-mnt");
     let mount = Mount::start(&w.bob, "Docs", &dir, &[]);
@@ -568,5 +581,54 @@ fn honest_moves_keep_every_tree_whole() {
     assert_eq!(
         text(&mnt.join("projects/elsewhere/a/new/moved/c/deep.txt")),
         "deep\n"
+    );
+}
+
+#[test]
+fn a_folder_moved_while_another_member_writes_in_it_stays_in_the_mount() {
+    let w = world();
+    let alice = &w.org.alice;
+    alice.ok(&["mkdir", "Docs:/A/X"]);
+    alice.ok(&["mkdir", "Docs:/B"]);
+    // Mallory's mount-like session adds a file to X while Alice moves X; Mallory's upload then
+    // conflicts on X and merges.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = Client::open(&Home::new(&w.mallory.home), &Password::new(PASSWORD)).unwrap();
+    let session = runtime.block_on(client.open_session("Docs", None)).unwrap();
+    let name = |text: &str| text.parse::<EntryName>().unwrap();
+    let a = runtime
+        .block_on(session.child(session.root(), &name("A")))
+        .unwrap()
+        .unwrap();
+    let x = runtime
+        .block_on(session.child(a, &name("X")))
+        .unwrap()
+        .unwrap();
+    runtime
+        .block_on(session.create(x, &name("new.txt"), NewEntry::File))
+        .unwrap();
+    alice.ok(&["mv", "Docs:/A/X", "Docs:/B/"]);
+    for _ in 0..4 {
+        runtime.block_on(session.push()).unwrap();
+        if !session.has_pending().unwrap() {
+            break;
+        }
+    }
+    assert!(
+        !session.has_pending().unwrap(),
+        "Mallory's change was not uploaded"
+    );
+    drop(session);
+
+    let out = w.org.path().join("bob-out");
+    let got = strongroom(&w.bob, &["get", "Docs:/", out.to_str().unwrap()]);
+    assert!(got.success, "{}", got.stderr);
+    assert!(out.join("B/X/new.txt").is_file());
+    let mnt = w.org.path().join("bob-mnt");
+    let _mount = Mount::start(&w.bob, "Docs", &mnt, &[]);
+    assert!(
+        mnt.join("B/X/new.txt").is_file(),
+        "the moved folder vanished from the mount: {:?}",
+        std::fs::metadata(mnt.join("B/X"))
     );
 }

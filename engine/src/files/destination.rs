@@ -191,7 +191,12 @@ impl Drop for PendingFile {
 }
 
 #[cfg(unix)]
-mod imp {
+use descriptors as imp;
+#[cfg(not(unix))]
+use portable as imp;
+
+#[cfg(unix)]
+mod descriptors {
     //! Descriptor-relative calls: a name is looked up in the folder's descriptor, never through
     //! a path that could hold a link.
 
@@ -286,8 +291,9 @@ mod imp {
     }
 }
 
-#[cfg(not(unix))]
-mod imp {
+// Built for tests on Unix too, where they run it.
+#[cfg(any(not(unix), test))]
+mod portable {
     //! The portable fallback (see the module documentation for its limit): paths, each
     //! component checked without following it.
 
@@ -584,6 +590,50 @@ mod tests {
                 names(dir.path()),
                 ["is-a-folder", "was-a-file", "was-a-link"]
             );
+        }
+
+        /// The portable fallback, run here on the same attacks.
+        #[test]
+        fn the_portable_fallback_never_follows_a_link_either() {
+            use super::super::portable;
+            let dir = tempfile::tempdir().unwrap();
+            let victim = dir.path().join("victim");
+            std::fs::write(&victim, "victim's").unwrap();
+            let elsewhere = dir.path().join("elsewhere");
+            std::fs::create_dir(&elsewhere).unwrap();
+            let out = dir.path().join("out");
+            std::fs::create_dir(&out).unwrap();
+            symlink(&victim, out.join("notes.txt")).unwrap();
+            symlink(&elsewhere, out.join("d")).unwrap();
+            std::fs::write(out.join("file"), "x").unwrap();
+            let base = portable::open_named(&out).unwrap();
+
+            let d = portable::subfolder(&base, OsStr::new("d")).unwrap();
+            assert!(std::fs::symlink_metadata(out.join("d")).unwrap().is_dir());
+            let (file, temporary) = portable::create_temporary(&d).unwrap();
+            drop(file);
+            portable::rename(&d, &temporary, OsStr::new("f")).unwrap();
+            assert!(names(&elsewhere).is_empty(), "written through the link");
+
+            let (mut file, temporary) = portable::create_temporary(&base).unwrap();
+            std::io::Write::write_all(&mut file, b"stored").unwrap();
+            drop(file);
+            portable::rename(&base, &temporary, OsStr::new("notes.txt")).unwrap();
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim's");
+            assert_eq!(
+                std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+                "stored"
+            );
+
+            let err = portable::subfolder(&base, OsStr::new("file")).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+            // Links are files holding their target there.
+            portable::symlink(&base, OsStr::new("link"), "/outside").unwrap();
+            assert_eq!(
+                std::fs::read_to_string(out.join("link")).unwrap(),
+                "/outside"
+            );
+            assert_eq!(names(&out), ["d", "file", "link", "notes.txt"]);
         }
 
         #[test]

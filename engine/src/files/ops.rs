@@ -13,6 +13,7 @@ use strongroom_protocol::time::Timestamp;
 use super::destination::{LocalFolder, NameRules, unrepresentable};
 use super::path::WorkspacePath;
 use super::sync::SyncReport;
+use super::tree::Tree;
 use super::{NoProgress, Progress};
 use crate::client::Client;
 use crate::error::{EngineError, Result};
@@ -663,14 +664,30 @@ impl Client {
                 });
             }
         }
-        let base = Arc::new(LocalFolder::open_named(&base)?);
+        self.write_tree(&opened, &tree, &base, &top, progress)
+            .await?;
+        tracing::debug!(entries = tree.nodes.len(), into = %local.display(), "written");
+        Ok(())
+    }
+
+    /// Writes a checked tree into folder `base` (the top as `top`): folders and files first,
+    /// depth first with one open folder per level, then the links, once nothing more is
+    /// written in any folder. Nothing below `base` is followed ([`super::destination`]).
+    async fn write_tree(
+        &self,
+        opened: &Opened,
+        tree: &Tree,
+        base: &Path,
+        top: &OsStr,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let base = Arc::new(LocalFolder::open_named(base)?);
         let name_of = |n: usize| -> &OsStr {
             match &tree.nodes[n].name {
                 Some(name) => OsStr::new(name.as_str()),
-                None => &top,
+                None => top,
             }
         };
-        // Folders and files first, depth first (one open folder per level).
         let mut stack = vec![(0, base.clone())];
         while let Some((n, folder)) = stack.pop() {
             let name = name_of(n);
@@ -704,8 +721,7 @@ impl Client {
                 ManifestBody::Symlink { .. } | ManifestBody::User { .. } => {}
             }
         }
-        // Then the links, once nothing more is written in any folder: through the folders that
-        // hold some, opened again the same way.
+        // The links, through the folders that hold some, opened again the same way.
         let mut holds_links = vec![false; tree.nodes.len()];
         for n in (0..tree.nodes.len()).rev() {
             if matches!(tree.nodes[n].entry.body, ManifestBody::Symlink { .. }) || holds_links[n] {
@@ -732,7 +748,6 @@ impl Client {
                 _ => {}
             }
         }
-        tracing::debug!(entries = tree.nodes.len(), into = %local.display(), "written");
         Ok(())
     }
 

@@ -155,7 +155,10 @@ impl Client {
         for &id in missing {
             let first = match self.remote_vlob_version(opened.context.realm, id, 1).await {
                 Ok(first) => first,
-                Err(e) if e.server_code() == Some(ErrorCode::NotFound) => return Ok(Some(id)),
+                // The server says it has no such entry, which a folder lists.
+                Err(e) if e.server_code() == Some(ErrorCode::UnknownObject) => {
+                    return Ok(Some(id));
+                }
                 Err(e) => return Err(e),
             };
             if first.id != id || first.version != 1 {
