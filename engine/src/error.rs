@@ -128,6 +128,39 @@ pub enum EngineError {
     /// A folder was expected, and this is a file or link.
     #[error("{0} is not a folder")]
     NotAFolder(String),
+    /// The server's answer lacks an entry that a folder lists: it may be hiding it.
+    #[error(
+        "the server left out {0}, which its folder lists (a server hiding an entry?); nothing was written"
+    )]
+    Withheld(String),
+    /// One entry found at two places of a tree that is walked: a folder inside itself, or an
+    /// entry listed under two names or in two folders (damaged, or written by a hostile member).
+    #[error(
+        "{second} is the same entry as {first}: an entry appears twice in this tree (a folder inside itself, or listed twice), so it is not walked; nothing was written"
+    )]
+    RepeatedEntry {
+        /// Where it was seen first.
+        first: String,
+        /// Where it was seen again.
+        second: String,
+    },
+    /// A stored name that this device's file system cannot hold as one plain name.
+    #[error("{path} cannot be written on this system: {reason}; nothing was written")]
+    UnsafeName {
+        /// The entry's path in the workspace.
+        path: String,
+        /// What the system would do with the name.
+        reason: &'static str,
+    },
+    /// A mount does not follow this folder (it would make a cycle, or a folder with two
+    /// parents or two names).
+    #[error("{path} is not shown: {reason}")]
+    NotFollowed {
+        /// The folder's path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl EngineError {

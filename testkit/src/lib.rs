@@ -6,6 +6,7 @@
 
 pub mod bins;
 pub mod exchange;
+pub mod forge;
 pub mod member;
 pub mod mount;
 pub mod proxy;

@@ -287,54 +287,27 @@ impl Vfs {
     }
 
     /// `readdir` (with attributes, for readdirplus): the entries of a folder, without "." and
-    /// "..", which the driver adds.
+    /// "..", which the driver adds. What it shows is [`WorkspaceSession::list`]: folders that
+    /// would make a cycle (or a folder with two parents or names) are left out, and an entry
+    /// the server left out of its answer fails the listing (EIO) rather than vanishing.
     pub fn readdir(&self, ino: Ino) -> Result<Vec<DirEntry>> {
-        let folder = self.info(self.id_of(ino)?)?;
-        if !matches!(folder.kind, EntryKind::Folder) {
-            return Err(VfsError::new(ErrorKind::NotADirectory, "not a folder"));
-        }
-        let ids: Vec<EntryId> = folder.children.iter().map(|(_, id)| *id).collect();
-        let children = self.runtime.block_on(self.session.entries(&ids))?;
-        // One more batch for the grandchildren, so that each subfolder's link count is right.
-        let grandchildren: Vec<EntryId> = children
-            .values()
-            .filter(|c| matches!(c.kind, EntryKind::Folder))
-            .flat_map(|c| c.children.iter().map(|(_, id)| *id))
-            .collect();
-        let grand = if grandchildren.is_empty() {
-            HashMap::new()
-        } else {
-            self.runtime
-                .block_on(self.session.entries(&grandchildren))?
-        };
+        let id = self.id_of(ino)?;
+        // A file is NotAFolder: ENOTDIR.
+        let listed = self.runtime.block_on(self.session.list(id))?;
         let read_only = self.read_only();
-        let mut out = Vec::with_capacity(children.len());
-        for (name, id) in &folder.children {
-            // An entry not available offline is left out rather than failing the listing.
-            let Some(info) = children.get(id) else {
-                continue;
-            };
-            let subfolders = info
-                .children
-                .iter()
-                .filter(|(_, g)| {
-                    grand
-                        .get(g)
-                        .is_some_and(|g| matches!(g.kind, EntryKind::Folder))
-                })
-                .count() as u32;
-            out.push(DirEntry {
+        Ok(listed
+            .into_iter()
+            .map(|(name, stat)| DirEntry {
                 name: name.as_str().to_owned(),
                 attr: Attr::of(
-                    self.ino_of(*id),
-                    info,
-                    self.modified(info),
-                    Some(subfolders),
+                    self.ino_of(stat.info.id),
+                    &stat.info,
+                    self.modified(&stat.info),
+                    stat.subfolders,
                     read_only,
                 ),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     /// `open`: checks that `ino` is a file that may be opened this way.

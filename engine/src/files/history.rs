@@ -121,6 +121,19 @@ impl Client {
         }
         .ok_or_else(|| EngineError::InvalidInput(format!("{path} has no such version")))?;
         let latest = versions.last().cloned().expect("an entry has a version");
+        if removed {
+            // An entry that left this folder may have moved rather than gone: putting it back
+            // here would list it in two folders (which walks refuse and mounts hide).
+            let now_in = super::sync::parent_of(&latest.body).filter(|p| *p != parent_id);
+            if let Some(now_in) = now_in
+                && let Some(holder) = self.load_entries(&opened, &[now_in]).await?.get(&now_in)
+                && matches!(&holder.body, ManifestBody::Folder { children, .. } if children.values().any(|c| *c == id))
+            {
+                return Err(EngineError::InvalidInput(format!(
+                    "{path} was moved, not removed: the entry is still in the workspace, in another folder"
+                )));
+            }
+        }
         let mut body = chosen.body.clone();
         match &mut body {
             ManifestBody::Folder { parent, .. }

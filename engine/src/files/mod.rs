@@ -2,18 +2,20 @@
 //! removal, moves, history and restore, pins. Local first: every change lands in the local
 //! database (and block cache) before anything is sent, then [`sync`] uploads it.
 
+mod destination;
 mod history;
 mod io;
 mod ops;
 mod path;
 mod session;
 mod sync;
+mod tree;
 
 pub use history::{RestorePoint, VersionInfo};
 pub use io::{BLOCK_SIZE, PARALLEL_TRANSFERS};
 pub use ops::{EntryKind, ListedEntry};
 pub use path::WorkspacePath;
-pub use session::{ContentStamp, EntryInfo, NewEntry, WorkspaceSession};
+pub use session::{ContentStamp, EntryInfo, EntryStat, NewEntry, WorkspaceSession};
 pub use sync::{RemoteChange, SyncReport};
 
 /// Progress of a long transfer, for a progress bar.

@@ -1,15 +1,19 @@
 //! The operations on paths.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand_core::OsRng;
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{EntryName, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 
+use super::destination::{LocalFolder, NameRules, unrepresentable};
 use super::path::WorkspacePath;
 use super::sync::SyncReport;
+use super::tree::Tree;
 use super::{NoProgress, Progress};
 use crate::client::Client;
 use crate::error::{EngineError, Result};
@@ -266,15 +270,22 @@ impl Client {
             let child = *children
                 .get(name)
                 .ok_or_else(|| EngineError::NotFound(path.to_string()))?;
-            entry = self.load_entry(opened, child).await?.ok_or_else(|| {
-                if opened.online {
-                    EngineError::NotFound(path.to_string())
-                } else {
-                    EngineError::InvalidInput(format!(
+            entry = match self.load_entry(opened, child).await? {
+                Some(entry) => entry,
+                None if !opened.online => {
+                    return Err(EngineError::InvalidInput(format!(
                         "{path} is not available offline (the server is unreachable)"
-                    ))
+                    )));
                 }
-            })?;
+                // Its folder lists it: the server owes an answer (or, in a view of the past,
+                // the entry was only written later).
+                None => {
+                    return Err(match self.first_withheld(opened, &[child]).await? {
+                        Some(_) => EngineError::Withheld(path.to_string()),
+                        None => EngineError::NotFound(path.to_string()),
+                    });
+                }
+            };
             id = child;
         }
         Ok((id, entry))
@@ -304,6 +315,20 @@ impl Client {
         };
         let ids: Vec<EntryId> = children.values().copied().collect();
         let loaded = self.load_entries(&opened, &ids).await?;
+        let missing: Vec<EntryId> = ids
+            .iter()
+            .filter(|id| !loaded.contains_key(id))
+            .copied()
+            .collect();
+        if let Some(hidden) = self.first_withheld(&opened, &missing).await? {
+            let name = children
+                .iter()
+                .find(|(_, id)| **id == hidden)
+                .map(|(name, _)| name)
+                .expect("a listed child");
+            return Err(EngineError::Withheld(path.join(name).to_string()));
+        }
+        // What is left out now is legitimately absent (offline, or later than a view's time).
         Ok(children
             .iter()
             .filter_map(|(name, id)| {
@@ -589,7 +614,11 @@ impl Client {
         }
     }
 
-    /// Copies a file or folder (recursively) out of the workspace to `local`.
+    /// Copies a file or folder (recursively) out of the workspace to `local`: into it when it
+    /// is an existing folder, else as that name. The whole tree is read and checked first
+    /// (every entry once, every name representable here), so that a refusal writes nothing;
+    /// then it is written without following any link below `local` (see
+    /// [`super::destination`]), links last.
     pub async fn get(
         &mut self,
         source: &WorkspacePath,
@@ -599,30 +628,74 @@ impl Client {
     ) -> Result<()> {
         let opened = self.open_for_reading(&source.workspace, at).await?;
         let (id, entry) = self.resolve(&opened, source).await?;
-        let local = if local.is_dir() {
-            local.join(
-                source
-                    .components
-                    .last()
-                    .map(|c| c.as_str())
-                    .unwrap_or(source.workspace.as_str()),
-            )
+        // The folder the user named is theirs to choose (a link there is followed); the top
+        // of the tree is a name inside it.
+        let (base, top): (PathBuf, OsString) = if local.is_dir() {
+            let name = source
+                .components
+                .last()
+                .map(|c| c.as_str())
+                .unwrap_or(source.workspace.as_str());
+            if let Some(reason) = unrepresentable(name, NameRules::HOST) {
+                return Err(EngineError::UnsafeName {
+                    path: source.to_string(),
+                    reason,
+                });
+            }
+            (local.to_path_buf(), name.into())
         } else {
-            local.to_path_buf()
+            let name = local.file_name().ok_or_else(|| {
+                EngineError::InvalidInput(format!("{} is not a name to write to", local.display()))
+            })?;
+            let parent = local
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            (parent.to_path_buf(), name.to_owned())
         };
-        let mut stack = vec![(id, entry, local)];
-        while let Some((_, entry, local)) = stack.pop() {
-            match &entry.body {
-                ManifestBody::Folder { children, .. } => {
-                    std::fs::create_dir_all(&local).map_err(|e| {
-                        EngineError::io(format!("cannot create {}", local.display()), e)
-                    })?;
-                    let ids: Vec<EntryId> = children.values().copied().collect();
-                    let loaded = self.load_entries(&opened, &ids).await?;
-                    for (name, child) in children {
-                        if let Some(child_entry) = loaded.get(child) {
-                            stack.push((*child, child_entry.clone(), local.join(name.as_str())));
-                        }
+        let tree = self.walk(&opened, source, id, entry).await?;
+        for (n, node) in tree.nodes.iter().enumerate() {
+            if let Some(name) = &node.name
+                && let Some(reason) = unrepresentable(name.as_str(), NameRules::HOST)
+            {
+                return Err(EngineError::UnsafeName {
+                    path: tree.path(source, n).to_string(),
+                    reason,
+                });
+            }
+        }
+        self.write_tree(&opened, &tree, &base, &top, progress)
+            .await?;
+        tracing::debug!(entries = tree.nodes.len(), into = %local.display(), "written");
+        Ok(())
+    }
+
+    /// Writes a checked tree into folder `base` (the top as `top`): folders and files first,
+    /// depth first with one open folder per level, then the links, once nothing more is
+    /// written in any folder. Nothing below `base` is followed ([`super::destination`]).
+    async fn write_tree(
+        &self,
+        opened: &Opened,
+        tree: &Tree,
+        base: &Path,
+        top: &OsStr,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let base = Arc::new(LocalFolder::open_named(base)?);
+        let name_of = |n: usize| -> &OsStr {
+            match &tree.nodes[n].name {
+                Some(name) => OsStr::new(name.as_str()),
+                None => top,
+            }
+        };
+        let mut stack = vec![(0, base.clone())];
+        while let Some((n, folder)) = stack.pop() {
+            let name = name_of(n);
+            match &tree.nodes[n].entry.body {
+                ManifestBody::Folder { .. } => {
+                    let inner = Arc::new(folder.subfolder(name)?);
+                    for &child in tree.nodes[n].children.iter().rev() {
+                        stack.push((child, inner.clone()));
                     }
                 }
                 ManifestBody::File {
@@ -633,36 +706,46 @@ impl Client {
                 } => {
                     let blocks = &self.file_blocks(&opened.context, blocks, index).await?;
                     progress.add_total(*size);
-                    let tmp = local.with_extension("strongroom-part");
-                    let mut file = std::fs::File::create(&tmp).map_err(|e| {
-                        EngineError::io(format!("cannot create {}", tmp.display()), e)
-                    })?;
-                    let result = self
-                        .read_file_into(&opened.context, *size, blocks, &mut file, progress)
-                        .await;
-                    if let Err(e) = result {
-                        let _ = std::fs::remove_file(&tmp);
-                        return Err(e);
+                    // Dropped on an error: the temporary file goes with it.
+                    let mut pending = folder.new_file(name)?;
+                    self.read_file_into(
+                        &opened.context,
+                        *size,
+                        blocks,
+                        &mut pending.file,
+                        progress,
+                    )
+                    .await?;
+                    pending.put_in_place(name)?;
+                }
+                ManifestBody::Symlink { .. } | ManifestBody::User { .. } => {}
+            }
+        }
+        // The links, through the folders that hold some, opened again the same way.
+        let mut holds_links = vec![false; tree.nodes.len()];
+        for n in (0..tree.nodes.len()).rev() {
+            if matches!(tree.nodes[n].entry.body, ManifestBody::Symlink { .. }) || holds_links[n] {
+                holds_links[n] = true;
+                if let Some(parent) = tree.nodes[n].parent {
+                    holds_links[parent] = true;
+                }
+            }
+        }
+        let mut stack = vec![(0, base)];
+        while let Some((n, folder)) = stack.pop() {
+            if !holds_links[n] {
+                continue;
+            }
+            let name = name_of(n);
+            match &tree.nodes[n].entry.body {
+                ManifestBody::Folder { .. } => {
+                    let inner = Arc::new(folder.subfolder(name)?);
+                    for &child in tree.nodes[n].children.iter().rev() {
+                        stack.push((child, inner.clone()));
                     }
-                    file.sync_all().map_err(|e| {
-                        EngineError::io(format!("cannot write {}", tmp.display()), e)
-                    })?;
-                    std::fs::rename(&tmp, &local).map_err(|e| {
-                        EngineError::io(format!("cannot write {}", local.display()), e)
-                    })?;
                 }
-                ManifestBody::Symlink { target, .. } => {
-                    let _ = std::fs::remove_file(&local);
-                    #[cfg(unix)]
-                    std::os::unix::fs::symlink(target, &local).map_err(|e| {
-                        EngineError::io(format!("cannot create {}", local.display()), e)
-                    })?;
-                    #[cfg(not(unix))]
-                    std::fs::write(&local, target).map_err(|e| {
-                        EngineError::io(format!("cannot create {}", local.display()), e)
-                    })?;
-                }
-                ManifestBody::User { .. } => {}
+                ManifestBody::Symlink { target, .. } => folder.symlink(name, target)?,
+                _ => {}
             }
         }
         Ok(())
@@ -825,30 +908,24 @@ impl Client {
     pub async fn set_pinned(&mut self, path: &WorkspacePath, pinned: bool) -> Result<u64> {
         let opened = self.open_workspace(&path.workspace).await?;
         let (id, entry) = self.resolve(&opened, path).await?;
-        let mut stack = vec![(id, entry)];
+        let tree = self.walk(&opened, path, id, entry).await?;
         let mut count = 0;
-        while let Some((_, entry)) = stack.pop() {
-            match &entry.body {
-                ManifestBody::Folder { children, .. } => {
-                    let ids: Vec<EntryId> = children.values().copied().collect();
-                    stack.extend(self.load_entries(&opened, &ids).await?);
+        for node in &tree.nodes {
+            let ManifestBody::File { blocks, index, .. } = &node.entry.body else {
+                continue;
+            };
+            let mut blocks = self.file_blocks(&opened.context, blocks, index).await?;
+            blocks.extend(index.iter().cloned());
+            if pinned {
+                for block in &blocks {
+                    self.load_block(&opened.context, block, super::io::Keep::OnDisk)
+                        .await?;
                 }
-                ManifestBody::File { blocks, index, .. } => {
-                    let mut blocks = self.file_blocks(&opened.context, blocks, index).await?;
-                    blocks.extend(index.iter().cloned());
-                    if pinned {
-                        for block in &blocks {
-                            self.load_block(&opened.context, block, super::io::Keep::OnDisk)
-                                .await?;
-                        }
-                    }
-                    let ids: Vec<_> = blocks.iter().map(|b| b.id).collect();
-                    self.cache().flush()?;
-                    self.db().set_pinned(&opened.context.realm, &ids, pinned)?;
-                    count += blocks.len() as u64;
-                }
-                _ => {}
             }
+            let ids: Vec<_> = blocks.iter().map(|b| b.id).collect();
+            self.cache().flush()?;
+            self.db().set_pinned(&opened.context.realm, &ids, pinned)?;
+            count += blocks.len() as u64;
         }
         Ok(count)
     }

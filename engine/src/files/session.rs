@@ -2,7 +2,7 @@
 //! then read by entry id, from the local database first, without a round trip per call. Safe to
 //! share between threads; every method takes `&self`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,6 +13,7 @@ use strongroom_protocol::time::Timestamp;
 
 use super::io::{Keep, PARALLEL_TRANSFERS};
 use super::ops::{EntryKind, Opened, kind_of};
+use super::tree;
 use crate::client::Client;
 use crate::error::{EngineError, Result};
 use crate::local_db::{Durability, LocalEntry};
@@ -52,6 +53,8 @@ type BlockList = Arc<Vec<BlockRef>>;
 pub struct WorkspaceSession {
     client: Client,
     opened: Opened,
+    /// The workspace's name, for messages.
+    workspace: String,
     /// Block lists of files with index blocks, by entry and version, so that reading a huge
     /// file does not re-read its index for every request.
     block_lists: std::sync::Mutex<HashMap<(EntryId, u32), BlockList>>,
@@ -67,6 +70,8 @@ pub struct WorkspaceSession {
     syncing: tokio::sync::Mutex<()>,
     /// Decoded entries as this session last read or wrote them (see [`EntryCache`]).
     cache: std::sync::Mutex<EntryCache>,
+    /// Folders not followed that were already logged (each once, not at every listing).
+    warned: std::sync::Mutex<std::collections::HashSet<(EntryId, EntryName)>>,
 }
 
 /// Decoded entries, so that a mount's every lookup is not a database read and a decryption.
@@ -129,6 +134,7 @@ impl Client {
         Ok(WorkspaceSession {
             client: self,
             opened,
+            workspace: workspace.to_owned(),
             block_lists: Default::default(),
             changes: Default::default(),
             durability: Durability::Now,
@@ -136,6 +142,7 @@ impl Client {
             unsynced_commits: AtomicBool::new(false),
             syncing: Default::default(),
             cache: Default::default(),
+            warned: Default::default(),
         })
     }
 }
@@ -253,11 +260,7 @@ impl WorkspaceSession {
             ManifestBody::Folder { children, .. } if !children.is_empty() => {
                 let ids: Vec<EntryId> = children.values().copied().collect();
                 let held = self.load_from(&ids, false).await?;
-                (held.len() == ids.len()).then(|| {
-                    held.values()
-                        .filter(|child| matches!(child.body, ManifestBody::Folder { .. }))
-                        .count() as u32
-                })
+                tree::followed_subfolders(id, children, |c| held.get(c).map(|e| &**e))
             }
             _ => Some(0),
         };
@@ -267,13 +270,174 @@ impl WorkspaceSession {
         }))
     }
 
-    /// The id of `name` in folder `parent` (`None`: no such name), found without copying the
-    /// folder's children.
+    /// The id of `name` in folder `parent`, found without copying the folder's children;
+    /// `None` if there is no such name (or, offline, the entry is not on this device). A folder
+    /// the mount does not follow (see [`tree::check_followed`]: it would make a cycle, or a
+    /// folder with two parents or names) is [`EngineError::NotFollowed`], and an entry the
+    /// server left out of its answer [`EngineError::Withheld`].
     pub async fn child(&self, parent: EntryId, name: &EntryName) -> Result<Option<EntryId>> {
-        match &self.existing(parent).await?.body {
-            ManifestBody::Folder { children, .. } => Ok(children.get(name).copied()),
-            _ => Err(EngineError::NotAFolder(format!("entry {parent}"))),
+        let folder = self.existing(parent).await?;
+        let ManifestBody::Folder { children, .. } = &folder.body else {
+            return Err(EngineError::NotAFolder(format!("entry {parent}")));
+        };
+        let Some(id) = children.get(name).copied() else {
+            return Ok(None);
+        };
+        let Some(entry) = self.load_listed(parent, children, &[id]).await?.remove(&id) else {
+            return Ok(None);
+        };
+        if let ManifestBody::Folder {
+            parent: declared, ..
+        } = &entry.body
+        {
+            let first = children
+                .iter()
+                .find(|(_, child)| **child == id)
+                .map(|(first, _)| first)
+                .expect("listed");
+            if let Err(why) = tree::check_followed(parent, name, id, *declared, first) {
+                return Err(EngineError::NotFollowed {
+                    path: self.path_of(parent, Some(name)).await,
+                    reason: why.to_string(),
+                });
+            }
         }
+        Ok(Some(id))
+    }
+
+    /// The children of folder `id` that the mount shows, by name, each with its attributes
+    /// and link count. A folder not followed (see [`WorkspaceSession::child`]) is left out,
+    /// with a warning; an entry the server left out of its answer fails the listing
+    /// ([`EngineError::Withheld`]): a listing that silently lacks it is what such a server
+    /// wants. Offline, what this device does not hold is left out.
+    pub async fn list(&self, id: EntryId) -> Result<Vec<(EntryName, EntryStat)>> {
+        let folder = self.existing(id).await?;
+        let ManifestBody::Folder { children, .. } = &folder.body else {
+            return Err(EngineError::NotAFolder(format!("entry {id}")));
+        };
+        let ids: Vec<EntryId> = children.values().copied().collect();
+        let loaded = self.load_listed(id, children, &ids).await?;
+        let first = tree::first_names(children);
+        let mut shown = Vec::with_capacity(children.len());
+        for (name, child) in children {
+            let Some(entry) = loaded.get(child) else {
+                continue;
+            };
+            if let ManifestBody::Folder { parent, .. } = &entry.body
+                && let Err(why) = tree::check_followed(id, name, *child, *parent, first[child])
+            {
+                let first_time = self
+                    .warned
+                    .lock()
+                    .expect("warned folders")
+                    .insert((id, name.clone()));
+                if !first_time {
+                    continue;
+                }
+                tracing::warn!(
+                    folder = %self.path_of(id, Some(name)).await,
+                    reason = %why,
+                    "a folder is not shown: following it would make a cycle, or a folder with two parents or names"
+                );
+                continue;
+            }
+            shown.push((name, *child, entry));
+        }
+        // One more batch for the grandchildren, so that each subfolder's link count is right.
+        let grandchildren: Vec<EntryId> = shown
+            .iter()
+            .filter_map(|(_, _, entry)| match &entry.body {
+                ManifestBody::Folder { children, .. } => Some(children.values().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let grand = if grandchildren.is_empty() {
+            HashMap::new()
+        } else {
+            self.load(&grandchildren).await?
+        };
+        Ok(shown
+            .into_iter()
+            .map(|(name, child, entry)| {
+                let subfolders = match &entry.body {
+                    ManifestBody::Folder { children, .. } => {
+                        // Those not held are not counted (they are checked when listed).
+                        let known: BTreeMap<EntryName, EntryId> = children
+                            .iter()
+                            .filter(|(_, g)| grand.contains_key(g))
+                            .map(|(n, g)| (n.clone(), *g))
+                            .collect();
+                        tree::followed_subfolders(child, &known, |g| grand.get(g).map(|e| &**e))
+                    }
+                    _ => Some(0),
+                };
+                (
+                    name.clone(),
+                    EntryStat {
+                        info: summary(child, entry, false),
+                        subfolders,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Children `ids` of folder `folder` (whose `children` they are), through the cache; one
+    /// the server should have sent and did not is [`EngineError::Withheld`] (see
+    /// [`Client::first_withheld`]).
+    async fn load_listed(
+        &self,
+        folder: EntryId,
+        children: &BTreeMap<EntryName, EntryId>,
+        ids: &[EntryId],
+    ) -> Result<HashMap<EntryId, Arc<LocalEntry>>> {
+        let found = self.load(ids).await?;
+        let missing: Vec<EntryId> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if let Some(hidden) = self.client.first_withheld(&self.opened, &missing).await? {
+            let name = children
+                .iter()
+                .find(|(_, id)| **id == hidden)
+                .map(|(name, _)| name);
+            return Err(EngineError::Withheld(self.path_of(folder, name).await));
+        }
+        Ok(found)
+    }
+
+    /// A path for messages: `WORKSPACE:/a/b[/name]` of folder `folder`, found by following
+    /// parents up to the root (as far as they lead, without looping).
+    async fn path_of(&self, folder: EntryId, name: Option<&EntryName>) -> String {
+        let mut names: Vec<String> = name.iter().map(|n| n.as_str().to_owned()).collect();
+        let mut at = folder;
+        let mut visited = std::collections::HashSet::new();
+        while at != self.root() && visited.insert(at) {
+            let Ok(Some(entry)) = self.cached(at).await else {
+                break;
+            };
+            let Some(parent) = super::sync::parent_of(&entry.body) else {
+                break;
+            };
+            let Ok(Some(up)) = self.cached(parent).await else {
+                break;
+            };
+            let ManifestBody::Folder { children, .. } = &up.body else {
+                break;
+            };
+            match children.iter().find(|(_, id)| **id == at) {
+                Some((name, _)) => names.push(name.as_str().to_owned()),
+                None => {
+                    names.push(format!("(folder {at})"));
+                    break;
+                }
+            }
+            at = parent;
+        }
+        names.reverse();
+        format!("{}:/{}", self.workspace, names.join("/"))
     }
 
     /// Up to `len` bytes of file `id` from `offset` (fewer at the end of the file). Blocks are
@@ -514,7 +678,14 @@ impl WorkspaceSession {
         // A folder cannot move into itself or below itself.
         if matches!(moved.body, ManifestBody::Folder { .. }) {
             let mut at = new_parent;
+            // Parents a hostile member signed may loop without reaching the root.
+            let mut visited = std::collections::HashSet::new();
             loop {
+                if !visited.insert(at) {
+                    return Err(EngineError::InvalidInput(
+                        "the destination's parent folders form a loop".into(),
+                    ));
+                }
                 if at == id {
                     return Err(EngineError::InvalidInput(
                         "a folder cannot move into itself".into(),

@@ -85,6 +85,14 @@ pub(crate) fn conflict_name(
         .expect("some counter is free")
 }
 
+/// Three-way merge of a folder's parent: a move made on one side only wins. The parent must
+/// follow the move, or the moved folder's new parent lists a folder whose manifest names the
+/// old one, which a mount does not follow (a folder moved on one device while another added a
+/// file to it would vanish from every mount). Moved on both sides, this side's move is kept.
+pub(crate) fn merge_parent(base: Option<EntryId>, mine: EntryId, theirs: EntryId) -> EntryId {
+    if Some(mine) == base { theirs } else { mine }
+}
+
 /// Three-way merge of a folder's children. A name changed on one side only takes that side;
 /// changed on both sides differently, the remote entry keeps the name and the local one gets a
 /// conflict name.
@@ -404,7 +412,11 @@ impl Client {
                     .unwrap_or_default();
                 let merged = merge_children(&base, mine, theirs, &device);
                 let body = ManifestBody::Folder {
-                    parent: *parent,
+                    parent: merge_parent(
+                        local.base.as_ref().and_then(|b| parent_of(&b.body)),
+                        *parent,
+                        parent_of(&remote.body).unwrap_or(*parent),
+                    ),
                     children: merged,
                 };
                 report.remote_changes.push(RemoteChange {
@@ -567,6 +579,23 @@ mod tests {
         assert_eq!(*copy_id, id(1));
         assert!(copy.as_str().starts_with("x (conflict laptop "), "{copy}");
         assert!(copy.as_str().ends_with(").txt"), "{copy}");
+    }
+
+    #[test]
+    fn a_folder_moved_on_one_side_keeps_the_move() {
+        let (old, new, other) = (id(1), id(2), id(3));
+        assert_eq!(merge_parent(Some(old), old, new), new, "moved remotely");
+        assert_eq!(merge_parent(Some(old), new, old), new, "moved here");
+        assert_eq!(
+            merge_parent(Some(old), new, other),
+            new,
+            "moved on both sides"
+        );
+        assert_eq!(
+            merge_parent(None, new, other),
+            new,
+            "never uploaded from here"
+        );
     }
 
     #[test]

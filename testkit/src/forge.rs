@@ -1,0 +1,157 @@
+//! A hostile member: a device that may write in a workspace (a CONTRIBUTOR, say) and signs
+//! manifests no honest client would write (folders that list each other, a folder listed under
+//! many names, timestamps of its choosing). What it writes is genuinely signed and encrypted,
+//! so every reader's validation accepts it: only the readers' handling of the tree stands
+//! between such a member and the others.
+
+use reqwest::Method;
+use serde_bytes::ByteBuf;
+use strongroom_engine::Client;
+use strongroom_engine::files::WorkspacePath;
+use strongroom_engine::home::Home;
+use strongroom_engine::password::Password;
+use strongroom_engine::workspaces::RealmContext;
+use strongroom_protocol::ids::EntryId;
+use strongroom_protocol::manifests::{Manifest, ManifestBody, seal_manifest};
+use strongroom_protocol::time::Timestamp;
+use strongroom_protocol::wire::{
+    VlobBatchWriteRequest, VlobBatchWriteResponse, VlobWriteRequest, VlobWriteResult,
+};
+
+use crate::member::{Member, PASSWORD};
+
+/// One version to write: the entry, its version number (one more than the last), its body.
+pub struct Forged {
+    /// The entry.
+    pub id: EntryId,
+    /// The new version (1 for a new entry).
+    pub version: u32,
+    /// What it says.
+    pub body: ManifestBody,
+    /// Its timestamp (`None`: now). The server accepts 5 minutes either way of its clock.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl Forged {
+    /// Version `version` of `id`, timestamped now.
+    pub fn new(id: EntryId, version: u32, body: ManifestBody) -> Self {
+        Self {
+            id,
+            version,
+            body,
+            timestamp: None,
+        }
+    }
+}
+
+/// A member's device writing chosen manifests into one workspace, in process.
+pub struct Forger {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    context: RealmContext,
+    workspace: String,
+}
+
+impl Forger {
+    /// Opens `member`'s device on `workspace` (which must be shared with it).
+    pub fn new(member: &Member, workspace: &str) -> Self {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let mut client =
+            Client::open(&Home::new(&member.home), &Password::new(PASSWORD)).expect("device");
+        let root: WorkspacePath = format!("{workspace}:/").parse().expect("path");
+        // Listing takes the workspace's key from the messages, as any command does.
+        runtime
+            .block_on(client.list(&root, None))
+            .expect("listing the workspace");
+        let context = runtime
+            .block_on(client.workspace_context(workspace))
+            .expect("workspace context");
+        Self {
+            runtime,
+            client,
+            context,
+            workspace: workspace.to_owned(),
+        }
+    }
+
+    /// The workspace's root folder.
+    pub fn root(&self) -> EntryId {
+        self.context.realm.into()
+    }
+
+    /// A new entry id.
+    pub fn new_id() -> EntryId {
+        EntryId::generate(&mut rand_core::OsRng)
+    }
+
+    /// The id and latest version of `name` in the folder at `folder` (`/` for the root), as
+    /// the member's honest client sees them now.
+    pub fn entry(&mut self, folder: &str, name: &str) -> (EntryId, u32) {
+        let path: WorkspacePath = format!("{}:{folder}", self.workspace)
+            .parse()
+            .expect("path");
+        let listed = self
+            .runtime
+            .block_on(self.client.list(&path, None))
+            .expect("listing");
+        let entry = listed
+            .iter()
+            .find(|e| e.name.as_str() == name)
+            .unwrap_or_else(|| panic!("no {name} in {folder}"));
+        (entry.id, entry.version)
+    }
+
+    /// Writes `versions` in one batch, signed by the member's device and encrypted with the
+    /// workspace's current key; every write must be accepted.
+    pub fn write(&self, versions: Vec<Forged>) {
+        let (key_index, key) = self.context.current_key().expect("workspace key");
+        let keys = self.client.keys();
+        let writes: Vec<VlobWriteRequest> = versions
+            .into_iter()
+            .map(|forged| {
+                let timestamp = forged.timestamp.unwrap_or_else(crate::raw::now);
+                let manifest = Manifest {
+                    author: keys.device_id,
+                    timestamp,
+                    realm: self.context.realm,
+                    id: forged.id,
+                    version: forged.version,
+                    body: forged.body,
+                };
+                let blob = seal_manifest(
+                    &manifest,
+                    &keys.signing_key(),
+                    key,
+                    key_index,
+                    &mut rand_core::OsRng,
+                );
+                VlobWriteRequest {
+                    id: forged.id,
+                    version: forged.version,
+                    key_index,
+                    timestamp,
+                    blob: ByteBuf::from(blob),
+                }
+            })
+            .collect();
+        let count = writes.len();
+        let request = VlobBatchWriteRequest { writes };
+        let response: VlobBatchWriteResponse = self
+            .runtime
+            .block_on(self.client.call(
+                Method::POST,
+                &format!("/realms/{}/vlobs/batch", self.context.realm),
+                Some(&request),
+            ))
+            .expect("writing the forged versions");
+        assert_eq!(response.results.len(), count);
+        assert!(
+            response
+                .results
+                .iter()
+                .all(|r| matches!(r, VlobWriteResult::Written { .. })),
+            "a forged version conflicted: {:?}",
+            response.results
+        );
+    }
+}
