@@ -13,9 +13,12 @@ mod prompt;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use strongroom_engine::device_file::KdfCost;
+use strongroom_engine::device_file::{self, KdfCost, KdfPolicy};
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
+use strongroom_engine::{Client, EngineError};
+
+use crate::output::tell;
 
 /// Zero-trust, end-to-end encrypted file sharing.
 #[derive(Parser)]
@@ -27,7 +30,8 @@ struct Cli {
     /// Read the device password from the first line of this file (else STRONGROOM_PASSWORD, else a prompt).
     #[arg(long, global = true)]
     password_file: Option<PathBuf>,
-    /// Protect new device files with a weak password key (256 KiB, 1 pass). For tests only.
+    /// Protect new device files with a weak password key (256 KiB, 1 pass), and open such
+    /// files. For tests and demos only: others are refused.
     #[arg(long, global = true, env = "STRONGROOM_INSECURE_FAST_KDF", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     insecure_fast_kdf: bool,
     #[command(subcommand)]
@@ -266,11 +270,31 @@ pub struct Context {
     password_file: Option<PathBuf>,
     /// The password key cost for new device files.
     pub kdf: KdfCost,
+    /// Which device files may be opened (weak ones only with `--insecure-fast-kdf`).
+    kdf_policy: KdfPolicy,
+    /// Whether this command said already that its device file is weak.
+    told_weak: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
-    /// The password of the existing device.
-    pub fn password(&self) -> anyhow::Result<Password> {
+    /// Opens the device: [`Context::unlock`], then [`Context::open`].
+    pub fn open_client(&self) -> anyhow::Result<Client> {
+        let password = self.unlock()?;
+        self.open(&password)
+    }
+
+    /// The password of the existing device, asked for only once the device file's header shows
+    /// a password key the policy admits: a weak one is refused first, or (with the weak
+    /// setting) named on standard error.
+    pub fn unlock(&self) -> anyhow::Result<Password> {
+        let path = self.home.device_file();
+        let cost = device_file::kdf_cost(&path)?;
+        if !self.kdf_policy.admits(cost) {
+            return Err(EngineError::WeakPasswordKey { path, cost }.into());
+        }
+        if cost.is_weak() {
+            self.tell_weak(cost);
+        }
         Ok(Password::obtain(
             self.password_file.as_deref(),
             "Device password: ",
@@ -278,13 +302,36 @@ impl Context {
         )?)
     }
 
+    /// Opens the device with the password from [`Context::unlock`] (which the engine checks
+    /// against the same policy).
+    pub fn open(&self, password: &Password) -> anyhow::Result<Client> {
+        Ok(Client::open(&self.home, password, self.kdf_policy)?)
+    }
+
+    /// After a command wrote a new device file: says so if its key is weak.
+    pub fn created_device(&self) {
+        if self.kdf.is_weak() {
+            self.tell_weak(self.kdf);
+        }
+    }
+
+    /// One line per command, on standard error, for a weak device file.
+    fn tell_weak(&self, cost: KdfCost) {
+        if !self
+            .told_weak
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tell!(
+                "warning: this device file is protected by a weak password key ({cost}, \
+                 --insecure-fast-kdf), for tests and demos only"
+            );
+        }
+    }
+
     /// Refuses early (before asking for a password) when the home holds a device already.
     pub fn ensure_no_device(&self) -> anyhow::Result<()> {
         if self.home.device_file().exists() {
-            return Err(strongroom_engine::EngineError::DeviceExists(
-                self.home.dir().to_path_buf(),
-            )
-            .into());
+            return Err(EngineError::DeviceExists(self.home.dir().to_path_buf()).into());
         }
         Ok(())
     }
@@ -301,6 +348,7 @@ impl Context {
 
 fn main() {
     tracing_subscriber::fmt()
+        .fmt_fields(output::log_fields())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
                 // fuser warns when it unmounts a folder that was already unmounted (by
@@ -319,13 +367,16 @@ fn main() {
         } else {
             KdfCost::DEFAULT
         },
+        kdf_policy: KdfPolicy::allowing_weak(cli.insecure_fast_kdf),
+        told_weak: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("starting the async runtime");
     if let Err(e) = runtime.block_on(run(context, cli.command)) {
-        eprintln!("error: {}", one_sentence(&e));
+        // An error's sentence may quote names and the server's words: escaped, as all output.
+        tell!("error: {}", one_sentence(&e));
         std::process::exit(1);
     }
     // Blocking prompt threads may still wait on standard input; do not wait for them.

@@ -5,11 +5,13 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 use strongroom_engine::files::Progress;
 
+use crate::output::{escaped, tell};
+
 /// A byte progress bar on standard error, hidden when standard error is not a terminal.
 pub struct Bar(ProgressBar);
 
 impl Bar {
-    /// A bar with a message.
+    /// A bar with a message (escaped, as everything printed: it may name a file).
     pub fn new(message: &str) -> Self {
         let bar = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0);
@@ -20,7 +22,7 @@ impl Bar {
                 .expect("valid template")
                 .progress_chars("=> "),
             );
-            bar.set_message(message.to_owned());
+            bar.set_message(escaped(message));
             bar
         } else {
             ProgressBar::hidden()
@@ -43,6 +45,6 @@ impl Progress for Bar {
     }
     fn stored(&self) {
         self.0
-            .suspend(|| eprintln!("Stored on this device; uploading..."));
+            .suspend(|| tell!("Stored on this device; uploading..."));
     }
 }

@@ -18,7 +18,7 @@ use strongroom_protocol::wire::{
 use crate::block_cache::{BlockCache, DEFAULT_DISK_BYTES, default_memory_bytes};
 use crate::clock::certificate_time;
 use crate::connection::{Connection, Credentials, ErasedEncoded, EventStream};
-use crate::device_file::{self, DeviceKeys};
+use crate::device_file::{self, DeviceKeys, KdfPolicy};
 use crate::error::{EngineError, Result};
 use crate::home::Home;
 use crate::local_db::LocalDb;
@@ -39,9 +39,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// Opens the device of `home` with its password.
-    pub fn open(home: &Home, password: &Password) -> Result<Self> {
-        let keys = device_file::load(&home.device_file(), password)?;
+    /// Opens the device of `home` with its password, if `policy` admits the strength of its
+    /// file's password key.
+    pub fn open(home: &Home, password: &Password, policy: KdfPolicy) -> Result<Self> {
+        let keys = device_file::load(&home.device_file(), password, policy)?;
         Self::from_keys(home, keys)
     }
 

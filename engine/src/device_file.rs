@@ -30,6 +30,20 @@ pub struct KdfCost {
 }
 
 impl KdfCost {
+    /// The cost recorded in a file's header.
+    pub fn of(params: &PasswordKeyParams) -> Self {
+        Self {
+            memory_kib: params.memory_kib,
+            iterations: params.iterations,
+        }
+    }
+
+    /// Whether this costs less than [`KdfCost::DEFAULT`] in memory or in passes: a key that
+    /// whoever copies the file can try passwords against faster than intended.
+    pub fn is_weak(self) -> bool {
+        self.memory_kib < Self::DEFAULT.memory_kib || self.iterations < Self::DEFAULT.iterations
+    }
+
     /// The default: 64 MiB, three passes.
     pub const DEFAULT: KdfCost = KdfCost {
         memory_kib: PasswordKeyParams::DEFAULT_MEMORY_KIB,
@@ -40,6 +54,49 @@ impl KdfCost {
         memory_kib: 256,
         iterations: 1,
     };
+}
+
+impl std::fmt::Display for KdfCost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.memory_kib.is_multiple_of(1024) {
+            write!(f, "{} MiB", self.memory_kib / 1024)?;
+        } else {
+            write!(f, "{} KiB", self.memory_kib)?;
+        }
+        let passes = if self.iterations == 1 {
+            "pass"
+        } else {
+            "passes"
+        };
+        write!(f, ", {} {passes}", self.iterations)
+    }
+}
+
+/// Which device files may be opened, by the strength of their password key. Every caller that
+/// opens a device file says which it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KdfPolicy {
+    /// Only files whose key costs at least [`KdfCost::DEFAULT`]: a weaker one is refused
+    /// ([`EngineError::WeakPasswordKey`]), whatever the password.
+    RequireDefault,
+    /// Weaker files too (those `--insecure-fast-kdf` makes): for tests and demos only.
+    AllowWeak,
+}
+
+impl KdfPolicy {
+    /// The policy of the weak setting (`--insecure-fast-kdf`): asked for, or not.
+    pub fn allowing_weak(allowed: bool) -> Self {
+        if allowed {
+            Self::AllowWeak
+        } else {
+            Self::RequireDefault
+        }
+    }
+
+    /// Whether a file whose key has this cost may be opened.
+    pub fn admits(self, cost: KdfCost) -> bool {
+        self == Self::AllowWeak || !cost.is_weak()
+    }
 }
 
 /// The secrets and identity of one device.
@@ -129,6 +186,9 @@ pub enum DeviceFileError {
     /// The KDF header asks for an unreasonable cost.
     #[error("{0}")]
     Kdf(CryptoError),
+    /// The key is weaker than the default, and the policy does not accept that.
+    #[error("the password key is weak ({0})")]
+    WeakKey(KdfCost),
 }
 
 impl DeviceFile {
@@ -142,9 +202,18 @@ impl DeviceFile {
         Ok(Self { kdf, ciphertext })
     }
 
-    /// Decodes and decrypts file bytes.
-    pub fn open(bytes: &[u8], password: &Password) -> Result<DeviceKeys, DeviceFileError> {
+    /// Decodes and decrypts file bytes, if `policy` admits the strength of their key (checked
+    /// before the password is tried).
+    pub fn open(
+        bytes: &[u8],
+        password: &Password,
+        policy: KdfPolicy,
+    ) -> Result<DeviceKeys, DeviceFileError> {
         let file = DeviceFile::decode(bytes)?;
+        let cost = KdfCost::of(&file.kdf);
+        if !policy.admits(cost) {
+            return Err(DeviceFileError::WeakKey(cost));
+        }
         let key = file
             .kdf
             .derive(password.as_bytes())
@@ -168,29 +237,37 @@ pub fn create(path: &Path, keys: &DeviceKeys, password: &Password, cost: KdfCost
     write_atomic(path, &DeviceFile::seal(keys, password, kdf)?.encode())
 }
 
-/// Opens the device file at `path`.
-pub fn load(path: &Path, password: &Password) -> Result<DeviceKeys> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(EngineError::NoDevice(
-                path.parent().unwrap_or(path).to_path_buf(),
-            ));
-        }
-        Err(e) => {
-            return Err(EngineError::io(
-                format!("cannot read {}", path.display()),
-                e,
-            ));
-        }
-    };
-    DeviceFile::open(&bytes, password).map_err(|e| match e {
+/// The cost of the password key of the device file at `path`, read from its clear header (no
+/// password needed): so that a program can refuse a weak file, or say that it is weak, before it
+/// asks for the password.
+pub fn kdf_cost(path: &Path) -> Result<KdfCost> {
+    let file = DeviceFile::decode(&read(path)?).map_err(|e| EngineError::corrupt(path, e))?;
+    Ok(KdfCost::of(&file.kdf))
+}
+
+/// Opens the device file at `path`, if `policy` admits the strength of its password key.
+pub fn load(path: &Path, password: &Password, policy: KdfPolicy) -> Result<DeviceKeys> {
+    DeviceFile::open(&read(path)?, password, policy).map_err(|e| match e {
         DeviceFileError::WrongPassword => EngineError::WrongPassword(path.to_path_buf()),
         DeviceFileError::Malformed(d) => EngineError::corrupt(path, d),
         DeviceFileError::Kdf(c) => EngineError::CorruptFile {
             path: path.to_path_buf(),
             reason: c.to_string(),
         },
+        DeviceFileError::WeakKey(cost) => EngineError::WeakPasswordKey {
+            path: path.to_path_buf(),
+            cost,
+        },
+    })
+}
+
+/// The bytes of a device file; a missing one is "no device here".
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            EngineError::NoDevice(path.parent().unwrap_or(path).to_path_buf())
+        }
+        _ => EngineError::io(format!("cannot read {}", path.display()), e),
     })
 }
 
@@ -227,9 +304,12 @@ pub(crate) mod tests {
             KdfCost::INSECURE_FAST,
         )
         .unwrap();
-        assert_eq!(load(&path, &Password::new("correct horse")).unwrap(), keys);
+        assert_eq!(
+            load(&path, &Password::new("correct horse"), KdfPolicy::AllowWeak).unwrap(),
+            keys
+        );
         assert!(matches!(
-            load(&path, &Password::new("wrong")),
+            load(&path, &Password::new("wrong"), KdfPolicy::AllowWeak),
             Err(EngineError::WrongPassword(_))
         ));
         assert!(matches!(
@@ -258,7 +338,69 @@ pub(crate) mod tests {
         let file = DeviceFile::decode(&std::fs::read(&path).unwrap()).unwrap();
         assert!(file.kdf.memory_kib >= 64 * 1024, "{:?}", file.kdf);
         assert!(file.kdf.iterations >= 3, "{:?}", file.kdf);
-        assert_eq!(load(&path, &Password::new("pw")).unwrap(), sample_keys());
+        assert_eq!(kdf_cost(&path).unwrap(), KdfCost::DEFAULT);
+        for policy in [KdfPolicy::RequireDefault, KdfPolicy::AllowWeak] {
+            assert_eq!(
+                load(&path, &Password::new("pw"), policy).unwrap(),
+                sample_keys()
+            );
+        }
+    }
+
+    #[test]
+    fn weak_files_open_only_when_the_policy_allows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.strongroom");
+        let password = Password::new("pw");
+        create(&path, &sample_keys(), &password, KdfCost::INSECURE_FAST).unwrap();
+        assert_eq!(kdf_cost(&path).unwrap(), KdfCost::INSECURE_FAST);
+        let refused = load(&path, &password, KdfPolicy::RequireDefault).unwrap_err();
+        assert!(
+            matches!(&refused, EngineError::WeakPasswordKey { cost, .. } if *cost == KdfCost::INSECURE_FAST),
+            "{refused:?}"
+        );
+        let message = refused.to_string();
+        assert!(
+            message.contains("256 KiB, 1 pass") && message.contains("64 MiB, 3 passes"),
+            "{message}"
+        );
+        assert!(message.contains("--insecure-fast-kdf"), "{message}");
+        // Refused before the password is tried: a wrong one gets the same answer.
+        assert!(matches!(
+            load(&path, &Password::new("wrong"), KdfPolicy::RequireDefault),
+            Err(EngineError::WeakPasswordKey { .. })
+        ));
+        assert_eq!(
+            load(&path, &password, KdfPolicy::AllowWeak).unwrap(),
+            sample_keys()
+        );
+    }
+
+    #[test]
+    fn a_key_is_weak_when_either_its_memory_or_its_passes_are_below_the_default() {
+        let default = KdfCost::DEFAULT;
+        assert!(!default.is_weak());
+        let more = KdfCost {
+            memory_kib: default.memory_kib * 2,
+            iterations: default.iterations + 1,
+        };
+        assert!(!more.is_weak());
+        let less_memory = KdfCost {
+            memory_kib: default.memory_kib - 1,
+            iterations: default.iterations * 4,
+        };
+        let fewer_passes = KdfCost {
+            memory_kib: default.memory_kib * 16,
+            iterations: default.iterations - 1,
+        };
+        for weak in [KdfCost::INSECURE_FAST, less_memory, fewer_passes] {
+            assert!(weak.is_weak(), "{weak:?}");
+            assert!(!KdfPolicy::RequireDefault.admits(weak));
+            assert!(KdfPolicy::AllowWeak.admits(weak));
+        }
+        assert!(KdfPolicy::RequireDefault.admits(more));
+        assert_eq!(default.to_string(), "64 MiB, 3 passes");
+        assert_eq!(less_memory.to_string(), "65535 KiB, 12 passes");
     }
 
     #[test]
@@ -268,12 +410,12 @@ pub(crate) mod tests {
         let mut file = DeviceFile::seal(&keys, &Password::new("pw"), kdf).unwrap();
         file.kdf.salt[0] ^= 1;
         assert_eq!(
-            DeviceFile::open(&file.encode(), &Password::new("pw")),
+            DeviceFile::open(&file.encode(), &Password::new("pw"), KdfPolicy::AllowWeak),
             Err(DeviceFileError::WrongPassword)
         );
         file.kdf.memory_kib = u32::MAX;
         assert!(matches!(
-            DeviceFile::open(&file.encode(), &Password::new("pw")),
+            DeviceFile::open(&file.encode(), &Password::new("pw"), KdfPolicy::AllowWeak),
             Err(DeviceFileError::Kdf(_))
         ));
     }
@@ -312,8 +454,13 @@ pub(crate) mod tests {
             .decode(std::fs::read_to_string(&path).unwrap().trim().as_bytes())
             .unwrap();
         assert_eq!(
-            DeviceFile::open(&bytes, &Password::new("vector")).unwrap(),
+            DeviceFile::open(&bytes, &Password::new("vector"), KdfPolicy::AllowWeak).unwrap(),
             sample_keys()
+        );
+        // Sealed with the test cost: weak.
+        assert_eq!(
+            DeviceFile::open(&bytes, &Password::new("vector"), KdfPolicy::RequireDefault),
+            Err(DeviceFileError::WeakKey(KdfCost::INSECURE_FAST))
         );
         assert_eq!(DeviceFile::decode(&bytes).unwrap().encode(), bytes);
     }

@@ -13,6 +13,21 @@ pub enum EngineError {
     /// The password does not open the device file.
     #[error("wrong password for the device file {0}")]
     WrongPassword(PathBuf),
+    /// The device file's password key is weaker than the default, and weak files were not
+    /// asked for ([`crate::device_file::KdfPolicy`]).
+    #[error(
+        "the device file {} is protected by a weak password key ({cost}; new files use {}), so \
+         whoever copies it can try passwords fast: such files are for tests and demos only. \
+         To open it anyway, pass --insecure-fast-kdf or set STRONGROOM_INSECURE_FAST_KDF=1",
+        path.display(),
+        crate::device_file::KdfCost::DEFAULT
+    )]
+    WeakPasswordKey {
+        /// The file.
+        path: PathBuf,
+        /// Its key's cost.
+        cost: crate::device_file::KdfCost,
+    },
     /// No device file in the home directory.
     #[error("no Strongroom device in {0}: run `strongroom bootstrap` or `strongroom claim` first")]
     NoDevice(PathBuf),

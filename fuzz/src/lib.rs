@@ -6,7 +6,7 @@
 //! refuse input; it must never panic, and what it accepts must encode back to what decodes equal.
 #![forbid(unsafe_code)]
 
-use strongroom_engine::device_file::{DeviceFile, DeviceKeys};
+use strongroom_engine::device_file::{DeviceFile, DeviceKeys, KdfPolicy};
 use strongroom_engine::local_store::StoredCertificates;
 use strongroom_engine::password::Password;
 use strongroom_protocol::blocks::open_block;
@@ -154,7 +154,10 @@ pub fn device_file(data: &[u8]) {
         // Opening runs Argon2 with the file's own parameters: keep the fuzzer fast (the bounds
         // themselves are checked in unit tests).
         if file.kdf.memory_kib <= 1024 && file.kdf.iterations <= 2 {
-            let _ = DeviceFile::open(data, &Password::new("fuzz"));
+            let password = Password::new("fuzz");
+            // Such a cost is weak: refused by the default policy before Argon2 runs.
+            assert!(DeviceFile::open(data, &password, KdfPolicy::RequireDefault).is_err());
+            let _ = DeviceFile::open(data, &password, KdfPolicy::AllowWeak);
         }
     }
 }

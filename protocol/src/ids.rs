@@ -463,6 +463,34 @@ mod tests {
         }
     }
 
+    /// Whether `text` decodes as a `T` the way certificates, invitations and messages carry it
+    /// (MessagePack through serde).
+    fn decodes<T: serde::de::DeserializeOwned>(text: &str) -> bool {
+        rmp_serde::from_slice::<T>(&rmp_serde::to_vec(text).unwrap()).is_ok()
+    }
+
+    #[test]
+    fn decoding_refuses_control_characters_as_parsing_does() {
+        // What the server or another member sends goes through `try_from` too: no email, name or
+        // label with a control character (C0, DEL, C1) ever decodes.
+        for control in [
+            "\x1b", "\x07", "\r", "\n", "\t", "\0", "\x7f", "\u{9b}", "\u{85}",
+        ] {
+            let name = format!("Mal{control}lory");
+            assert!(!decodes::<HumanName>(&name), "{name:?}");
+            assert!(!decodes::<DeviceLabel>(&name), "{name:?}");
+            assert!(!decodes::<OrganizationId>(&name), "{name:?}");
+            let email = format!("mal{control}lory@example.com");
+            assert!(!decodes::<Email>(&email), "{email:?}");
+        }
+        assert!(decodes::<HumanName>("Mallory") && decodes::<DeviceLabel>("laptop"));
+        assert!(decodes::<Email>("mallory@example.com"));
+        // Bidirectional controls are no control characters: they decode, and the command line
+        // shows them escaped.
+        assert!(decodes::<HumanName>("Mal\u{202e}lory"));
+        assert!(decodes::<Email>("mal\u{202e}lory@example.com"));
+    }
+
     #[test]
     fn names() {
         assert_eq!(" Alice ".parse::<HumanName>().unwrap().as_str(), "Alice");

@@ -50,6 +50,20 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} must be more than zero and at most ten years"))
 }
 
+impl ServerConfig {
+    /// The default data directory: `$XDG_DATA_HOME/strongroom-server`, or
+    /// `~/.local/share/strongroom-server`.
+    pub fn default_data_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("strongroom-server");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ".".into());
+        home.join(".local/share/strongroom-server")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_duration;
@@ -65,19 +79,5 @@ mod tests {
         for bad in ["", "0", "7w", "d", "-1s", "99999999999999999999d", "4000d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-    }
-}
-
-impl ServerConfig {
-    /// The default data directory: `$XDG_DATA_HOME/strongroom-server`, or
-    /// `~/.local/share/strongroom-server`.
-    pub fn default_data_dir() -> PathBuf {
-        if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-            return PathBuf::from(dir).join("strongroom-server");
-        }
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ".".into());
-        home.join(".local/share/strongroom-server")
     }
 }

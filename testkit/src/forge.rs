@@ -7,6 +7,7 @@
 use reqwest::Method;
 use serde_bytes::ByteBuf;
 use strongroom_engine::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::files::WorkspacePath;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
@@ -56,8 +57,12 @@ impl Forger {
     /// Opens `member`'s device on `workspace` (which must be shared with it).
     pub fn new(member: &Member, workspace: &str) -> Self {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let mut client =
-            Client::open(&Home::new(&member.home), &Password::new(PASSWORD)).expect("device");
+        let mut client = Client::open(
+            &Home::new(&member.home),
+            &Password::new(PASSWORD),
+            KdfPolicy::AllowWeak,
+        )
+        .expect("device");
         let root: WorkspacePath = format!("{workspace}:/").parse().expect("path");
         // Listing takes the workspace's key from the messages, as any command does.
         runtime

@@ -16,12 +16,17 @@ pub type Tamper = Arc<dyn Fn(&str, &str, Vec<u8>) -> Vec<u8> + Send + Sync>;
 /// Chooses requests to answer with `503 Service Unavailable` instead of forwarding them.
 pub type Refuse = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
+/// Answers chosen requests itself, with a status and body of its choosing (an error response
+/// with a sentence the server picked, say): `(method, path and query) -> Some((status, body))`.
+pub type Answer = Arc<dyn Fn(&str, &str) -> Option<(u16, Vec<u8>)> + Send + Sync>;
+
 #[derive(Clone)]
 struct Shared {
     requests: Arc<std::sync::atomic::AtomicUsize>,
     upstream: Arc<Mutex<String>>,
     tamper: Arc<Mutex<Option<Tamper>>>,
     refuse: Arc<Mutex<Option<Refuse>>>,
+    answer: Arc<Mutex<Option<Answer>>>,
     http: reqwest::Client,
 }
 
@@ -57,6 +62,7 @@ impl TamperingProxy {
             upstream: Arc::new(Mutex::new(String::new())),
             tamper: Arc::new(Mutex::new(None)),
             refuse: Arc::new(Mutex::new(None)),
+            answer: Arc::new(Mutex::new(None)),
             http: reqwest::Client::new(),
         };
         let listener = runtime
@@ -98,6 +104,11 @@ impl TamperingProxy {
         *self.shared.refuse.lock().expect("lock") = refuse;
     }
 
+    /// Starts (or with `None`, stops) answering chosen requests instead of the server.
+    pub fn set_answer(&self, answer: Option<Answer>) {
+        *self.shared.answer.lock().expect("lock") = answer;
+    }
+
     /// Starts (or with `None`, stops) rewriting responses.
     pub fn set_tamper(&self, tamper: Option<Tamper>) {
         *self.shared.tamper.lock().expect("lock") = tamper;
@@ -122,6 +133,13 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Result<Respo
     let refuse = shared.refuse.lock().expect("lock").clone();
     if refuse.is_some_and(|r| r(parts.method.as_str(), &path)) {
         return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let answer = shared.answer.lock().expect("lock").clone();
+    if let Some((status, body)) = answer.and_then(|a| a(parts.method.as_str(), &path)) {
+        return Response::builder()
+            .status(status)
+            .body(Body::from(body))
+            .map_err(|_| StatusCode::BAD_GATEWAY);
     }
     let upstream = shared.upstream.lock().expect("lock").clone();
     let mut headers = HeaderMap::new();

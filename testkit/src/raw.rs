@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use strongroom_engine::bootstrap::{self, NewUser};
-use strongroom_engine::device_file::{self, DeviceKeys, KdfCost};
+use strongroom_engine::device_file::{self, DeviceKeys, KdfCost, KdfPolicy};
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_protocol::crypto::hash::Digest;
@@ -50,10 +50,14 @@ pub fn bootstrap_keeping_root(link: &str, home: &Path, email: &str, name: &str) 
     root
 }
 
-/// The keys of a test device.
+/// The keys of a test device (whose device file is weak, as every test device's).
 pub fn keys(home: &Path) -> DeviceKeys {
-    device_file::load(&Home::new(home).device_file(), &Password::new(PASSWORD))
-        .expect("device file")
+    device_file::load(
+        &Home::new(home).device_file(),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .expect("device file")
 }
 
 /// A request signed by `keys` at `timestamp` (the signature may be made by `signer` instead).

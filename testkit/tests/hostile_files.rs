@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use rand_core::OsRng;
 use serde_bytes::ByteBuf;
 use strongroom_engine::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_protocol::crypto::signing::SigningKey;
@@ -138,8 +139,12 @@ impl World {
     }
 
     fn entry_id(&self, name: &str) -> EntryId {
-        let mut client =
-            Client::open(&Home::new(&self.alice.home), &Password::new(PASSWORD)).unwrap();
+        let mut client = Client::open(
+            &Home::new(&self.alice.home),
+            &Password::new(PASSWORD),
+            KdfPolicy::AllowWeak,
+        )
+        .unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         let list = rt
             .block_on(client.list(&"Docs:/".parse().unwrap(), None))
@@ -329,7 +334,12 @@ fn tampered_manifests_are_refused() {
 
     // Forged versions, encrypted with the real workspace key but signed by devices that may not
     // write: a revoked user, a READER, a device outside the organization.
-    let alice_client = Client::open(&Home::new(&w.alice.home), &Password::new(PASSWORD)).unwrap();
+    let alice_client = Client::open(
+        &Home::new(&w.alice.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap();
     let context = alice_client.workspace_context_offline("Docs").unwrap();
     let (key_index, key) = {
         let (i, k) = context.current_key().unwrap();
@@ -420,10 +430,11 @@ fn a_key_rotation_withheld_from_a_member_is_detected() {
                 response.certificates.clear();
                 return response.encode();
             }
-            if method == "POST" && path.ends_with("/vlobs/read") {
-                if let Ok(r) = VlobReadResponse::decode(&body) {
-                    served.lock().unwrap().vlobs.extend(r.vlobs);
-                }
+            if method == "POST"
+                && path.ends_with("/vlobs/read")
+                && let Ok(r) = VlobReadResponse::decode(&body)
+            {
+                served.lock().unwrap().vlobs.extend(r.vlobs);
             }
             body
         });

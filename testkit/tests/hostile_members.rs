@@ -7,6 +7,7 @@ use rand_core::OsRng;
 use serde_bytes::ByteBuf;
 use strongroom_engine::Client;
 use strongroom_engine::device_file::DeviceKeys;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_protocol::certificates::{
@@ -58,7 +59,12 @@ fn world() -> World {
 }
 
 fn realm_of(member: &Member, workspace: &str) -> RealmId {
-    let mut client = Client::open(&Home::new(&member.home), &Password::new(PASSWORD)).unwrap();
+    let mut client = Client::open(
+        &Home::new(&member.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime
         .block_on(client.workspaces())
@@ -294,7 +300,12 @@ fn a_replayed_request_is_refused() {
 fn a_revoked_users_open_event_stream_is_closed() {
     let w = world();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let carol = Client::open(&Home::new(&w.carol.home), &Password::new(PASSWORD)).unwrap();
+    let carol = Client::open(
+        &Home::new(&w.carol.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap();
     let mut stream = runtime
         .block_on(carol.events())
         .expect("Carol's event stream");

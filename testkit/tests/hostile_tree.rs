@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strongroom_engine::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::files::NewEntry;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
@@ -593,7 +594,12 @@ fn a_folder_moved_while_another_member_writes_in_it_stays_in_the_mount() {
     // Mallory's mount-like session adds a file to X while Alice moves X; Mallory's upload then
     // conflicts on X and merges.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let client = Client::open(&Home::new(&w.mallory.home), &Password::new(PASSWORD)).unwrap();
+    let client = Client::open(
+        &Home::new(&w.mallory.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap();
     let session = runtime.block_on(client.open_session("Docs", None)).unwrap();
     let name = |text: &str| text.parse::<EntryName>().unwrap();
     let a = runtime

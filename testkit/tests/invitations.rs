@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use strongroom_engine::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_protocol::certificates::{Signer, UserProfile};
@@ -16,7 +17,12 @@ use strongroom_testkit::scenario::{Org, join_device, join_user};
 use strongroom_testkit::{Pick, ServerOptions, SmtpSink, greet_and_claim};
 
 fn open(member: &strongroom_testkit::Member) -> Client {
-    Client::open(&Home::new(&member.home), &Password::new(PASSWORD)).expect("opening the device")
+    Client::open(
+        &Home::new(&member.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .expect("opening the device")
 }
 
 fn all_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

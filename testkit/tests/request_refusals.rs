@@ -277,6 +277,7 @@ fn blocks_up_to_the_protocol_limit_are_accepted_and_larger_ones_refused() {
     let realm = strongroom_engine::Client::open(
         &strongroom_engine::home::Home::new(&org.alice.home),
         &strongroom_engine::password::Password::new(strongroom_testkit::member::PASSWORD),
+        strongroom_engine::device_file::KdfPolicy::AllowWeak,
     )
     .unwrap()
     .workspace_context_offline("Blocks")

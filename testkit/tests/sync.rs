@@ -5,6 +5,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use strongroom_engine::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::files::WorkspacePath;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
@@ -222,11 +223,15 @@ fn revocation_refuses_the_user_and_rotates_the_key() {
     alice.ok(&["put", &before, "Docs:/before.txt"]);
     assert_eq!(read(&bob, &org, "Docs:/before.txt"), "Bob may read this\n");
     // What Bob's device holds: the workspace's keys as of now.
-    let bob_keys = Client::open(&Home::new(&bob.home), &Password::new(PASSWORD))
-        .unwrap()
-        .workspace_context_offline("Docs")
-        .unwrap()
-        .keys;
+    let bob_keys = Client::open(
+        &Home::new(&bob.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap()
+    .workspace_context_offline("Docs")
+    .unwrap()
+    .keys;
     assert_eq!(bob_keys.iter().map(|k| k.index).collect::<Vec<_>>(), [1]);
 
     alice.ok(&["user", "revoke", "bob@example.com"]);
@@ -239,7 +244,12 @@ fn revocation_refuses_the_user_and_rotates_the_key() {
     alice.ok(&["put", &secret, "Docs:/after.txt"]);
 
     // With the key Bob held, Alice's new manifest and blocks cannot be decrypted.
-    let mut alice_client = Client::open(&Home::new(&alice.home), &Password::new(PASSWORD)).unwrap();
+    let mut alice_client = Client::open(
+        &Home::new(&alice.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap();
     let rt = runtime();
     let entries = rt
         .block_on(alice_client.list(&"Docs:/".parse::<WorkspacePath>().unwrap(), None))

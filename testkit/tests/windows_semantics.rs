@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use strongroom_engine::client::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_testkit::Member;
@@ -24,7 +25,7 @@ const READ: u32 = 0x1; // FILE_READ_DATA
 /// `member`'s workspace as WinFsp would serve it.
 fn volume(runtime: &tokio::runtime::Runtime, member: &Member, workspace: &str) -> Volume {
     let home = Home::new(&member.home);
-    let client = Client::open(&home, &Password::new(PASSWORD)).unwrap();
+    let client = Client::open(&home, &Password::new(PASSWORD), KdfPolicy::AllowWeak).unwrap();
     let session = runtime
         .block_on(client.open_session(workspace, None))
         .unwrap();

@@ -178,6 +178,7 @@ fn main() -> anyhow::Result<()> {
         let client = strongroom_engine::Client::open(
             &strongroom_engine::home::Home::new(&alice.home),
             &strongroom_engine::password::Password::new(strongroom_testkit::member::PASSWORD),
+            strongroom_engine::device_file::KdfPolicy::AllowWeak,
         )?;
         client.workspace_context_offline("Bench")?.realm
     };

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use strongroom_engine::client::Client;
+use strongroom_engine::device_file::KdfPolicy;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_protocol::manifests::EntryName;
@@ -270,7 +271,11 @@ impl FreshDevice for StrongroomFresh {
         drop_caches();
         let runtime = tokio::runtime::Runtime::new()?;
         let measured = runtime.block_on(async {
-            let client = Client::open(&Home::new(&self.reader.home), &Password::new(PASSWORD))?;
+            let client = Client::open(
+                &Home::new(&self.reader.home),
+                &Password::new(PASSWORD),
+                KdfPolicy::AllowWeak,
+            )?;
             let session = client.open_session(&self.workspace, None).await?;
             let mut id = session.root();
             for name in LARGE.split('/') {

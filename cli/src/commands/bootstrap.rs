@@ -3,6 +3,7 @@ use strongroom_engine::bootstrap::{NewUser, bootstrap, default_device_label};
 use strongroom_protocol::links::BootstrapLink;
 
 use crate::Context;
+use crate::output::say;
 
 /// `strongroom bootstrap URL --email E --name N [--label L]`
 pub async fn run(
@@ -26,9 +27,14 @@ pub async fn run(
     let keys = bootstrap(&context.home, &link, user, &password, context.kdf)
         .await
         .context("bootstrap failed")?;
-    println!(
+    context.created_device();
+    say!(
         "Organization {} bootstrapped on {}. You are {} (ADMIN); this device is {} ({}).",
-        keys.organization, keys.server, keys.email, keys.device_label, keys.device_id
+        keys.organization,
+        keys.server,
+        keys.email,
+        keys.device_label,
+        keys.device_id
     );
     Ok(())
 }

@@ -7,7 +7,7 @@ use strongroom_engine::{Client, EngineError};
 use strongroom_protocol::time::Timestamp;
 
 use crate::Context;
-use crate::output::{table, time};
+use crate::output::{say, table, tell, time};
 use crate::progress::Bar;
 
 fn path(text: &str) -> anyhow::Result<WorkspacePath> {
@@ -19,11 +19,11 @@ fn report(what: &str, outcome: Option<SyncReport>) {
     match outcome {
         Some(report) => {
             for conflict in &report.conflicts {
-                println!("Conflict: the local version was kept as {conflict:?}.");
+                say!("Conflict: the local version was kept as \"{conflict}\".");
             }
-            println!("{what}.");
+            say!("{what}.");
         }
-        None => println!(
+        None => say!(
             "{what} on this device; it will be uploaded when the server is reachable (`strongroom sync`)."
         ),
     }
@@ -33,7 +33,7 @@ fn report(what: &str, outcome: Option<SyncReport>) {
 pub async fn ls(context: &Context, target: &str, at: Option<&str>) -> anyhow::Result<()> {
     let at = at.map(parse_time).transpose()?;
     let target = path(target)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let rows: Vec<Vec<String>> = client
         .list(&target, at)
         .await?
@@ -55,7 +55,7 @@ pub async fn ls(context: &Context, target: &str, at: Option<&str>) -> anyhow::Re
 /// `strongroom put LOCAL WS:/PATH`
 pub async fn put(context: &Context, local: &Path, target: &str) -> anyhow::Result<()> {
     let target = path(target)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let bar = Bar::new("put");
     let outcome = client.put(local, &target, &bar).await;
     bar.finish();
@@ -72,7 +72,7 @@ pub async fn get(
 ) -> anyhow::Result<()> {
     let at = at.map(parse_time).transpose()?;
     let source = path(source)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let bar = Bar::new("get");
     let outcome = if local == Path::new("-") {
         let mut stdout = std::io::stdout().lock();
@@ -88,7 +88,7 @@ pub async fn get(
 /// `strongroom mkdir WS:/PATH`
 pub async fn mkdir(context: &Context, target: &str) -> anyhow::Result<()> {
     let target = path(target)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     report(&format!("Created {target}"), client.mkdir(&target).await?);
     Ok(())
 }
@@ -96,7 +96,7 @@ pub async fn mkdir(context: &Context, target: &str) -> anyhow::Result<()> {
 /// `strongroom rm [-r] WS:/PATH`
 pub async fn rm(context: &Context, target: &str, recursive: bool) -> anyhow::Result<()> {
     let target = path(target)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     report(
         &format!("Removed {target}"),
         client.remove(&target, recursive).await?,
@@ -107,7 +107,7 @@ pub async fn rm(context: &Context, target: &str, recursive: bool) -> anyhow::Res
 /// `strongroom mv WS:/FROM WS:/TO`
 pub async fn mv(context: &Context, from: &str, to: &str) -> anyhow::Result<()> {
     let (from, to) = (path(from)?, path(to)?);
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     report(
         &format!("Moved {from} to {to}"),
         client.rename(&from, &to).await?,
@@ -118,7 +118,7 @@ pub async fn mv(context: &Context, from: &str, to: &str) -> anyhow::Result<()> {
 /// `strongroom history WS:/PATH`
 pub async fn history(context: &Context, target: &str) -> anyhow::Result<()> {
     let target = path(target)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let rows: Vec<Vec<String>> = client
         .history(&target)
         .await?
@@ -167,7 +167,7 @@ pub async fn restore(
         (None, Some(t)) => RestorePoint::At(parse_time(t)?),
         _ => anyhow::bail!("give either --version N or --at TIME"),
     };
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     report(
         &format!("Restored {target}"),
         client.restore(&target, point).await?,
@@ -178,35 +178,35 @@ pub async fn restore(
 /// `strongroom pin|unpin WS:/PATH`
 pub async fn pin(context: &Context, target: &str, pinned: bool) -> anyhow::Result<()> {
     let target = path(target)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let blocks = client.set_pinned(&target, pinned).await?;
     if pinned {
-        println!("{target} is available offline ({blocks} blocks kept on this device).");
+        say!("{target} is available offline ({blocks} blocks kept on this device).");
     } else {
-        println!("{target} is no longer kept offline.");
+        say!("{target} is no longer kept offline.");
     }
     Ok(())
 }
 
 /// `strongroom status`
 pub async fn status(context: &Context) -> anyhow::Result<()> {
-    let client = Client::open(&context.home, &context.password()?)?;
+    let client = context.open_client()?;
     let (pending, cached) = client.local_status()?;
-    println!(
+    say!(
         "device: {} ({}) of {}",
         client.keys().device_label,
         client.keys().email,
         client.keys().organization
     );
-    println!("server: {}", client.keys().server);
-    println!("changes waiting for upload: {pending}");
-    println!("block cache: {cached} bytes");
+    say!("server: {}", client.keys().server);
+    say!("changes waiting for upload: {pending}");
+    say!("block cache: {cached} bytes");
     Ok(())
 }
 
 /// `strongroom sync [WS] [--watch]`
 pub async fn sync(context: &Context, workspace: Option<&str>, watch: bool) -> anyhow::Result<()> {
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     if !watch {
         return sync_once(&mut client, workspace).await;
     }
@@ -225,7 +225,7 @@ pub async fn sync(context: &Context, workspace: Option<&str>, watch: bool) -> an
                 }
             }
             Err(e) if is_unreachable(&e) => {
-                eprintln!(
+                tell!(
                     "The server is unreachable; retrying in {} s.",
                     delay.as_secs()
                 );
@@ -258,7 +258,7 @@ async fn sync_once(client: &mut Client, workspace: Option<&str>) -> anyhow::Resu
     };
     for (name, report) in reports {
         if report.uploaded + report.downloaded > 0 || !report.conflicts.is_empty() {
-            println!(
+            say!(
                 "{name}: {} uploaded, {} downloaded, {} conflict copies",
                 report.uploaded,
                 report.downloaded,

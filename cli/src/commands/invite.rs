@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use strongroom_engine::Client;
 use strongroom_engine::bootstrap::default_device_label;
 use strongroom_engine::invite::{self, Claimant, DEFAULT_STEP_TIMEOUT, Participant};
 use strongroom_protocol::certificates::UserProfile;
@@ -9,13 +8,13 @@ use strongroom_protocol::links::InvitationLink;
 use strongroom_protocol::wire::{EmailDelivery, InvitationKind};
 
 use crate::Context;
-use crate::output::{table, time};
+use crate::output::{say, table, tell, time};
 use crate::prompt::StdinCodes;
 
 /// `strongroom invite user EMAIL [--admin]`
 pub async fn user(context: &Context, email: &str, admin: bool) -> anyhow::Result<()> {
     let email = email.parse()?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let profile = if admin {
         UserProfile::Admin
     } else {
@@ -24,30 +23,28 @@ pub async fn user(context: &Context, email: &str, admin: bool) -> anyhow::Result
     let created = client.invite_user(email, profile).await?;
     let email = client.keys().email.clone();
     match created.delivery {
-        EmailDelivery::Sent => println!("The invitation was emailed."),
+        EmailDelivery::Sent => say!("The invitation was emailed."),
         EmailDelivery::Outbox => {
-            println!("The invitation was written to the server's outbox (no SMTP configured).")
+            say!("The invitation was written to the server's outbox (no SMTP configured).")
         }
         EmailDelivery::Failed => {
-            println!("The invitation email could not be sent; pass the link on yourself.")
+            say!("The invitation email could not be sent; pass the link on yourself.")
         }
         EmailDelivery::NotSent => {}
     }
-    println!(
-        "When they run `strongroom claim`, run `strongroom greet` with this link (as {email}):"
-    );
-    println!("{}", created.url);
+    say!("When they run `strongroom claim`, run `strongroom greet` with this link (as {email}):");
+    say!("{}", created.url);
     Ok(())
 }
 
 /// `strongroom invite device`
 pub async fn device(context: &Context) -> anyhow::Result<()> {
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let created = client.invite_device().await?;
-    println!(
+    say!(
         "Run `strongroom claim` with this link on the new device, and `strongroom greet` with it here:"
     );
-    println!("{}", created.url);
+    say!("{}", created.url);
     Ok(())
 }
 
@@ -75,7 +72,7 @@ fn parse_token(invitation: &str) -> anyhow::Result<InvitationToken> {
 
 /// `strongroom invite list`
 pub async fn list(context: &Context) -> anyhow::Result<()> {
-    let client = Client::open(&context.home, &context.password()?)?;
+    let client = context.open_client()?;
     let rows: Vec<Vec<String>> = client
         .invitations()
         .await?
@@ -104,27 +101,29 @@ pub async fn cancel(context: &Context, invitation: &str) -> anyhow::Result<()> {
         Ok(id) => id,
         Err(_) => parse_token(invitation)?.id(),
     };
-    let client = Client::open(&context.home, &context.password()?)?;
+    let client = context.open_client()?;
     client.cancel_invitation(id).await?;
-    println!("The invitation {id} was cancelled.");
+    say!("The invitation {id} was cancelled.");
     Ok(())
 }
 
 /// `strongroom greet URL|TOKEN`
 pub async fn greet(context: &Context, invitation: &str) -> anyhow::Result<()> {
     let token = parse_token(invitation)?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
-    eprintln!("Waiting for the invited side to run `strongroom claim`...");
+    let mut client = context.open_client()?;
+    tell!("Waiting for the invited side to run `strongroom claim`...");
     let outcome = invite::greet(&mut client, &token, participant()).await?;
     if outcome.new_user {
-        println!(
+        say!(
             "{} joined the organization (user {}).",
-            outcome.email, outcome.user_id
+            outcome.email,
+            outcome.user_id
         );
     } else {
-        println!(
+        say!(
             "A new device of {} was added (device {}).",
-            outcome.email, outcome.device_id
+            outcome.email,
+            outcome.device_id
         );
     }
     Ok(())
@@ -146,17 +145,19 @@ pub async fn claim(
     context.ensure_no_device()?;
     let info = invite::invitation_info(&link).await?;
     match &info.kind {
-        InvitationKind::User { email, .. } => eprintln!(
+        InvitationKind::User { email, .. } => tell!(
             "{} invites {email} to the organization {}.",
-            info.greeter_human_name, link.organization
+            info.greeter_human_name,
+            link.organization
         ),
-        InvitationKind::Device => eprintln!(
+        InvitationKind::Device => tell!(
             "This adds a device of {} to {}.",
-            info.email, link.organization
+            info.email,
+            link.organization
         ),
     }
     let password = context.new_password()?;
-    eprintln!(
+    tell!(
         "Waiting for {} to run `strongroom greet`...",
         info.greeter_human_name
     );
@@ -172,10 +173,15 @@ pub async fn claim(
         participant(),
     )
     .await?;
+    context.created_device();
     let keys = outcome.keys;
-    println!(
+    say!(
         "Welcome to {}, {} <{}>: this device ({}, {}) is ready.",
-        keys.organization, keys.human_name, keys.email, keys.device_label, keys.device_id
+        keys.organization,
+        keys.human_name,
+        keys.email,
+        keys.device_label,
+        keys.device_id
     );
     Ok(())
 }

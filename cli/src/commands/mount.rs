@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use strongroom_engine::client::Client;
 use strongroom_engine::password::Password;
 use strongroom_vfs::Vfs;
 
 use super::files::parse_time;
 use crate::Context;
+use crate::output::{escaped, say, tell};
 
 /// How often other devices' changes are taken, and this device's uploaded, while mounted.
 const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -23,7 +23,7 @@ async fn open_vfs(
     at: Option<&str>,
 ) -> anyhow::Result<(Arc<Vfs>, bool)> {
     let at = at.map(parse_time).transpose()?;
-    let client = Client::open(&context.home, password)?;
+    let client = context.open(password)?;
     let session = client.open_session(workspace, at).await?;
     let online = session.online();
     let vfs = Arc::new(Vfs::new(
@@ -33,6 +33,54 @@ async fn open_vfs(
     ));
     vfs.spawn_sync(SYNC_EVERY);
     Ok((vfs, online))
+}
+
+/// The folder `mount-all` mounts a workspace on, under its parent: the workspace's name as
+/// `workspace list` shows it (escaped, so that no control or bidirectional character reaches a
+/// local file name, which the user's shell and tools print as it is), and one plain component,
+/// never a way out of the parent. A workspace name is an entry name (never empty, `.` or `..`,
+/// no `/` or NUL); this holds whatever reached here, and on Windows also what Windows refuses or
+/// reads as a device or a path (`\`, `:`, `CON`...).
+fn folder_name(workspace: &str) -> anyhow::Result<String> {
+    let name = escaped(workspace);
+    let mut components = Path::new(&name).components();
+    let one_plain_component = matches!(
+        (components.next(), components.next()),
+        (Some(std::path::Component::Normal(c)), None) if c == name.as_str()
+    );
+    if !one_plain_component {
+        bail!(
+            "the workspace name {name} cannot be a folder name: mount it with `strongroom mount` on a folder of your choice"
+        );
+    }
+    #[cfg(windows)]
+    if let Some(why) = windows_refuses(&name) {
+        bail!(
+            "the workspace name {name} cannot be a folder name on Windows ({why}): mount it with `strongroom mount` on a drive letter or a folder of your choice"
+        );
+    }
+    Ok(name)
+}
+
+/// Why Windows cannot hold `name` as a folder name in a folder, if it cannot.
+#[cfg(any(windows, test))]
+fn windows_refuses(name: &str) -> Option<&'static str> {
+    if name.contains(['<', '>', ':', '"', '/', '\\', '|', '?', '*']) {
+        return Some("it holds one of < > : \" / \\ | ? *");
+    }
+    if name.ends_with(['.', ' ']) {
+        return Some("it ends with a dot or a space");
+    }
+    let stem = name.split('.').next().unwrap_or_default().trim_end();
+    let device = ["CON", "PRN", "AUX", "NUL"]
+        .iter()
+        .any(|d| stem.eq_ignore_ascii_case(d))
+        || (stem.len() == 4
+            && ["COM", "LPT"]
+                .iter()
+                .any(|d| stem.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(d)))
+            && matches!(stem.as_bytes()[3], b'1'..=b'9'));
+    device.then_some("it names a device")
 }
 
 fn mounted_line(workspace: &str, dir: &Path, vfs: &Vfs, online: bool) -> String {
@@ -50,9 +98,9 @@ async fn finish(vfs: Arc<Vfs>, workspace: &str) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || saving.save_all()).await??;
     if !vfs.read_only() {
         if vfs.push_now().await? {
-            println!("Every change to {workspace} is uploaded");
+            say!("Every change to {workspace} is uploaded");
         } else {
-            println!(
+            say!(
                 "The server is unreachable: changes to {workspace} are kept on this device until the next sync"
             );
         }
@@ -85,11 +133,11 @@ pub async fn mount(
     at: Option<&str>,
 ) -> anyhow::Result<()> {
     prepare_mount_point(dir)?;
-    let password = context.password()?;
+    let password = context.unlock()?;
     let (vfs, online) = open_vfs(context, &password, workspace, at).await?;
     let mounted = strongroom_fuse::mount(vfs.clone(), dir, workspace)
         .with_context(|| format!("cannot mount on {}", dir.display()))?;
-    println!(
+    say!(
         "{}; Ctrl-C or `strongroom unmount {}` to stop",
         mounted_line(workspace, dir, &vfs, online),
         dir.display()
@@ -99,7 +147,7 @@ pub async fn mount(
         _ = finished(&mounted) => true,
     };
     if stopped_outside {
-        println!("{} was unmounted", dir.display());
+        say!("{} was unmounted", dir.display());
     } else {
         unmount_when_closed(mounted, dir).await?;
     }
@@ -115,7 +163,7 @@ async fn unmount_when_closed(mounted: strongroom_fuse::Mounted, dir: &Path) -> a
     let unmounted =
         tokio::task::spawn_blocking(move || strongroom_fuse::unmount_path(&path, false)).await?;
     if unmounted.is_err() {
-        println!(
+        say!(
             "Files are open in {}: it is detached, and they stay usable until their programs close them (Ctrl-C again to stop waiting)",
             dir.display()
         );
@@ -128,7 +176,7 @@ async fn unmount_when_closed(mounted: strongroom_fuse::Mounted, dir: &Path) -> a
             r = stop_requested() => {
                 r?;
                 // The serving threads stay blocked on the kernel; the process ends anyway.
-                println!("Stopped waiting: programs still using {} get errors from now on", dir.display());
+                say!("Stopped waiting: programs still using {} get errors from now on", dir.display());
                 return Ok(());
             }
         }
@@ -137,7 +185,7 @@ async fn unmount_when_closed(mounted: strongroom_fuse::Mounted, dir: &Path) -> a
     tokio::task::spawn_blocking(move || mounted.join())
         .await?
         .with_context(|| format!("unmounting {}", dir.display()))?;
-    println!("Unmounted {}", dir.display());
+    say!("Unmounted {}", dir.display());
     Ok(())
 }
 
@@ -186,8 +234,8 @@ const NEW_WORKSPACES_EVERY: std::time::Duration = std::time::Duration::from_secs
 #[cfg(unix)]
 pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let password = context.password()?;
-    let mut lister = Client::open(&context.home, &password)?;
+    let password = context.unlock()?;
+    let mut lister = context.open(&password)?;
     let mut mounts: Vec<MountedWorkspace> = Vec::new();
     let mut failed: std::collections::HashSet<String> = Default::default();
     let mut look = tokio::time::interval(NEW_WORKSPACES_EVERY);
@@ -215,13 +263,13 @@ pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyho
                     match mount_one(context, &password, dir, &name, at).await {
                         Ok(m) => mounts.push(m),
                         Err(e) => {
-                            eprintln!("cannot mount {name}: {e:#}");
+                            tell!("cannot mount {name}: {e:#}");
                             failed.insert(name);
                         }
                     }
                 }
                 if first {
-                    println!(
+                    say!(
                         "{} workspace(s) mounted under {}; Ctrl-C to stop",
                         mounts.len(),
                         dir.display()
@@ -233,9 +281,9 @@ pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyho
                 // One unmounted from outside: its changes are saved and uploaded.
                 while let Some(i) = mounts.iter().position(|m| m.mounted.finished()) {
                     let m = mounts.swap_remove(i);
-                    println!("{} was unmounted", m.dir.display());
+                    say!("{} was unmounted", m.dir.display());
                     if let Err(e) = finish(m.vfs, &m.name).await {
-                        eprintln!("saving {}: {e:#}", m.name);
+                        tell!("saving {}: {e:#}", m.name);
                     }
                 }
             }
@@ -256,7 +304,7 @@ async fn mount_one(
     name: &str,
     at: Option<&str>,
 ) -> anyhow::Result<MountedWorkspace> {
-    let dir = parent.join(name);
+    let dir = parent.join(folder_name(name)?);
     if !strongroom_fuse::is_stale_mount(&dir) {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -265,7 +313,7 @@ async fn mount_one(
     let (vfs, online) = open_vfs(context, password, name, at).await?;
     let mounted = strongroom_fuse::mount(vfs.clone(), &dir, name)
         .with_context(|| format!("cannot mount on {}", dir.display()))?;
-    println!("{}", mounted_line(name, &dir, &vfs, online));
+    say!("{}", mounted_line(name, &dir, &vfs, online));
     Ok(MountedWorkspace {
         name: name.to_owned(),
         dir,
@@ -278,7 +326,7 @@ async fn mount_one(
 #[cfg(unix)]
 pub fn unmount(dir: &Path) -> anyhow::Result<()> {
     strongroom_fuse::unmount_path(dir, strongroom_fuse::is_stale_mount(dir))?;
-    println!("Unmounted {}", dir.display());
+    say!("Unmounted {}", dir.display());
     Ok(())
 }
 
@@ -291,39 +339,44 @@ pub async fn mount(
     dir: &Path,
     at: Option<&str>,
 ) -> anyhow::Result<()> {
-    let password = context.password()?;
+    let password = context.unlock()?;
     let (vfs, online) = open_vfs(context, &password, workspace, at).await?;
-    let mounted = strongroom_winfsp::mount(vfs.clone(), dir, workspace)
+    let mounted = strongroom_winfsp::mount(vfs.clone(), dir, &escaped(workspace))
         .with_context(|| format!("cannot mount on {}", dir.display()))?;
-    println!(
+    say!(
         "{}; Ctrl-C to stop",
         mounted_line(workspace, dir, &vfs, online)
     );
     stop_requested().await?;
     tokio::task::spawn_blocking(move || mounted.unmount()).await?;
-    println!("Unmounted {}", dir.display());
+    say!("Unmounted {}", dir.display());
     finish(vfs, workspace).await
 }
 
 /// Mounts every workspace under `dir`, one folder each, until Ctrl-C.
 #[cfg(windows)]
 pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyhow::Result<()> {
-    let password = context.password()?;
-    let names = Client::open(&context.home, &password)?
-        .workspace_names()
-        .await?;
+    let password = context.unlock()?;
+    let names = context.open(&password)?.workspace_names().await?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut mounts = Vec::new();
     for name in names {
+        let folder = match folder_name(&name) {
+            Ok(folder) => folder,
+            Err(e) => {
+                tell!("cannot mount {name}: {e:#}");
+                continue;
+            }
+        };
         // WinFsp creates the folder it mounts on.
-        let point = dir.join(&name);
+        let point = dir.join(&folder);
         let (vfs, online) = open_vfs(context, &password, &name, at).await?;
-        let mounted = strongroom_winfsp::mount(vfs.clone(), &point, &name)
+        let mounted = strongroom_winfsp::mount(vfs.clone(), &point, &folder)
             .with_context(|| format!("cannot mount on {}", point.display()))?;
-        println!("{}", mounted_line(&name, &point, &vfs, online));
+        say!("{}", mounted_line(&name, &point, &vfs, online));
         mounts.push((name, vfs, mounted));
     }
-    println!("Ctrl-C to stop");
+    say!("Ctrl-C to stop");
     stop_requested().await?;
     for (name, vfs, mounted) in mounts {
         tokio::task::spawn_blocking(move || mounted.unmount()).await?;
@@ -336,4 +389,35 @@ pub async fn mount_all(context: &Context, dir: &Path, at: Option<&str>) -> anyho
 #[cfg(windows)]
 pub fn unmount(_: &Path) -> anyhow::Result<()> {
     bail!("on Windows a mount stops with Ctrl-C in the window of its `strongroom mount`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workspace_folder_is_its_escaped_name_and_one_plain_component() {
+        assert_eq!(folder_name("Projects").unwrap(), "Projects");
+        assert_eq!(folder_name("Été 2026").unwrap(), "Été 2026");
+        assert_eq!(
+            folder_name("Evil\x1b]0;pwned\x07\u{202e}").unwrap(),
+            "Evil\\u{1b}]0;pwned\\u{7}\\u{202e}"
+        );
+        for way_out in ["", ".", "..", "a/b", "/etc", "a/", "../x"] {
+            assert!(folder_name(way_out).is_err(), "{way_out:?}");
+        }
+    }
+
+    #[test]
+    fn windows_refuses_separators_devices_and_trailing_dots() {
+        for refused in [
+            "a\\b", "C:x", "..\\x", "a|b", "what?", "a*", "x.", "x ", "CON", "con.txt", "Com1",
+            "LPT9.log", "nul ",
+        ] {
+            assert!(windows_refuses(refused).is_some(), "{refused:?}");
+        }
+        for fine in ["Projects", "Console", "COM0", "LPT10", "a.b", "Été", "abÉ"] {
+            assert_eq!(windows_refuses(fine), None, "{fine:?}");
+        }
+    }
 }

@@ -1,11 +1,9 @@
-use strongroom_engine::Client;
-
 use crate::Context;
-use crate::output::{table, time};
+use crate::output::{say, table, time};
 
 /// `strongroom user list`
 pub async fn list(context: &Context) -> anyhow::Result<()> {
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let users = client.users().await?;
     let rows: Vec<Vec<String>> = users
         .iter()
@@ -34,15 +32,15 @@ pub async fn list(context: &Context) -> anyhow::Result<()> {
 /// `strongroom user revoke EMAIL`
 pub async fn revoke(context: &Context, email: &str) -> anyhow::Result<()> {
     let email = email.parse()?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     client.revoke_user(&email).await?;
-    println!("{email} was revoked: their devices can no longer connect.");
+    say!("{email} was revoked: their devices can no longer connect.");
     Ok(())
 }
 
 /// `strongroom device list`
 pub async fn devices(context: &Context) -> anyhow::Result<()> {
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let me = client.keys().device_id;
     let devices = client.devices().await?;
     let rows: Vec<Vec<String>> = devices

@@ -1,20 +1,19 @@
-use strongroom_engine::Client;
 use strongroom_protocol::workspace::WorkspaceRole;
 
 use crate::Context;
-use crate::output::table;
+use crate::output::{say, table};
 
 /// `strongroom workspace create NAME`
 pub async fn create(context: &Context, name: &str) -> anyhow::Result<()> {
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let realm = client.create_workspace(name).await?;
-    println!("Workspace {name} created ({realm}).");
+    say!("Workspace {name} created ({realm}).");
     Ok(())
 }
 
 /// `strongroom workspace list`
 pub async fn list(context: &Context) -> anyhow::Result<()> {
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     let rows: Vec<Vec<String>> = client
         .workspaces()
         .await?
@@ -43,17 +42,17 @@ pub async fn list(context: &Context) -> anyhow::Result<()> {
 pub async fn share(context: &Context, name: &str, email: &str, role: &str) -> anyhow::Result<()> {
     let role: WorkspaceRole = role.parse().map_err(anyhow::Error::msg)?;
     let email = email.parse()?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     client.share_workspace(name, &email, role).await?;
-    println!("{name} is shared with {email} as {role}.");
+    say!("{name} is shared with {email} as {role}.");
     Ok(())
 }
 
 /// `strongroom workspace unshare NAME EMAIL`
 pub async fn unshare(context: &Context, name: &str, email: &str) -> anyhow::Result<()> {
     let email = email.parse()?;
-    let mut client = Client::open(&context.home, &context.password()?)?;
+    let mut client = context.open_client()?;
     client.unshare_workspace(name, &email).await?;
-    println!("{email} was removed from {name}; its key was rotated.");
+    say!("{email} was removed from {name}; its key was rotated.");
     Ok(())
 }

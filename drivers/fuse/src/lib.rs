@@ -539,10 +539,29 @@ impl Mounted {
     }
 }
 
+/// The file system's name in the mount table (`strongroom:NAME`, what `mount`, `df` and
+/// `findmnt` print), from a workspace's name, which another member may have chosen: letters,
+/// digits, `-`, `_` and `.` as they are, anything else `_`. The kernel shows other controls as
+/// they are, and fusermount reads a comma as the start of another mount option.
+fn fs_name(name: &str) -> String {
+    let shown: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("strongroom:{shown}")
+}
+
 /// Mounts `vfs` on `mountpoint` (an existing, empty folder), served by background threads.
+/// `name` (the workspace's) names the file system in the mount table.
 pub fn mount(vfs: Arc<Vfs>, mountpoint: &Path, name: &str) -> std::io::Result<Mounted> {
     let mut options = vec![
-        MountOption::FSName(format!("strongroom:{name}")),
+        MountOption::FSName(fs_name(name)),
         MountOption::Subtype("strongroom".into()),
         MountOption::DefaultPermissions,
         MountOption::NoAtime,
@@ -617,5 +636,20 @@ fn writer_flags(open_flags: OpenFlags) -> FopenFlags {
         FopenFlags::FOPEN_DIRECT_IO
     } else {
         FopenFlags::empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_tables_name_holds_no_control_comma_or_bidirectional_character() {
+        assert_eq!(fs_name("Projects"), "strongroom:Projects");
+        assert_eq!(fs_name("Été-2026_v1.2"), "strongroom:Été-2026_v1.2");
+        assert_eq!(
+            fs_name("Evil\x1b]0;pwned\x07\u{202e},allow_other x"),
+            "strongroom:Evil__0_pwned___allow_other_x"
+        );
     }
 }

@@ -248,6 +248,15 @@ fn names() {
     }
     assert!("x".repeat(256).parse::<EntryName>().is_err());
     assert!("x".repeat(255).parse::<EntryName>().is_ok());
+    // Decoded (from a manifest or a message) the same checks apply: a name is never a way out of
+    // its folder. Controls are allowed in names (file systems allow them); the command line
+    // shows them escaped.
+    let decodes =
+        |text: &str| rmp_serde::from_slice::<EntryName>(&rmp_serde::to_vec(text).unwrap()).is_ok();
+    for bad in ["", ".", "..", "a/b", "/", "a\0b"] {
+        assert!(!decodes(bad), "{bad:?}");
+    }
+    assert!(decodes("clear\x1b[2J\u{202e}"));
 }
 
 #[test]

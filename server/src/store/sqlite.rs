@@ -249,9 +249,12 @@ fn reserve_personal_realm(tx: &Transaction<'_>, org: &str, user: &UserId) -> Sto
     Ok(())
 }
 
+/// An organization's quota columns (storage, workspaces, devices) and its bytes stored.
+type QuotaRow = (Option<i64>, Option<i64>, Option<i64>, i64);
+
 /// An organization's quotas and what it stores, inside a transaction.
 fn quotas_of(tx: &Transaction<'_>, org: &str) -> StoreResult<(Quotas, u64)> {
-    let row: Option<(Option<i64>, Option<i64>, Option<i64>, i64)> = tx
+    let row: Option<QuotaRow> = tx
         .query_row(
             "SELECT quota_storage_bytes, quota_workspaces, quota_devices, stored_bytes
              FROM organizations WHERE name = ?1",
@@ -1469,8 +1472,7 @@ impl MetadataStore for SqliteStore {
         let prune = self
             .remembered
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % PRUNE_EVERY
-            == 0;
+            .is_multiple_of(PRUNE_EVERY);
         tokio::task::spawn_blocking(move || {
             let conn = conn
                 .lock()

@@ -228,17 +228,17 @@ fn main() -> anyhow::Result<()> {
     );
     let exe = strongroom_testkit::bins::bin("strongroom");
     println!(
-        "  {} --home {} user list",
+        "  {} --insecure-fast-kdf --home {} user list",
         exe.display(),
         alice.home.display()
     );
     println!(
-        "  {} --home {} invite user carol@example.com",
+        "  {} --insecure-fast-kdf --home {} invite user carol@example.com",
         exe.display(),
         alice.home.display()
     );
     println!(
-        "  {} --home {} get Projects:/notes.txt -",
+        "  {} --insecure-fast-kdf --home {} get Projects:/notes.txt -",
         exe.display(),
         phone.home.display()
     );
@@ -249,7 +249,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "(Demo devices use a deliberately weak password key, --insecure-fast-kdf, to run fast.)"
+        "(Demo devices use a deliberately weak password key to run fast: a device file like theirs opens only with --insecure-fast-kdf, and every command says so.)"
     );
 
     if args.exit {
