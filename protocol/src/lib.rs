@@ -13,11 +13,13 @@
 //!   signed and encrypted manifests, encrypted blocks, messages sealed to a user.
 //! - [`wire`]: request and response bodies, errors, events and request signatures.
 //! - [`links`]: bootstrap and invitation URLs.
+//! - [`display`]: untrusted text shown safely to people.
 #![forbid(unsafe_code)]
 
 pub mod blocks;
 pub mod certificates;
 pub mod crypto;
+pub mod display;
 pub mod encoding;
 pub mod ids;
 pub mod invite;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 mod extract;
+pub mod logging;
 pub mod mail;
 pub mod routes;
 pub mod server;

@@ -99,6 +99,7 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
                 .unwrap_or_else(|_| "info,tower_http=info".into()),
         )
+        .fmt_fields(strongroom_server::logging::escaped_fields())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
