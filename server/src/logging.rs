@@ -2,8 +2,6 @@
 //! the log (names in certificates, mail errors quoting addresses, refusals), and a log read in
 //! a terminal must not be driven by it.
 
-use std::fmt::Write as _;
-
 use strongroom_protocol::display::Escaped;
 
 /// Formats log fields (messages included) escaped: tracing-subscriber writes `%` fields as they
