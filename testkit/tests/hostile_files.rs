@@ -313,6 +313,7 @@ fn tampered_manifests_are_refused() {
         }),
         "away from when the server received it",
     );
+    w.alice_edits_a("file a, version 4c\n");
     w.attack(
         "a version said to be received after the reader's clock",
         on_vlob(a, |mut v| {
