@@ -240,17 +240,24 @@ impl Client {
     /// refused from now on.
     pub async fn revoke_user(&mut self, email: &Email) -> Result<()> {
         self.refresh().await?;
-        let chain = self.trust.chain();
-        let user = chain.active_user_by_email(email).ok_or_else(|| {
-            EngineError::InvalidInput(format!(
-                "no user with the email {email} (or already revoked)"
-            ))
-        })?;
         if self.me()?.certificate.profile != UserProfile::Admin {
             return Err(EngineError::NotAllowed(
                 "only an ADMIN can revoke users".into(),
             ));
         }
+        let chain = self.trust.chain();
+        let Some(user) = chain.active_user_by_email(email) else {
+            // Revoked already: an eviction that did not finish is taken up again.
+            let revoked = chain
+                .users()
+                .filter(|u| u.certificate.email == *email && u.is_revoked())
+                .map(|u| u.certificate.user_id)
+                .last()
+                .ok_or_else(|| {
+                    EngineError::InvalidInput(format!("no user with the email {email}"))
+                })?;
+            return self.evict_revoked(revoked).await;
+        };
         let target = user.certificate.user_id;
         let certificate = Certificate::RevokedUser(RevokedUserCertificate {
             author: Signer::Device(self.keys.device_id),

@@ -107,6 +107,19 @@ pub enum EngineError {
         /// The highest version seen before.
         seen: u32,
     },
+    /// The server served a newer version of an entry as received before this device had seen
+    /// an older one as the latest: a write made later and backdated.
+    #[error(
+        "the server sent version {served} of an entry, after version {seen} was seen as the latest, as if received earlier: {reason} (a backdated write, such as a removed member's with the server's help); nothing was changed"
+    )]
+    Backdated {
+        /// The version served.
+        served: u32,
+        /// The version seen as the latest.
+        seen: u32,
+        /// The times.
+        reason: String,
+    },
     /// No workspace by that name.
     #[error("no workspace named {0:?} (see `strongroom workspace list`)")]
     UnknownWorkspace(String),
@@ -167,6 +180,12 @@ pub enum EngineError {
         /// What the system would do with the name.
         reason: &'static str,
     },
+    /// A user was revoked, but could not be removed from every workspace this user manages
+    /// (their key there is not rotated yet).
+    #[error(
+        "the user is revoked, but could not be removed from these workspaces, whose keys they still hold: {0}; run the same `user revoke` again once this is fixed"
+    )]
+    EvictionIncomplete(String),
     /// A mount does not follow this folder (it would make a cycle, or a folder with two
     /// parents or two names).
     #[error("{path} is not shown: {reason}")]

@@ -18,6 +18,7 @@ use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
 use strongroom_protocol::manifests::{Manifest, ManifestBody};
+use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::ReceivedCertificate;
 
 use crate::block_cache::Location;
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS seen_versions (
     realm BLOB NOT NULL,
     entry BLOB NOT NULL,
     version INTEGER NOT NULL,
+    seen_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (realm, entry)
 );
 CREATE TABLE IF NOT EXISTS realms (
@@ -151,6 +153,7 @@ impl LocalDb {
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
         migrate_to_packs(&conn).map_err(db_error)?;
+        migrate_seen_at(&conn).map_err(db_error)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
@@ -315,39 +318,54 @@ impl LocalDb {
 
     /// The highest version of a vlob this device has validated.
     pub fn seen_version(&self, realm: &RealmId, entry: &EntryId) -> Result<u32> {
-        self.with(|c| {
-            c.prepare_cached("SELECT version FROM seen_versions WHERE realm = ?1 AND entry = ?2")?
-                .query_row(params![realm.as_bytes(), entry.as_bytes()], |r| r.get(0))
-                .optional()
-        })
-        .map(|v| v.unwrap_or(0))
+        Ok(self.seen(realm, entry)?.map_or(0, |(version, _)| version))
     }
 
-    /// Records validated versions in one transaction (keeps the highest of each).
-    pub fn see_versions(&self, realm: &RealmId, versions: &[(EntryId, u32)]) -> Result<()> {
+    /// The highest version of a vlob this device has validated, and the last time (this
+    /// device's clock) it knew that version to be the latest.
+    pub fn seen(&self, realm: &RealmId, entry: &EntryId) -> Result<Option<(u32, Timestamp)>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT version, seen_at FROM seen_versions WHERE realm = ?1 AND entry = ?2",
+            )?
+            .query_row(params![realm.as_bytes(), entry.as_bytes()], |r| {
+                Ok((r.get(0)?, Timestamp::from_micros(r.get(1)?)))
+            })
+            .optional()
+        })
+    }
+
+    /// Records validated versions, each the latest at `now`, in one transaction (keeps the
+    /// highest of each, and when it was last known to be the latest).
+    pub fn see_versions(
+        &self,
+        realm: &RealmId,
+        versions: &[(EntryId, u32)],
+        now: Timestamp,
+    ) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             for (entry, version) in versions {
-                tx.prepare_cached(
-                    "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
-                )?
-                .execute(params![realm.as_bytes(), entry.as_bytes(), version])?;
+                tx.prepare_cached(SEE_VERSION)?.execute(params![
+                    realm.as_bytes(),
+                    entry.as_bytes(),
+                    version,
+                    now.as_micros()
+                ])?;
             }
             tx.commit()
         })
     }
 
-    /// Records a validated version (keeps the highest).
-    pub fn see_version(&self, realm: &RealmId, entry: &EntryId, version: u32) -> Result<()> {
-        self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO seen_versions (realm, entry, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (realm, entry) DO UPDATE SET version = max(version, ?3)",
-            )?
-            .execute(params![realm.as_bytes(), entry.as_bytes(), version])
-            .map(drop)
-        })
+    /// Records a validated version, the latest at `now` (keeps the highest).
+    pub fn see_version(
+        &self,
+        realm: &RealmId,
+        entry: &EntryId,
+        version: u32,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.see_versions(realm, &[(*entry, version)], now)
     }
 
     /// A realm's last processed checkpoint.
@@ -606,6 +624,27 @@ fn location(pack: Option<i64>, offset: Option<i64>) -> Option<Location> {
 
 /// Adds the pack columns to a database whose block cache predates packs (its blocks stay in
 /// their files, readable and evicted as before).
+/// Records a seen version: the highest is kept, with the time it was last known to be the
+/// latest (a lower one changes nothing).
+const SEE_VERSION: &str = "INSERT INTO seen_versions (realm, entry, version, seen_at)
+     VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (realm, entry) DO UPDATE SET
+         seen_at = CASE WHEN excluded.version >= version THEN excluded.seen_at ELSE seen_at END,
+         version = max(version, excluded.version)";
+
+/// Databases from before `seen_at` get it (0: "long ago", which constrains nothing).
+fn migrate_seen_at(conn: &Connection) -> rusqlite::Result<()> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info('seen_versions') WHERE name = 'seen_at'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE seen_versions ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;",
+        )?;
+    }
+    Ok(())
+}
+
 fn migrate_to_packs(conn: &Connection) -> rusqlite::Result<()> {
     let has_packs = conn
         .prepare("SELECT 1 FROM pragma_table_info('blocks') WHERE name = 'pack'")?

@@ -22,7 +22,7 @@ use crate::clock::{certificate_time, now};
 use crate::error::{EngineError, Result};
 use crate::local_db::LocalEntry;
 use crate::remote::WriteOutcome;
-use strongroom_protocol::time::check_received;
+use strongroom_protocol::time::{check_not_backdated, check_received};
 
 /// A workspace as listed for the user.
 #[derive(Debug, Clone)]
@@ -160,19 +160,27 @@ impl Client {
         let mut out = Vec::with_capacity(served.len());
         for vlob in &served {
             let manifest = self.open_version(context, vlob)?;
-            let seen = self.db().seen_version(&context.realm, &vlob.id)?;
-            if manifest.version < seen {
-                return Err(EngineError::Rollback {
-                    served: manifest.version,
-                    seen,
-                });
+            if let Some((seen, seen_latest)) = self.db().seen(&context.realm, &vlob.id)? {
+                if manifest.version < seen {
+                    return Err(EngineError::Rollback {
+                        served: manifest.version,
+                        seen,
+                    });
+                }
+                if manifest.version > seen {
+                    check_not_backdated(vlob.received, seen_latest).map_err(|e| {
+                        EngineError::Backdated {
+                            served: manifest.version,
+                            seen,
+                            reason: e.to_string(),
+                        }
+                    })?;
+                }
             }
             out.push(manifest);
         }
-        for manifest in &out {
-            self.db()
-                .see_version(&context.realm, &manifest.id, manifest.version)?;
-        }
+        let versions: Vec<(EntryId, u32)> = out.iter().map(|m| (m.id, m.version)).collect();
+        self.db().see_versions(&context.realm, &versions, now())?;
         Ok(out)
     }
 
@@ -223,7 +231,7 @@ impl Client {
         match self.remote_write_vlob(context.realm, request).await? {
             WriteOutcome::Written => {
                 self.db()
-                    .see_version(&context.realm, &id, manifest.version)?;
+                    .see_version(&context.realm, &id, manifest.version, now())?;
                 Ok(Some(manifest))
             }
             WriteOutcome::Conflict => Ok(None),
@@ -617,27 +625,42 @@ impl Client {
 
     /// Removes a revoked user from every workspace this user manages, rotating each key.
     pub(crate) async fn evict_revoked(&mut self, revoked: UserId) -> Result<()> {
+        // One workspace that fails (its chain refused, the server gone) must not leave the
+        // others' keys with the revoked user: each is tried, the failures reported together.
+        let mut failed = Vec::new();
         for entry in self.sync_user_manifest().await? {
-            let chain = self.realm_chain(entry.realm).await?;
-            let mine = chain
-                .role(&self.keys().user_id)
-                .is_some_and(WorkspaceRole::can_manage);
-            if !mine || chain.role(&revoked).is_none() {
-                continue;
+            if let Err(e) = self.evict_from(entry.realm, revoked).await {
+                tracing::warn!(workspace = %strongroom_protocol::display::escaped(entry.name.as_str()), error = %e, "the revoked user could not be removed from this workspace");
+                failed.push(format!("{}: {e}", entry.name));
             }
-            let certificate = RealmCertificate::Role(RoleCertificate {
-                author: self.keys().device_id,
-                timestamp: certificate_time(chain.last_timestamp()),
-                realm: entry.realm,
-                user_id: revoked,
-                role: None,
-            })
-            .sign(self.signing_key());
-            self.remote_add_realm_certificate(entry.realm, certificate, Vec::new())
-                .await?;
-            self.rotate_workspace_key(entry.realm).await?;
         }
-        Ok(())
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::EvictionIncomplete(failed.join("; ")))
+        }
+    }
+
+    /// Removes `revoked` from one workspace this user manages, and rotates its key.
+    async fn evict_from(&mut self, realm: RealmId, revoked: UserId) -> Result<()> {
+        let chain = self.realm_chain(realm).await?;
+        let mine = chain
+            .role(&self.keys().user_id)
+            .is_some_and(WorkspaceRole::can_manage);
+        if !mine || chain.role(&revoked).is_none() {
+            return Ok(());
+        }
+        let certificate = RealmCertificate::Role(RoleCertificate {
+            author: self.keys().device_id,
+            timestamp: certificate_time(chain.last_timestamp()),
+            realm,
+            user_id: revoked,
+            role: None,
+        })
+        .sign(self.signing_key());
+        self.remote_add_realm_certificate(realm, certificate, Vec::new())
+            .await?;
+        self.rotate_workspace_key(realm).await
     }
 
     /// Reads new messages: workspaces shared with this user, new keys, removals. Each is

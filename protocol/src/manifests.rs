@@ -16,7 +16,7 @@ use crate::crypto::signing::SigningKey;
 use crate::encoding::{DecodeError, Encoded};
 use crate::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
 use crate::signed::Signed;
-use crate::time::{CLOCK_SKEW_MICROS, OutOfBallpark, Timestamp, check_ballpark};
+use crate::time::{CLOCK_SKEW_MICROS, OutOfBallpark, Timestamp, check_ballpark, judged_at};
 use crate::trust::{CertificateChain, TrustError};
 use crate::workspace::{RealmChain, WorkspaceRole};
 
@@ -357,8 +357,9 @@ pub fn open_manifest(
             });
         }
     }
+    let judged = judged_at(manifest.timestamp, expected.received);
     let (device, user) = identity
-        .active_author_at(&manifest.author, manifest.timestamp)
+        .active_author_at(&manifest.author, judged)
         .map_err(ManifestError::Author)?;
     signed.verify(&device.verify_key).map_err(|_| {
         ManifestError::Author(TrustError::BadSignature(format!(
@@ -369,7 +370,7 @@ pub fn open_manifest(
     let user_id = user.certificate.user_id;
     let allowed = match authority {
         WriteAuthority::Workspace(chain) => chain
-            .role_at(&user_id, manifest.timestamp)
+            .role_at(&user_id, judged)
             .is_some_and(WorkspaceRole::can_write),
         WriteAuthority::User(owner) => owner == user_id,
     };

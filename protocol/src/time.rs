@@ -2,7 +2,8 @@
 //! pass the current time in.
 //!
 //! **The ballpark rule.** Whatever a device signs carries the device's own timestamp (its
-//! "authored" time), and rights are judged at that time: was the author revoked, did it hold the
+//! "authored" time), and rights are judged at that time (or at its reception, if earlier:
+//! [`judged_at`]): was the author revoked, did it hold the
 //! role? Left alone, an author could date a certificate in 2100 and freeze a chain whose
 //! timestamps must increase. So the server refuses anything authored more than
 //! [`CLOCK_SKEW_MICROS`] away from its own clock and records when it received each object; every
@@ -98,6 +99,47 @@ pub struct OutOfBallpark {
     pub received: Timestamp,
 }
 
+/// When an author's rights over a signed object are judged: the earlier of its own date and
+/// the time the server received it. An object dated ahead of its arrival (by up to the
+/// ballpark's skew) is judged when the server had it, so that a removal or revocation made
+/// after it arrived, but dated before its own date, does not make every client refuse it
+/// afterwards (a workspace poisoned by its removed member). An object dated behind its arrival
+/// is judged at its date: the server can move that by at most the skew.
+pub fn judged_at(authored: Timestamp, received: Timestamp) -> Timestamp {
+    authored.min(received)
+}
+
+/// How long before the moment a device saw an entry's version as the latest a newer version
+/// may still say it was received: two skews (the device's clock against the server's, and a
+/// write in flight while the device read).
+pub const BACKDATING_MARGIN_MICROS: i64 = 2 * CLOCK_SKEW_MICROS;
+
+/// A newer version than one a device saw as the latest must have reached the server after
+/// that moment: one said to be received well before it was written later and backdated (a
+/// removed member's write dated to when they could still write, the server helping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "it is said to be received at {received}, before {seen_latest} when an older version was seen as the latest"
+)]
+pub struct Backdated {
+    /// When the server says it received the newer version.
+    pub received: Timestamp,
+    /// When the device last saw the older version as the latest (its own clock).
+    pub seen_latest: Timestamp,
+}
+
+/// Checks a newer version's reception time against when the device last saw an older version
+/// as the latest ([`Backdated`]).
+pub fn check_not_backdated(received: Timestamp, seen_latest: Timestamp) -> Result<(), Backdated> {
+    if received < seen_latest.plus_micros(-BACKDATING_MARGIN_MICROS) {
+        return Err(Backdated {
+            received,
+            seen_latest,
+        });
+    }
+    Ok(())
+}
+
 /// The ballpark rule: an object authored at `authored` and received by the server at
 /// `received` must have been dated within [`CLOCK_SKEW_MICROS`] of its arrival.
 pub fn check_ballpark(authored: Timestamp, received: Timestamp) -> Result<(), OutOfBallpark> {
@@ -133,6 +175,36 @@ pub fn check_received(received: Timestamp, now: Timestamp) -> Result<(), Receive
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rights_are_judged_at_the_earlier_of_date_and_reception() {
+        let (early, late) = (Timestamp::from_micros(10), Timestamp::from_micros(20));
+        assert_eq!(
+            judged_at(late, early),
+            early,
+            "dated ahead: judged at arrival"
+        );
+        assert_eq!(
+            judged_at(early, late),
+            early,
+            "dated behind: judged at its date"
+        );
+    }
+
+    #[test]
+    fn a_newer_version_received_well_before_an_older_one_was_seen_latest_is_backdated() {
+        let seen = Timestamp::from_micros(1_000 * CLOCK_SKEW_MICROS);
+        assert!(check_not_backdated(seen, seen).is_ok());
+        assert!(check_not_backdated(seen.plus_micros(-BACKDATING_MARGIN_MICROS), seen).is_ok());
+        let backdated = seen.plus_micros(-BACKDATING_MARGIN_MICROS - 1);
+        assert_eq!(
+            check_not_backdated(backdated, seen),
+            Err(Backdated {
+                received: backdated,
+                seen_latest: seen
+            })
+        );
+    }
 
     #[test]
     fn dates_print_as_rfc3339() {

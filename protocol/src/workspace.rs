@@ -16,7 +16,7 @@ use crate::crypto::hash::{Digest, derive_key, mac};
 use crate::crypto::secret_key::SecretKey;
 use crate::encoding::{DecodeError, Encoded, peek_tag};
 use crate::ids::{DeviceId, RealmId, UserId};
-use crate::time::{OutOfBallpark, Timestamp, check_ballpark};
+use crate::time::{OutOfBallpark, Timestamp, check_ballpark, judged_at};
 use crate::trust::{CertificateChain, TrustError};
 
 /// What a member may do in a workspace, from least to most.
@@ -348,8 +348,9 @@ impl RealmChain {
             return Err(RealmError::TimestampNotIncreasing);
         }
         let author_device = certificate.author();
+        let judged = judged_at(timestamp, received);
         let (device, author) = identity
-            .active_author_at(&author_device, timestamp)
+            .active_author_at(&author_device, judged)
             .map_err(RealmError::Identity)?;
         signed.verify_signature(&device.verify_key).map_err(|_| {
             RealmError::Identity(TrustError::BadSignature(format!("device {author_device}")))
@@ -372,7 +373,7 @@ impl RealmChain {
                 }
                 let target_ok = identity
                     .user(&c.user_id)
-                    .is_some_and(|u| c.role.is_none() || !u.is_revoked_at(timestamp));
+                    .is_some_and(|u| c.role.is_none() || !u.is_revoked_at(judged));
                 if !target_ok {
                     return Err(RealmError::BadTarget(c.user_id));
                 }

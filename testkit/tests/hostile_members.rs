@@ -17,6 +17,7 @@ use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, EntryId, RealmId};
+use strongroom_protocol::manifests::ManifestBody;
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     CreateRealmRequest, ErrorCode, RealmCertificateRequest, UploadCertificateRequest,
@@ -25,6 +26,7 @@ use strongroom_protocol::wire::{
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
 };
+use strongroom_testkit::forge::{Forged, Forger};
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::{Org, join_user};
@@ -450,4 +452,94 @@ fn opening_a_workspace_takes_a_rotated_key_by_itself() {
         std::fs::read_to_string(out).unwrap(),
         "after the rotation\n"
     );
+}
+
+/// Bob, a CONTRIBUTOR of Alice's `Team`, with a file `notes.txt` of his there that Alice has
+/// read, and his device open as a forger (holding the workspace's current key).
+fn team_with_bobs_notes() -> (Org, Member, Forger, EntryId, u32) {
+    let org = Org::new();
+    let bob = org.member("bob");
+    join_user(&org.alice, &bob, "bob@example.com", "Bob", &[]);
+    org.alice.ok(&["workspace", "create", "Team"]);
+    org.alice.share("Team", "bob@example.com", "contributor");
+    let notes = org.path().join("notes.txt");
+    std::fs::write(&notes, "Bob's first notes\n").unwrap();
+    bob.ok(&["put", notes.to_str().unwrap(), "Team:/notes.txt"]);
+    assert!(org.alice.ok(&["ls", "Team:/"]).contains("notes.txt"));
+    let mut forger = Forger::new(&bob, "Team");
+    let (id, version) = forger.entry("/", "notes.txt");
+    (org, bob, forger, id, version)
+}
+
+fn empty_file(parent: EntryId) -> ManifestBody {
+    ManifestBody::File {
+        parent,
+        size: 0,
+        block_size: 1 << 20,
+        blocks: Vec::new(),
+        index: Vec::new(),
+    }
+}
+
+/// A member writes versions dated ahead of the server's clock (as far as the server accepts, or
+/// what a fast clock does), then is removed from the workspace, or revoked: their versions
+/// arrived before the removal, so every member keeps reading the workspace (before, each
+/// member's client refused them as written after the removal, and every command on the
+/// workspace failed from then on).
+#[test]
+fn versions_dated_ahead_do_not_poison_a_workspace_when_their_author_is_removed() {
+    for removal in [
+        &["workspace", "unshare", "Team", "bob@example.com"][..],
+        &["user", "revoke", "bob@example.com"][..],
+    ] {
+        let (org, _bob, forger, id, version) = team_with_bobs_notes();
+        let mut ahead = Forged::new(id, version + 1, empty_file(forger.root()));
+        ahead.timestamp = Some(now().plus_micros(4 * 60 * 1_000_000));
+        forger.write(vec![ahead]);
+        org.alice.ok(removal);
+        let listed = org.alice.ok(&["ls", "Team:/"]);
+        assert!(listed.contains("notes.txt"), "{removal:?}: {listed}");
+        // A member who joins later reads it too.
+        let carol = org.member("carol");
+        join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
+        org.alice.share("Team", "carol@example.com", "reader");
+        assert!(carol.ok(&["ls", "Team:/"]).contains("notes.txt"));
+    }
+}
+
+/// The server shows a version of an entry as received before a moment when it had shown Alice
+/// an older version as the latest: a version written later and backdated (the way a removed
+/// member, holding the old key, could write "before" their removal with the server's help).
+/// Alice's client refuses it. The time that passes is simulated: Alice's record of when she
+/// last saw version 1 as the latest is moved 20 minutes after Bob's version 2 arrived.
+#[test]
+fn a_version_backdated_before_what_a_member_already_saw_is_refused() {
+    let (org, _bob, forger, id, version) = team_with_bobs_notes();
+    forger.write(vec![Forged::new(
+        id,
+        version + 1,
+        empty_file(forger.root()),
+    )]);
+    let later = now().plus_micros(20 * 60 * 1_000_000).as_micros();
+    let db = rusqlite::Connection::open(org.alice.home.join("local.sqlite")).unwrap();
+    let moved = db
+        .execute(
+            "UPDATE seen_versions SET seen_at = ?1 WHERE entry = ?2 AND version = ?3",
+            rusqlite::params![later, id.as_bytes(), version],
+        )
+        .unwrap();
+    assert_eq!(moved, 1, "Alice had seen version {version} of the notes");
+    drop(db);
+    let refused = org.alice.fails(&["get", "Team:/notes.txt", "-"]);
+    assert!(refused.contains("backdated"), "{refused}");
+    // Nothing of it was taken: Alice still holds version 1.
+    let db = rusqlite::Connection::open(org.alice.home.join("local.sqlite")).unwrap();
+    let seen: u32 = db
+        .query_row(
+            "SELECT version FROM seen_versions WHERE entry = ?1",
+            [id.as_bytes()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(seen, version);
 }

@@ -347,7 +347,8 @@ impl Client {
         let versions: Vec<(EntryId, u32)> =
             rows.iter().map(|(id, e)| (*id, e.base_version())).collect();
         self.db().put_entries(&realm, &rows)?;
-        self.db().see_versions(&realm, &versions)?;
+        self.db()
+            .see_versions(&realm, &versions, crate::clock::now())?;
         report.uploaded += rows.len();
         for (id, snapshot) in conflicts {
             // The entry as it is now: it may have changed since the round's snapshot.
