@@ -497,6 +497,10 @@ fn versions_dated_ahead_do_not_poison_a_workspace_when_their_author_is_removed()
         ahead.timestamp = Some(now().plus_micros(4 * 60 * 1_000_000));
         forger.write(vec![ahead]);
         org.alice.ok(removal);
+        if removal[0] == "user" {
+            // An eviction is taken up again by the same command (nothing left to do here).
+            org.alice.ok(removal);
+        }
         let listed = org.alice.ok(&["ls", "Team:/"]);
         assert!(listed.contains("notes.txt"), "{removal:?}: {listed}");
         // A member who joins later reads it too.
