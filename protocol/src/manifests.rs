@@ -18,7 +18,7 @@ use crate::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
 use crate::signed::Signed;
 use crate::time::{CLOCK_SKEW_MICROS, OutOfBallpark, Timestamp, check_ballpark, judged_at};
 use crate::trust::{CertificateChain, TrustError};
-use crate::workspace::{RealmChain, WorkspaceRole};
+use crate::workspace::RealmChain;
 
 /// A name inside a folder: 1 to 255 bytes of UTF-8, without `/` or NUL, not `.` or `..`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -359,7 +359,7 @@ pub fn open_manifest(
     }
     let judged = judged_at(manifest.timestamp, expected.received);
     let (device, user) = identity
-        .active_author_at(&manifest.author, judged)
+        .active_author_for(&manifest.author, judged, expected.received)
         .map_err(ManifestError::Author)?;
     signed.verify(&device.verify_key).map_err(|_| {
         ManifestError::Author(TrustError::BadSignature(format!(
@@ -369,9 +369,7 @@ pub fn open_manifest(
     })?;
     let user_id = user.certificate.user_id;
     let allowed = match authority {
-        WriteAuthority::Workspace(chain) => chain
-            .role_at(&user_id, judged)
-            .is_some_and(WorkspaceRole::can_write),
+        WriteAuthority::Workspace(chain) => chain.could_write(&user_id, judged, expected.received),
         WriteAuthority::User(owner) => owner == user_id,
     };
     if !allowed {

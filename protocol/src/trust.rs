@@ -98,6 +98,8 @@ pub struct TrustedUser {
     pub certificate: UserCertificate,
     /// Their revocation, if any.
     pub revoked: Option<RevokedUserCertificate>,
+    /// When the server received their revocation.
+    pub revoked_received: Option<Timestamp>,
     /// Their devices, in order of certification.
     pub devices: Vec<DeviceId>,
 }
@@ -106,6 +108,19 @@ impl TrustedUser {
     /// Whether the user is revoked at `at`.
     pub fn is_revoked_at(&self, at: Timestamp) -> bool {
         self.revoked.as_ref().is_some_and(|r| r.timestamp <= at)
+    }
+
+    /// Whether the user had lost their rights for an object dated (as judged) `judged` and
+    /// received at `received`: revoked both by the revocation's date at `judged` and by its
+    /// reception at `received`. Either frame alone would refuse honest objects: a revocation
+    /// dated behind its arrival (a slow clock) would refuse what the server accepted from the
+    /// user meanwhile, which every client must still read.
+    pub fn is_revoked_for(&self, judged: Timestamp, received: Timestamp) -> bool {
+        let Some(revocation) = &self.revoked else {
+            return false;
+        };
+        let by_reception = self.revoked_received.unwrap_or(revocation.timestamp);
+        revocation.timestamp <= judged && by_reception <= received
     }
 
     /// Whether the user is revoked now.
@@ -211,6 +226,25 @@ impl CertificateChain {
         Ok((certificate, user))
     }
 
+    /// The device and user of an author who was not revoked for an object dated (as judged)
+    /// `judged` and received at `received` (see [`TrustedUser::is_revoked_for`]).
+    pub fn active_author_for(
+        &self,
+        device: &DeviceId,
+        judged: Timestamp,
+        received: Timestamp,
+    ) -> Result<(&DeviceCertificate, &TrustedUser), TrustError> {
+        let certificate = self
+            .devices
+            .get(device)
+            .ok_or(TrustError::UnknownDevice(*device))?;
+        let user = &self.users[&certificate.user_id];
+        if user.is_revoked_for(judged, received) {
+            return Err(TrustError::AuthorRevoked { device: *device });
+        }
+        Ok((certificate, user))
+    }
+
     /// Validates a signed certificate against the chain without changing it. `received` is
     /// when the server received it: the server's clock when it validates an upload, the time
     /// the server recorded when a client validates what it fetched.
@@ -253,7 +287,7 @@ impl CertificateChain {
     /// Validates a signed certificate and, if valid, appends it to the chain.
     pub fn add(&mut self, signed: &[u8], received: Timestamp) -> Result<Certificate, TrustError> {
         let certificate = self.validate(signed, received)?;
-        self.apply(&certificate);
+        self.apply(&certificate, received);
         Ok(certificate)
     }
 
@@ -342,7 +376,7 @@ impl CertificateChain {
         }
     }
 
-    fn apply(&mut self, certificate: &Certificate) {
+    fn apply(&mut self, certificate: &Certificate, received: Timestamp) {
         match certificate {
             Certificate::User(user) => {
                 self.active_emails.insert(user.email.clone(), user.user_id);
@@ -352,6 +386,7 @@ impl CertificateChain {
                     TrustedUser {
                         certificate: user.clone(),
                         revoked: None,
+                        revoked_received: None,
                         devices: Vec::new(),
                     },
                 );
@@ -371,6 +406,7 @@ impl CertificateChain {
                     .expect("validated: the user exists");
                 self.active_emails.remove(&user.certificate.email);
                 user.revoked = Some(revoked.clone());
+                user.revoked_received = Some(received);
             }
         }
         self.last_timestamp = Some(certificate.timestamp());

@@ -237,7 +237,8 @@ pub enum RealmError {
 #[derive(Debug, Clone)]
 pub struct RealmChain {
     realm: RealmId,
-    history: HashMap<UserId, Vec<(Timestamp, Option<WorkspaceRole>)>>,
+    /// Each user's role changes: (date, reception, role).
+    history: HashMap<UserId, Vec<(Timestamp, Timestamp, Option<WorkspaceRole>)>>,
     key_checks: BTreeMap<u32, Digest>,
     /// When each key index was certified.
     key_times: BTreeMap<u32, Timestamp>,
@@ -303,7 +304,7 @@ impl RealmChain {
         self.history
             .get(user)
             .and_then(|h| h.last())
-            .and_then(|(_, r)| *r)
+            .and_then(|(_, _, r)| *r)
     }
 
     /// A user's role at a point in time.
@@ -311,16 +312,40 @@ impl RealmChain {
         self.history
             .get(user)?
             .iter()
-            .take_while(|(t, _)| *t <= at)
+            .take_while(|(t, _, _)| *t <= at)
             .last()
-            .and_then(|(_, r)| *r)
+            .and_then(|(_, _, r)| *r)
+    }
+
+    /// A user's role when the server had received the certificates up to `received`.
+    pub fn role_received_at(&self, user: &UserId, received: Timestamp) -> Option<WorkspaceRole> {
+        self.history
+            .get(user)?
+            .iter()
+            .take_while(|(_, r, _)| *r <= received)
+            .last()
+            .and_then(|(_, _, r)| *r)
+    }
+
+    /// Whether `user` could write an object dated (as judged) `judged` and received at
+    /// `received`: by the role certificates' dates at `judged`, or by their receptions at
+    /// `received`. Either frame alone would refuse honest writes: a removal dated behind its
+    /// arrival (a slow clock) would refuse what the server accepted meanwhile, and a grant
+    /// dated ahead of its arrival (a fast clock) the grantee's first writes, the creator's own
+    /// first root folder among them.
+    pub fn could_write(&self, user: &UserId, judged: Timestamp, received: Timestamp) -> bool {
+        self.role_at(user, judged)
+            .is_some_and(WorkspaceRole::can_write)
+            || self
+                .role_received_at(user, received)
+                .is_some_and(WorkspaceRole::can_write)
     }
 
     /// Current members and their roles.
     pub fn members(&self) -> impl Iterator<Item = (UserId, WorkspaceRole)> + '_ {
         self.history
             .iter()
-            .filter_map(|(user, h)| h.last().and_then(|(_, r)| r.map(|r| (*user, r))))
+            .filter_map(|(user, h)| h.last().and_then(|(_, _, r)| r.map(|r| (*user, r))))
     }
 
     /// Whether `user` was ever a member.
@@ -350,7 +375,7 @@ impl RealmChain {
         let author_device = certificate.author();
         let judged = judged_at(timestamp, received);
         let (device, author) = identity
-            .active_author_at(&author_device, judged)
+            .active_author_for(&author_device, judged, received)
             .map_err(RealmError::Identity)?;
         signed.verify_signature(&device.verify_key).map_err(|_| {
             RealmError::Identity(TrustError::BadSignature(format!("device {author_device}")))
@@ -373,7 +398,7 @@ impl RealmChain {
                 }
                 let target_ok = identity
                     .user(&c.user_id)
-                    .is_some_and(|u| c.role.is_none() || !u.is_revoked_at(judged));
+                    .is_some_and(|u| c.role.is_none() || !u.is_revoked_for(judged, received));
                 if !target_ok {
                     return Err(RealmError::BadTarget(c.user_id));
                 }
@@ -405,11 +430,12 @@ impl RealmChain {
     ) -> Result<RealmCertificate, RealmError> {
         let certificate = self.validate(identity, signed, received)?;
         match &certificate {
-            RealmCertificate::Role(c) => self
-                .history
-                .entry(c.user_id)
-                .or_default()
-                .push((c.timestamp, c.role)),
+            RealmCertificate::Role(c) => {
+                self.history
+                    .entry(c.user_id)
+                    .or_default()
+                    .push((c.timestamp, received, c.role))
+            }
             RealmCertificate::KeyRotation(c) => {
                 self.key_checks.insert(c.key_index, c.key_check);
                 self.key_times.insert(c.key_index, c.timestamp);

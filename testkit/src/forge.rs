@@ -159,4 +159,32 @@ impl Forger {
             response.results
         );
     }
+
+    /// Writes `blob` as version `version` of `id`, under the workspace's current key index
+    /// (what a member can store though it opens for nobody: the server cannot check it).
+    pub fn write_blob(&self, id: EntryId, version: u32, blob: Vec<u8>) {
+        let (key_index, _) = self.context.current_key().expect("workspace key");
+        let request = VlobBatchWriteRequest {
+            writes: vec![VlobWriteRequest {
+                id,
+                version,
+                key_index,
+                timestamp: crate::raw::now(),
+                blob: ByteBuf::from(blob),
+            }],
+        };
+        let response: VlobBatchWriteResponse = self
+            .runtime
+            .block_on(self.client.call(
+                Method::POST,
+                &format!("/realms/{}/vlobs/batch", self.context.realm),
+                Some(&request),
+            ))
+            .expect("writing the blob");
+        assert!(
+            matches!(response.results[..], [VlobWriteResult::Written { .. }]),
+            "{:?}",
+            response.results
+        );
+    }
 }

@@ -1,7 +1,9 @@
 use super::*;
 use crate::certificates::UserProfile;
 use crate::testing::{Member, Org};
-use crate::workspace::{KeyRotationCertificate, RealmCertificate, RoleCertificate, key_check};
+use crate::workspace::{
+    KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
+};
 use rand_core::OsRng;
 
 struct Setup {
@@ -320,4 +322,62 @@ fn a_write_with_a_key_replaced_well_before_is_refused() {
     let mut with_new_key = coordinates(&late);
     with_new_key.key_index = 2;
     assert!(open_manifest(&blob, &with_new_key, &new_key, &s.org.chain, auth).is_ok());
+}
+
+/// A grant dated ahead of its arrival (a fast clock) and a removal dated behind its arrival (a
+/// slow clock): what the server accepted from the member between the two arrivals opens for
+/// every member, in whichever frame it falls (before, the grantee's first write and the writes
+/// made just before the removal arrived were refused by everyone, for good).
+#[test]
+fn rights_follow_the_servers_order_when_a_certificate_is_dated_away_from_its_arrival() {
+    let mut s = setup();
+    let minute = 60_000_000;
+    let bob = Member {
+        user_id: s.bob.user_id,
+        device_id: s.bob.device_id,
+        key: s.bob.key.clone(),
+    };
+    let role = |s: &Setup, timestamp, role| {
+        RealmCertificate::Role(RoleCertificate {
+            author: s.alice.device_id,
+            timestamp,
+            realm: s.realm,
+            user_id: s.bob.user_id,
+            role,
+        })
+        .sign(&s.alice.key)
+    };
+    let arrived = s.org.tick();
+    let grant = role(
+        &s,
+        arrived.plus_micros(minute),
+        Some(WorkspaceRole::Contributor),
+    );
+    s.chain.add(&s.org.chain, &grant, arrived).unwrap();
+    let removal = role(&s, arrived.plus_micros(minute + 1), None);
+    let removal_arrived = arrived.plus_micros(3 * minute);
+    s.chain
+        .add(&s.org.chain, &removal, removal_arrived)
+        .unwrap();
+    let open_at = |s: &mut Setup, at: Timestamp| {
+        let mut m = file(s, &bob, EntryId::generate(&mut OsRng), 1);
+        m.timestamp = at;
+        let blob = seal_manifest(&m, &bob.key, &s.key, 1, &mut OsRng);
+        open_manifest(
+            &blob,
+            &coordinates(&m),
+            &s.key,
+            &s.org.chain,
+            WriteAuthority::Workspace(&s.chain),
+        )
+    };
+    // Right after the grant arrived, before its date.
+    assert!(open_at(&mut s, arrived.plus_micros(1_000)).is_ok());
+    // After the removal's date, before it arrived.
+    assert!(open_at(&mut s, arrived.plus_micros(2 * minute)).is_ok());
+    // After both.
+    assert_eq!(
+        open_at(&mut s, removal_arrived.plus_micros(1_000)),
+        Err(ManifestError::NotAllowed(s.bob.user_id))
+    );
 }
