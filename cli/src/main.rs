@@ -237,9 +237,9 @@ enum InviteCommand {
     },
     /// Invite a new device of yours.
     Device,
-    /// List the pending invitations you may greet.
+    /// List the pending invitations you may greet (an ADMIN: every one, with who made it).
     List,
-    /// Cancel a pending invitation: its link stops working.
+    /// Cancel a pending invitation (yours; an ADMIN: any): its link stops working.
     Cancel {
         /// The invitation link, its token, or its id (from `invite list`).
         invitation: String,

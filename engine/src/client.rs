@@ -210,7 +210,8 @@ impl Client {
             .await
     }
 
-    /// Pending invitations this device may greet.
+    /// Pending invitations this device may greet; for an ADMIN, every pending invitation of the
+    /// organization (each names its greeter).
     pub async fn invitations(&self) -> Result<Vec<InvitationInfo>> {
         let list: InvitationListResponse = self.call(Method::GET, "/invitations", None).await?;
         Ok(list.invitations)

@@ -290,6 +290,16 @@ fn wire_messages() {
             storage_bytes: Some(10 << 30),
             workspaces: Some(50),
             devices: None,
+            stored_bytes: None,
+        },
+    );
+    check(
+        "organization-quotas-answer",
+        &OrganizationQuotas {
+            storage_bytes: Some(10 << 30),
+            workspaces: None,
+            devices: Some(20),
+            stored_bytes: Some(123_456),
         },
     );
     check(

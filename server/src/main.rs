@@ -71,11 +71,13 @@ enum OrgCommand {
         #[arg(long)]
         admin_token_file: Option<PathBuf>,
     },
-    /// Set an organization's quotas (what is not given stays as it was; `none` removes a limit).
+    /// Set an organization's quotas (what is not given stays as it was; `none` removes a limit)
+    /// and show them with the bytes stored now.
     Quota {
         /// Name of the organization.
         name: String,
-        /// Bytes of blocks and manifests stored (10GiB, 500MB, 1048576, none).
+        /// Bytes of blocks, manifests, workspace certificates and messages stored (10GiB, 500MB,
+        /// 1048576, none).
         #[arg(long)]
         storage: Option<String>,
         /// Workspaces (a number or none).
@@ -263,6 +265,7 @@ async fn set_quotas(
         storage_bytes: change.storage_bytes.unwrap_or(current.storage_bytes),
         workspaces: change.workspaces.unwrap_or(current.workspaces),
         devices: change.devices.unwrap_or(current.devices),
+        stored_bytes: None,
     };
     admin_call(
         reqwest::Method::PUT,
@@ -279,6 +282,9 @@ async fn set_quotas(
         show(quotas.workspaces),
         show(quotas.devices)
     );
+    if let Some(stored) = current.stored_bytes {
+        println!("Stored now: {stored} bytes");
+    }
     Ok(())
 }
 

@@ -43,12 +43,17 @@ impl Encoded for CreateOrganizationResponse {
 /// organization (`None`: no limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OrganizationQuotas {
-    /// Bytes of blocks and manifests stored.
+    /// Bytes stored: blocks, manifests, workspace certificates and messages.
     pub storage_bytes: Option<u64>,
     /// Workspaces.
     pub workspaces: Option<u64>,
     /// Devices of users who are not revoked.
     pub devices: Option<u64>,
+    /// What the organization stores now, counted against `storage_bytes`: set by the server's
+    /// `GET` answer, ignored in a `PUT`. Absent from older servers' answers (and left out when
+    /// `None`, so that older decoders read the rest unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<u64>,
 }
 
 impl Encoded for OrganizationQuotas {

@@ -64,8 +64,15 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 10;
 /// keys, nonces and ids).
 pub const MAX_STEP_BYTES: usize = 64 << 10;
 
-/// At most this many pending invitations per organization (the listing stays bounded).
+/// At most this many pending user invitations per organization (the listing stays bounded).
+/// Device invitations do not count here: any member may create them, so that a member cannot
+/// take every slot and block the ADMINs' user invitations (see
+/// [`MAX_PENDING_DEVICE_INVITATIONS_PER_USER`]).
 pub const MAX_PENDING_INVITATIONS: usize = 1000;
+
+/// At most this many pending device invitations per user: enough to enroll a few devices at
+/// once, too few for one member to crowd the organization's invitations.
+pub const MAX_PENDING_DEVICE_INVITATIONS_PER_USER: usize = 5;
 
 /// The largest encrypted manifest a vlob holds (2 MiB).
 pub const MAX_VLOB_BYTES: usize = 2 << 20;

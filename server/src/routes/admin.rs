@@ -46,11 +46,14 @@ pub async fn quotas(
     _: Administrator,
     Path(org): Path<String>,
 ) -> Result<Msgpack<OrganizationQuotas>, ApiError> {
-    let quotas = state.store.quotas(&organization_named(&org)?).await?;
+    let org = organization_named(&org)?;
+    let quotas = state.store.quotas(&org).await?;
+    let stored = state.store.stored_bytes(&org).await?;
     Ok(Msgpack(OrganizationQuotas {
         storage_bytes: quotas.storage_bytes,
         workspaces: quotas.workspaces,
         devices: quotas.devices,
+        stored_bytes: Some(stored),
     }))
 }
 

@@ -56,10 +56,32 @@ fn check_greeter(
     }
 }
 
+/// May this device see or cancel this invitation? Its greeter may, and an ADMIN may see and
+/// cancel every invitation of the organization (so that no member's device invitations stay
+/// out of the ADMINs' reach) without greeting the device invitations of others.
+fn check_manager(
+    auth: &AuthenticatedDevice,
+    invitation: &InvitationRecord,
+) -> Result<(), ApiError> {
+    if auth.user.profile == UserProfile::Admin {
+        return Ok(());
+    }
+    check_greeter(auth, invitation)
+}
+
 async fn greeter_invitation(
     state: &AppState,
     auth: &AuthenticatedDevice,
     id: &str,
+) -> Result<InvitationRecord, ApiError> {
+    checked_invitation(state, auth, id, check_greeter).await
+}
+
+async fn checked_invitation(
+    state: &AppState,
+    auth: &AuthenticatedDevice,
+    id: &str,
+    check: fn(&AuthenticatedDevice, &InvitationRecord) -> Result<(), ApiError>,
 ) -> Result<InvitationRecord, ApiError> {
     let id: TokenId = id
         .parse()
@@ -74,7 +96,7 @@ async fn greeter_invitation(
                 "no such invitation in this organization",
             )
         })?;
-    check_greeter(auth, &invitation)?;
+    check(auth, &invitation)?;
     ensure_not_expired(&invitation)?;
     Ok(invitation)
 }
@@ -171,7 +193,8 @@ fn invitation_mail(
     }
 }
 
-/// `GET /authenticated/{org}/invitations`: the pending invitations this device may greet.
+/// `GET /authenticated/{org}/invitations`: the pending invitations this device may greet, and
+/// for an ADMIN every pending invitation of the organization (each names who created it).
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
@@ -181,7 +204,7 @@ pub async fn list(
         .pending_invitations(&auth.org, now())
         .await?
         .iter()
-        .filter(|i| check_greeter(&auth, i).is_ok())
+        .filter(|i| check_manager(&auth, i).is_ok())
         .map(describe)
         .collect();
     Ok(Msgpack(InvitationListResponse { invitations }))
@@ -194,17 +217,17 @@ pub async fn info(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Msgpack<InvitationInfo>, ApiError> {
     Ok(Msgpack(describe(
-        &greeter_invitation(&state, &auth, &id).await?,
+        &checked_invitation(&state, &auth, &id, check_manager).await?,
     )))
 }
 
-/// `DELETE /authenticated/{org}/invitations/{id}`
+/// `DELETE /authenticated/{org}/invitations/{id}`: by its greeter, or any ADMIN.
 pub async fn cancel(
     State(state): State<AppState>,
     auth: AuthenticatedDevice,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Msgpack<Ack>, ApiError> {
-    let invitation = greeter_invitation(&state, &auth, &id).await?;
+    let invitation = checked_invitation(&state, &auth, &id, check_manager).await?;
     state
         .store
         .cancel_invitation(&auth.org, invitation.id)

@@ -258,6 +258,14 @@ pub async fn add_certificate(
     {
         return Err(too_large(MAX_MESSAGE_BYTES));
     }
+    // A cheap refusal before validating anything; the store counts the bytes for good.
+    let size = request.certificate.len() as u64
+        + request
+            .messages
+            .iter()
+            .map(|m| m.sealed.len() as u64)
+            .sum::<u64>();
+    state.store.check_storage(&auth.org, size).await?;
     let received = now();
     {
         let mut identities = state.chains.lock().await;
@@ -271,11 +279,24 @@ pub async fn add_certificate(
         if author(&certificate) != auth.device_id {
             return Err(signed_by_caller());
         }
+        // Messages go to the workspace's members (new keys, as of this certificate) and to
+        // the user a role certificate names (shared with, or removed from, the workspace):
+        // nobody else has a reason to hear from this workspace.
+        let named = match &certificate {
+            RealmCertificate::Role(c) => Some(c.user_id),
+            RealmCertificate::KeyRotation(_) => None,
+        };
         for recipient in &recipients {
             if identity.user(recipient).is_none_or(|u| u.is_revoked()) {
                 return Err(ApiError::new(
                     ErrorCode::MalformedRequest,
                     "a message is addressed to an unknown or revoked user",
+                ));
+            }
+            if chain.role(recipient).is_none() && named != Some(*recipient) {
+                return Err(ApiError::new(
+                    ErrorCode::NotAllowed,
+                    "a message is addressed to a user who is neither a member of this workspace nor named by the certificate",
                 ));
             }
         }

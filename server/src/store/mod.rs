@@ -100,7 +100,7 @@ pub struct StoredCertificate {
 /// What a server administrator allows an organization; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Quotas {
-    /// Bytes of blocks and manifests stored.
+    /// Bytes stored: blocks, manifests, workspace certificates and messages.
     pub storage_bytes: Option<u64>,
     /// Workspaces.
     pub workspaces: Option<u64>,
@@ -235,9 +235,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         device: DeviceId,
     ) -> StoreResult<Option<DeviceRecord>>;
 
-    /// Creates an invitation; refused beyond
+    /// Creates an invitation; a user invitation is refused beyond
     /// [`MAX_PENDING_INVITATIONS`](strongroom_protocol::wire::MAX_PENDING_INVITATIONS) pending
-    /// ones.
+    /// user invitations in the organization, a device invitation beyond
+    /// [`MAX_PENDING_DEVICE_INVITATIONS_PER_USER`](strongroom_protocol::wire::MAX_PENDING_DEVICE_INVITATIONS_PER_USER)
+    /// pending device invitations of its greeter.
     async fn create_invitation(
         &self,
         id: &OrganizationId,
@@ -298,7 +300,7 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Creates a workspace realm with its first certificates; refuses an existing or reserved
     /// id (every user's personal realm is reserved when the user is certified) and enforces the
-    /// workspace quota.
+    /// workspace quota; the certificates' bytes count against the storage quota.
     async fn create_realm(
         &self,
         id: &OrganizationId,
@@ -317,7 +319,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Vec<StoredCertificate>>>;
 
     /// Appends a validated realm certificate if the realm's chain still has `expected_len`
-    /// certificates, and queues its messages, in one transaction.
+    /// certificates, and queues its messages, in one transaction; the certificate's and the
+    /// messages' bytes count against the storage quota.
     async fn append_realm_certificate(
         &self,
         id: &OrganizationId,
@@ -414,6 +417,10 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// An organization's quotas.
     async fn quotas(&self, id: &OrganizationId) -> StoreResult<Quotas>;
+
+    /// The bytes an organization stores, counted against its storage quota: blocks, manifests,
+    /// workspace certificates and messages.
+    async fn stored_bytes(&self, id: &OrganizationId) -> StoreResult<u64>;
 
     /// Remembers a signed request (by the digest of what was signed) until `expires`; `false`
     /// if it was seen before: a replay. Shared by every server process of the deployment.

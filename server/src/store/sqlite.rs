@@ -17,7 +17,8 @@ use strongroom_protocol::invite::InviteSide;
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     AbortReason, AttemptAbort, ErrorCode, IncomingMessage, InvitationKind, InvitationStatus,
-    MAX_PENDING_INVITATIONS, VlobChange, VlobVersion, VlobVersionInfo,
+    MAX_PENDING_DEVICE_INVITATIONS_PER_USER, MAX_PENDING_INVITATIONS, VlobChange, VlobVersion,
+    VlobVersionInfo,
 };
 
 use super::*;
@@ -214,7 +215,9 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute(
             "UPDATE organizations SET stored_bytes =
                  COALESCE((SELECT SUM(size) FROM blocks WHERE blocks.org = organizations.name), 0)
-               + COALESCE((SELECT SUM(length(blob)) FROM vlobs WHERE vlobs.org = organizations.name), 0)",
+               + COALESCE((SELECT SUM(length(blob)) FROM vlobs WHERE vlobs.org = organizations.name), 0)
+               + COALESCE((SELECT SUM(length(bytes)) FROM realm_certificates c WHERE c.org = organizations.name), 0)
+               + COALESCE((SELECT SUM(length(sealed)) FROM messages m WHERE m.org = organizations.name), 0)",
             [],
         )?;
     }
@@ -893,15 +896,33 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<()> {
         let org = id.to_string();
         self.with(move |tx| {
-            let pending: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM invitations WHERE org = ?1 AND status = 'pending' AND expires_on >= ?2",
-                params![org, inv.created_on.as_micros()],
-                |r| r.get(0),
-            )?;
-            if pending as usize >= MAX_PENDING_INVITATIONS {
-                return Err(quota_exceeded(format!(
-                    "the organization already has {MAX_PENDING_INVITATIONS} pending invitations; cancel some first"
-                )));
+            // Device invitations (any member may create them) are counted per user, user
+            // invitations (ADMINs only) per organization: a member cannot crowd out the others.
+            let device = rmp_serde::to_vec(&InvitationKind::Device).map_err(backend)?;
+            if inv.kind == InvitationKind::Device {
+                let pending: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM invitations WHERE org = ?1 AND status = 'pending' AND expires_on >= ?2
+                     AND kind = ?3 AND greeter_user_id = ?4",
+                    params![org, inv.created_on.as_micros(), device, inv.greeter_user_id.as_bytes()],
+                    |r| r.get(0),
+                )?;
+                if pending as usize >= MAX_PENDING_DEVICE_INVITATIONS_PER_USER {
+                    return Err(quota_exceeded(format!(
+                        "you already have {MAX_PENDING_DEVICE_INVITATIONS_PER_USER} pending device invitations; cancel one first (`strongroom invite list`, `strongroom invite cancel`)"
+                    )));
+                }
+            } else {
+                let pending: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM invitations WHERE org = ?1 AND status = 'pending' AND expires_on >= ?2
+                     AND kind <> ?3",
+                    params![org, inv.created_on.as_micros(), device],
+                    |r| r.get(0),
+                )?;
+                if pending as usize >= MAX_PENDING_INVITATIONS {
+                    return Err(quota_exceeded(format!(
+                        "the organization already has {MAX_PENDING_INVITATIONS} pending user invitations; cancel some first"
+                    )));
+                }
             }
             tx.execute(
                 "INSERT INTO invitations (org, id, kind, email, greeter_user_id, greeter_human_name, created_on, expires_on, status)
@@ -1099,6 +1120,8 @@ impl MetadataStore for SqliteStore {
             if inserted == 0 {
                 return Err(refuse(ErrorCode::RealmExists, "a workspace (or a user's own realm) with this id exists already"));
             }
+            let size: u64 = certificates.iter().map(|c| c.bytes.len() as u64).sum();
+            add_stored_bytes(tx, &org, size)?;
             for (i, c) in certificates.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO realm_certificates (org, realm, idx, bytes, received) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1160,6 +1183,11 @@ impl MetadataStore for SqliteStore {
             if inserted == 0 {
                 return Err(refuse(ErrorCode::Conflict, "the workspace changed at the same time; retry"));
             }
+            // Certificates and messages are stored for good: they count like blocks and
+            // manifests, so that a workspace OWNER cannot store without limit through them.
+            let size = certificate.bytes.len() as u64
+                + messages.iter().map(|m| m.sealed.len() as u64).sum::<u64>();
+            add_stored_bytes(tx, &org, size)?;
             for message in &messages {
                 let next: i64 = tx.query_row(
                     "SELECT COUNT(*) FROM messages WHERE org = ?1 AND recipient = ?2",
@@ -1462,6 +1490,11 @@ impl MetadataStore for SqliteStore {
         self.with(move |tx| Ok(quotas_of(tx, &org)?.0)).await
     }
 
+    async fn stored_bytes(&self, id: &OrganizationId) -> StoreResult<u64> {
+        let org = id.to_string();
+        self.with(move |tx| Ok(quotas_of(tx, &org)?.1)).await
+    }
+
     async fn remember_request(
         &self,
         _id: &OrganizationId,
@@ -1583,4 +1616,146 @@ fn read_stored_certificate(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCe
         bytes: row.get(0)?,
         received: Timestamp::from_micros(row.get(1)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+    use strongroom_protocol::certificates::UserProfile;
+    use strongroom_protocol::ids::InvitationToken;
+
+    fn store() -> (tempfile::TempDir, SqliteStore, OrganizationId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let org: OrganizationId = "acme".parse().unwrap();
+        (dir, store, org)
+    }
+
+    async fn with_org() -> (tempfile::TempDir, SqliteStore, OrganizationId) {
+        let (dir, store, org) = store();
+        let token = InvitationToken::generate(&mut OsRng).id();
+        store
+            .create_organization(&org, token, Timestamp::from_micros(1))
+            .await
+            .unwrap();
+        (dir, store, org)
+    }
+
+    fn code(result: StoreResult<()>) -> Option<ErrorCode> {
+        match result {
+            Ok(()) => None,
+            Err(StoreError::Api(e)) => Some(e.code),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn invitation(kind: InvitationKind, greeter: UserId) -> InvitationRecord {
+        InvitationRecord {
+            id: InvitationToken::generate(&mut OsRng).id(),
+            kind,
+            email: "someone@example.com".parse().unwrap(),
+            greeter_user_id: greeter,
+            greeter_human_name: "Someone".parse().unwrap(),
+            created_on: Timestamp::from_micros(1_000),
+            expires_on: Timestamp::from_micros(i64::MAX / 2),
+            status: InvitationStatus::Pending,
+        }
+    }
+
+    #[tokio::test]
+    async fn device_invitations_are_capped_per_user_and_leave_user_invitations_free() {
+        let (_dir, store, org) = with_org().await;
+        let member = UserId::generate(&mut OsRng);
+        let other = UserId::generate(&mut OsRng);
+        let mut mine = Vec::new();
+        for _ in 0..MAX_PENDING_DEVICE_INVITATIONS_PER_USER {
+            let record = invitation(InvitationKind::Device, member);
+            mine.push(record.id);
+            store.create_invitation(&org, record).await.unwrap();
+        }
+        let refused = store
+            .create_invitation(&org, invitation(InvitationKind::Device, member))
+            .await;
+        assert_eq!(code(refused), Some(ErrorCode::QuotaExceeded));
+        // Another user's device, and a user invitation, still fit.
+        store
+            .create_invitation(&org, invitation(InvitationKind::Device, other))
+            .await
+            .unwrap();
+        let user = InvitationKind::User {
+            email: "new@example.com".parse().unwrap(),
+            profile: UserProfile::Standard,
+        };
+        store
+            .create_invitation(&org, invitation(user, other))
+            .await
+            .unwrap();
+        // Cancelling one frees a slot.
+        store.cancel_invitation(&org, mine[0]).await.unwrap();
+        store
+            .create_invitation(&org, invitation(InvitationKind::Device, member))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn realm_certificates_and_messages_count_against_the_storage_quota() {
+        let (_dir, store, org) = with_org().await;
+        let realm = RealmId::generate(&mut OsRng);
+        let at = Timestamp::from_micros(1_000);
+        let certificate = |len: usize| StoredCertificate {
+            bytes: vec![7; len],
+            received: at,
+        };
+        store
+            .create_realm(&org, realm, vec![certificate(100), certificate(100)])
+            .await
+            .unwrap();
+        assert_eq!(store.stored_bytes(&org).await.unwrap(), 200);
+        let message = |len: usize| NewMessage {
+            recipient: UserId::generate(&mut OsRng),
+            sender: DeviceId::generate(&mut OsRng),
+            received: at,
+            sealed: vec![9; len],
+        };
+        store
+            .append_realm_certificate(
+                &org,
+                realm,
+                2,
+                certificate(50),
+                vec![message(1000), message(1000)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.stored_bytes(&org).await.unwrap(), 2250);
+        store
+            .set_quotas(
+                &org,
+                Quotas {
+                    storage_bytes: Some(3000),
+                    ..Quotas::default()
+                },
+            )
+            .await
+            .unwrap();
+        let refused = store
+            .append_realm_certificate(&org, realm, 3, certificate(50), vec![message(1000)])
+            .await;
+        assert_eq!(code(refused), Some(ErrorCode::QuotaExceeded));
+        // Nothing of the refused request was kept: the chain did not grow, no bytes counted.
+        assert_eq!(store.stored_bytes(&org).await.unwrap(), 2250);
+        let chain = store
+            .realm_certificates(&org, realm, 0, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(chain.len(), 3);
+        store
+            .append_realm_certificate(&org, realm, 3, certificate(50), vec![message(500)])
+            .await
+            .unwrap();
+        assert_eq!(store.stored_bytes(&org).await.unwrap(), 2800);
+    }
 }
