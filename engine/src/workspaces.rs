@@ -194,11 +194,11 @@ impl Client {
 
     /// The latest version of an entry refuses to open, for a reason any member who may write
     /// could have caused (a blob that does not decrypt, or does not decode): rather than lose
-    /// the entry (and with a folder, everything below it) for every member for good, the
-    /// newest earlier version that opens is taken, no older than `floor` (the version this
-    /// device saw), and its version number raised to the refused one's, so that the next
-    /// write goes on top of it and replaces it. Said in a warning; with none that opens, the
-    /// refusal stands.
+    /// the entry (and with a folder, everything below it) for every member's reading, the
+    /// newest earlier version that opens is shown, no older than `floor` (the version this
+    /// device saw), with a warning; with none that opens, the refusal stands. The entry stays
+    /// read-only here (a change conflicts with the refused version): writing on top of it
+    /// would let a server that garbles another member's valid version have it silently undone.
     async fn newest_valid_below(
         &self,
         context: &RealmContext,
@@ -219,9 +219,8 @@ impl Client {
                 ));
             }
             match self.open_version(context, &earlier) {
-                Ok(mut manifest) => {
-                    tracing::warn!(entry = %latest.id, refused = latest.version, kept = version, reason = %refused, "the latest version of an entry is refused; the newest valid one is shown, and the next change replaces it");
-                    manifest.version = latest.version;
+                Ok(manifest) => {
+                    tracing::warn!(entry = %latest.id, refused = latest.version, kept = version, reason = %refused, "the latest version of an entry is refused; the newest valid one is shown, read-only");
                     return Ok(manifest);
                 }
                 Err(e) if member_can_cause(&e) => continue,

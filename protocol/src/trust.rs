@@ -215,15 +215,23 @@ impl CertificateChain {
         device: &DeviceId,
         at: Timestamp,
     ) -> Result<(&DeviceCertificate, &TrustedUser), TrustError> {
-        let certificate = self
-            .devices
-            .get(device)
-            .ok_or(TrustError::UnknownDevice(*device))?;
-        let user = &self.users[&certificate.user_id];
+        let (certificate, user) = self.device_and_user(device)?;
         if user.is_revoked_at(at) {
             return Err(TrustError::AuthorRevoked { device: *device });
         }
         Ok((certificate, user))
+    }
+
+    /// A certified device and its user.
+    fn device_and_user(
+        &self,
+        device: &DeviceId,
+    ) -> Result<(&DeviceCertificate, &TrustedUser), TrustError> {
+        let certificate = self
+            .devices
+            .get(device)
+            .ok_or(TrustError::UnknownDevice(*device))?;
+        Ok((certificate, &self.users[&certificate.user_id]))
     }
 
     /// The device and user of an author who was not revoked for an object dated (as judged)
@@ -234,11 +242,7 @@ impl CertificateChain {
         judged: Timestamp,
         received: Timestamp,
     ) -> Result<(&DeviceCertificate, &TrustedUser), TrustError> {
-        let certificate = self
-            .devices
-            .get(device)
-            .ok_or(TrustError::UnknownDevice(*device))?;
-        let user = &self.users[&certificate.user_id];
+        let (certificate, user) = self.device_and_user(device)?;
         if user.is_revoked_for(judged, received) {
             return Err(TrustError::AuthorRevoked { device: *device });
         }

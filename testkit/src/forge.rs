@@ -139,6 +139,24 @@ impl Forger {
                 }
             })
             .collect();
+        self.send(writes);
+    }
+
+    /// Writes `blob` as version `version` of `id`, under the workspace's current key index
+    /// (what a member can store though it opens for nobody: the server cannot check it).
+    pub fn write_blob(&self, id: EntryId, version: u32, blob: Vec<u8>) {
+        let (key_index, _) = self.context.current_key().expect("workspace key");
+        self.send(vec![VlobWriteRequest {
+            id,
+            version,
+            key_index,
+            timestamp: crate::raw::now(),
+            blob: ByteBuf::from(blob),
+        }]);
+    }
+
+    /// Sends `writes` in one batch; every one must be accepted.
+    fn send(&self, writes: Vec<VlobWriteRequest>) {
         let count = writes.len();
         let request = VlobBatchWriteRequest { writes };
         let response: VlobBatchWriteResponse = self
@@ -156,34 +174,6 @@ impl Forger {
                 .iter()
                 .all(|r| matches!(r, VlobWriteResult::Written { .. })),
             "a forged version conflicted: {:?}",
-            response.results
-        );
-    }
-
-    /// Writes `blob` as version `version` of `id`, under the workspace's current key index
-    /// (what a member can store though it opens for nobody: the server cannot check it).
-    pub fn write_blob(&self, id: EntryId, version: u32, blob: Vec<u8>) {
-        let (key_index, _) = self.context.current_key().expect("workspace key");
-        let request = VlobBatchWriteRequest {
-            writes: vec![VlobWriteRequest {
-                id,
-                version,
-                key_index,
-                timestamp: crate::raw::now(),
-                blob: ByteBuf::from(blob),
-            }],
-        };
-        let response: VlobBatchWriteResponse = self
-            .runtime
-            .block_on(self.client.call(
-                Method::POST,
-                &format!("/realms/{}/vlobs/batch", self.context.realm),
-                Some(&request),
-            ))
-            .expect("writing the blob");
-        assert!(
-            matches!(response.results[..], [VlobWriteResult::Written { .. }]),
-            "{:?}",
             response.results
         );
     }

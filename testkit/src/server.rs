@@ -66,6 +66,30 @@ impl Server {
         &self.data
     }
 
+    /// Runs `strongroom-server org quota ORG ARGS` against this server as its administrator;
+    /// what it prints. Panics if it fails.
+    pub fn org_quota(&self, org: &str, args: &[&str]) -> String {
+        let output = Command::new(bin("strongroom-server"))
+            .args([
+                "org",
+                "quota",
+                org,
+                "--server",
+                self.url(),
+                "--admin-token-file",
+            ])
+            .arg(self.data_dir().join("admin.token"))
+            .args(args)
+            .output()
+            .expect("running strongroom-server org quota");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// The server process's id (while it runs).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

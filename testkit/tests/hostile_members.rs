@@ -356,34 +356,11 @@ fn invitations_expire_and_end_with_their_greeters_revocation() {
     assert!(err.contains("cancelled"), "{err}");
 }
 
-/// `strongroom-server org quota acme ARGS`.
-fn set_quota(server: &Server, args: &[&str]) -> String {
-    let output = std::process::Command::new(strongroom_testkit::bins::bin("strongroom-server"))
-        .args([
-            "org",
-            "quota",
-            "acme",
-            "--server",
-            server.url(),
-            "--admin-token-file",
-        ])
-        .arg(server.data_dir().join("admin.token"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn organization_quotas_are_enforced_with_a_typed_error() {
     let org = Org::new();
-    let said = set_quota(
-        &org.server,
+    let said = org.server.org_quota(
+        "acme",
         &["--workspaces", "1", "--devices", "2", "--storage", "3MiB"],
     );
     assert!(said.contains("3145728"), "{said}");
@@ -419,7 +396,7 @@ fn organization_quotas_are_enforced_with_a_typed_error() {
     let err = alice.fails(&["put", large.to_str().unwrap(), "One:/large"]);
     assert!(err.contains("storage quota"), "{err}");
     // Lifting the limit lets the waiting upload through.
-    set_quota(&org.server, &["--storage", "none"]);
+    org.server.org_quota("acme", &["--storage", "none"]);
     alice.ok(&["sync"]);
     let listing = alice.ok(&["ls", "One:/"]);
     assert!(
@@ -549,9 +526,11 @@ fn a_version_backdated_before_what_a_member_already_saw_is_refused() {
 }
 
 /// A member stores, as the latest version of the workspace's root folder, bytes that open for
-/// nobody (the server cannot tell). Every other member still reads the workspace (the newest
-/// version that opens, with a warning), and the next change replaces the bad version (before,
-/// every member's every command on the workspace failed, for good).
+/// nobody (the server cannot tell). Every other member still reads the workspace, the newest
+/// version that opens, with a warning (before, every member's every command on the workspace
+/// failed, for good). Writing into that folder stays refused until it is repaired (see
+/// docs/security.md): on top of a refused version, a server could have another member's
+/// valid version silently undone.
 #[test]
 fn a_version_that_opens_for_nobody_does_not_make_an_entry_unreadable() {
     let (org, _bob, forger, _, _) = team_with_bobs_notes();
@@ -571,17 +550,9 @@ fn a_version_that_opens_for_nobody_does_not_make_an_entry_unreadable() {
     let listed = org.alice.run(&["ls", "Team:/"]);
     assert!(listed.success, "{}", listed.stderr);
     assert!(listed.stdout.contains("notes.txt"), "{}", listed.stdout);
-    // Alice's next change goes on top of the bad version, and everyone reads it.
-    let more = org.path().join("more.txt");
-    std::fs::write(&more, "more\n").unwrap();
-    org.alice
-        .ok(&["put", more.to_str().unwrap(), "Team:/more.txt"]);
     let carol = org.member("carol");
     join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
     org.alice.share("Team", "carol@example.com", "reader");
     let seen = carol.ok(&["ls", "Team:/"]);
-    assert!(
-        seen.contains("notes.txt") && seen.contains("more.txt"),
-        "{seen}"
-    );
+    assert!(seen.contains("notes.txt"), "{seen}");
 }

@@ -21,32 +21,9 @@ use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::{Org, join_user};
 use strongroom_testkit::{Member, Server};
 
-/// `strongroom-server org quota acme ARGS`: what it prints.
-fn quota(server: &Server, args: &[&str]) -> String {
-    let output = std::process::Command::new(strongroom_testkit::bins::bin("strongroom-server"))
-        .args([
-            "org",
-            "quota",
-            "acme",
-            "--server",
-            server.url(),
-            "--admin-token-file",
-        ])
-        .arg(server.data_dir().join("admin.token"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// The bytes the organization stores, as `org quota` reports them.
 fn stored_bytes(server: &Server) -> Result<u64, String> {
-    let said = quota(server, &[]);
+    let said = server.org_quota("acme", &[]);
     said.lines()
         .find_map(|l| l.strip_prefix("Stored now: "))
         .and_then(|l| l.strip_suffix(" bytes"))
@@ -202,7 +179,7 @@ fn alice_and_bob() -> (Org, Member) {
 #[test]
 fn a_member_flooding_rotations_with_messages_hits_the_storage_quota() {
     let (org, bob) = alice_and_bob();
-    quota(&org.server, &["--storage", "8MiB"]);
+    org.server.org_quota("acme", &["--storage", "8MiB"]);
     let before = stored_bytes(&org.server);
     let bob_keys = keys(&bob.home);
     let mut junk = HandMade::create(&bob_keys);
@@ -244,7 +221,7 @@ fn a_member_flooding_rotations_with_messages_hits_the_storage_quota() {
     // flood's next rotation through.
     let (status, error) = junk.rotate(&[], 0);
     assert_eq!(status, 200, "{error:?}");
-    quota(&org.server, &["--storage", "none"]);
+    org.server.org_quota("acme", &["--storage", "none"]);
     let (status, error) = junk.rotate(&recipients, len);
     assert_eq!(status, 200, "{error:?}");
 }
