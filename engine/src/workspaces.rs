@@ -160,14 +160,7 @@ impl Client {
         let mut out = Vec::with_capacity(served.len());
         for vlob in &served {
             let seen_before = self.db().seen(&context.realm, &vlob.id)?;
-            let manifest = match self.open_version(context, vlob) {
-                Ok(manifest) => manifest,
-                Err(e) if member_can_cause(&e) => {
-                    let floor = seen_before.map_or(1, |(seen, _)| seen.max(1));
-                    self.newest_valid_below(context, vlob, floor, e).await?
-                }
-                Err(e) => return Err(e),
-            };
+            let manifest = self.open_version(context, vlob)?;
             if let Some((seen, seen_latest)) = seen_before {
                 if manifest.version < seen {
                     return Err(EngineError::Rollback {
@@ -190,44 +183,6 @@ impl Client {
         let versions: Vec<(EntryId, u32)> = out.iter().map(|m| (m.id, m.version)).collect();
         self.db().see_versions(&context.realm, &versions, now())?;
         Ok(out)
-    }
-
-    /// The latest version of an entry refuses to open, for a reason any member who may write
-    /// could have caused (a blob that does not decrypt, or does not decode): rather than lose
-    /// the entry (and with a folder, everything below it) for every member's reading, the
-    /// newest earlier version that opens is shown, no older than `floor` (the version this
-    /// device saw), with a warning; with none that opens, the refusal stands. The entry stays
-    /// read-only here (a change conflicts with the refused version): writing on top of it
-    /// would let a server that garbles another member's valid version have it silently undone.
-    async fn newest_valid_below(
-        &self,
-        context: &RealmContext,
-        latest: &VlobVersion,
-        floor: u32,
-        refused: EngineError,
-    ) -> Result<Manifest> {
-        /// How many earlier versions are tried.
-        const TRIED: u32 = 16;
-        let lowest = floor.max(latest.version.saturating_sub(TRIED)).max(1);
-        for version in (lowest..latest.version).rev() {
-            let earlier = self
-                .remote_vlob_version(context.realm, latest.id, version)
-                .await?;
-            if earlier.id != latest.id || earlier.version != version {
-                return Err(EngineError::Protocol(
-                    "the server answered with another version".into(),
-                ));
-            }
-            match self.open_version(context, &earlier) {
-                Ok(manifest) => {
-                    tracing::warn!(entry = %latest.id, refused = latest.version, kept = version, reason = %refused, "the latest version of an entry is refused; the newest valid one is shown, read-only");
-                    return Ok(manifest);
-                }
-                Err(e) if member_can_cause(&e) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(refused)
     }
 
     /// The manifest of a local entry as the version after its base, signed and encrypted, and
@@ -900,19 +855,4 @@ fn merge_workspace_lists(local: &LocalEntry, remote: &Manifest) -> Vec<Workspace
         }
     }
     merged
-}
-
-/// Whether a refused version could be the doing of a member who may write (anything they
-/// encrypt with the workspace's key and store, the server cannot check), rather than of the
-/// server or of this device's trust: such a version must not make an entry unreadable.
-fn member_can_cause(e: &EngineError) -> bool {
-    use strongroom_protocol::manifests::ManifestError;
-    matches!(
-        e,
-        EngineError::Manifest(
-            ManifestError::Decryption
-                | ManifestError::Malformed(_)
-                | ManifestError::Mismatch { .. }
-        )
-    )
 }

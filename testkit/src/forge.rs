@@ -142,19 +142,6 @@ impl Forger {
         self.send(writes);
     }
 
-    /// Writes `blob` as version `version` of `id`, under the workspace's current key index
-    /// (what a member can store though it opens for nobody: the server cannot check it).
-    pub fn write_blob(&self, id: EntryId, version: u32, blob: Vec<u8>) {
-        let (key_index, _) = self.context.current_key().expect("workspace key");
-        self.send(vec![VlobWriteRequest {
-            id,
-            version,
-            key_index,
-            timestamp: crate::raw::now(),
-            blob: ByteBuf::from(blob),
-        }]);
-    }
-
     /// Sends `writes` in one batch; every one must be accepted.
     fn send(&self, writes: Vec<VlobWriteRequest>) {
         let count = writes.len();

@@ -524,35 +524,3 @@ fn a_version_backdated_before_what_a_member_already_saw_is_refused() {
         .unwrap();
     assert_eq!(seen, version);
 }
-
-/// A member stores, as the latest version of the workspace's root folder, bytes that open for
-/// nobody (the server cannot tell). Every other member still reads the workspace, the newest
-/// version that opens, with a warning (before, every member's every command on the workspace
-/// failed, for good). Writing into that folder stays refused until it is repaired (see
-/// docs/security.md): on top of a refused version, a server could have another member's
-/// valid version silently undone.
-#[test]
-fn a_version_that_opens_for_nobody_does_not_make_an_entry_unreadable() {
-    let (org, _bob, forger, _, _) = team_with_bobs_notes();
-    let root = forger.root();
-    // The root's latest version, as Alice last saw it (she listed it after Bob's put).
-    let db = rusqlite::Connection::open(org.alice.home.join("local.sqlite")).unwrap();
-    let root_version: u32 = db
-        .query_row(
-            "SELECT version FROM seen_versions WHERE entry = ?1",
-            [root.as_bytes()],
-            |r| r.get(0),
-        )
-        .unwrap();
-    drop(db);
-    let garbage: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
-    forger.write_blob(root, root_version + 1, garbage);
-    let listed = org.alice.run(&["ls", "Team:/"]);
-    assert!(listed.success, "{}", listed.stderr);
-    assert!(listed.stdout.contains("notes.txt"), "{}", listed.stdout);
-    let carol = org.member("carol");
-    join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
-    org.alice.share("Team", "carol@example.com", "reader");
-    let seen = carol.ok(&["ls", "Team:/"]);
-    assert!(seen.contains("notes.txt"), "{seen}");
-}
