@@ -161,6 +161,21 @@ pub enum EngineError {
         "the server left out {0}, which its folder lists (a server hiding an entry?); nothing was written"
     )]
     Withheld(String),
+    /// A folder listing in which the server's answer lacks some listed entries: the rest is
+    /// listed, those are named (a server hiding them, or a member listing what it never wrote).
+    #[error(
+        "the server left out {}, which its folder lists (a server hiding an entry, or a member who listed an entry never written); the rest is listed{}",
+        .withheld.join(", "),
+        if *.removable { "; a writer can remove such an entry by name with `rm -r`" } else { "" }
+    )]
+    PartlyWithheld {
+        /// What could be listed.
+        listed: Vec<crate::files::ListedEntry>,
+        /// The paths left out.
+        withheld: Vec<String>,
+        /// Whether this device may write there.
+        removable: bool,
+    },
     /// One entry found at two places of a tree that is walked: a folder inside itself, or an
     /// entry listed under two names or in two folders (damaged, or written by a hostile member).
     #[error(

@@ -8,8 +8,8 @@ use strongroom_protocol::crypto::hash::derive_key;
 use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::ids::{Email, EntryId, RealmId, UserId};
 use strongroom_protocol::manifests::{
-    EntryName, IndexedKey, Manifest, ManifestBody, VlobCoordinates, WorkspaceEntry, WriteAuthority,
-    open_manifest, seal_manifest,
+    EntryName, IndexedKey, Manifest, ManifestBody, ManifestError, VlobCoordinates, WorkspaceEntry,
+    WriteAuthority, open_manifest, seal_manifest,
 };
 use strongroom_protocol::messages::{Message, MessageBody, open_message, seal_message};
 use strongroom_protocol::wire::{MAX_VLOB_BYTES, OutgoingMessage, VlobVersion, VlobWriteRequest};
@@ -88,6 +88,10 @@ impl RealmContext {
 
 const MESSAGES_COUNTER: &str = "messages";
 
+/// How many versions before one that opens for nobody a reader looks through for one that
+/// opens (a bound on what a hostile writer's string of such versions costs each reader).
+pub const STAND_IN_LOOKBACK: u32 = 32;
+
 impl Client {
     /// The realm of this user's own manifest.
     pub fn user_realm(&self) -> RealmId {
@@ -149,6 +153,87 @@ impl Client {
         Ok(manifest)
     }
 
+    /// Opens a served version; one that its author stored so that it opens for nobody
+    /// ([`ManifestError::Unreadable`]) is stood in for, with a warning naming it: the content of
+    /// the newest earlier version that opens (looking back at most [`STAND_IN_LOOKBACK`]
+    /// versions), or else an empty one (an empty folder for a root, an empty workspace list, an
+    /// empty file), under the unreadable version's number, author and date, so that the next
+    /// write supersedes it. Only its author's doing is stood in for: every failure the server
+    /// could cause is still an error.
+    pub(crate) async fn open_or_stand_in(
+        &self,
+        context: &RealmContext,
+        vlob: &VlobVersion,
+    ) -> Result<Manifest> {
+        let unreadable = match self.open_version(context, vlob) {
+            Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => e,
+            other => return other,
+        };
+        let floor = vlob.version.saturating_sub(STAND_IN_LOOKBACK).max(1);
+        let mut found = None;
+        for version in (floor..vlob.version).rev() {
+            let older = self
+                .remote_vlob_version(context.realm, vlob.id, version)
+                .await?;
+            if older.id != vlob.id || older.version != version {
+                return Err(EngineError::Protocol(
+                    "the server answered with another version".into(),
+                ));
+            }
+            match self.open_version(context, &older) {
+                Ok(manifest) => {
+                    found = Some(manifest);
+                    break;
+                }
+                Err(EngineError::Manifest(ManifestError::Unreadable { .. })) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let email = match &unreadable {
+            ManifestError::Unreadable { user, .. } => self
+                .chain()
+                .user(user)
+                .map(|u| u.certificate.email.to_string())
+                .unwrap_or_else(|| user.to_string()),
+            _ => unreachable!("matched above"),
+        };
+        let shown = match &found {
+            Some(older) => format!("shown as its version {}", older.version),
+            None => "shown empty (no earlier version opens)".to_owned(),
+        };
+        tracing::warn!(
+            entry = %vlob.id,
+            author = %email,
+            "{unreadable}; {shown} until a member writes a new version"
+        );
+        let root: EntryId = context.realm.into();
+        let body = match found {
+            Some(older) => older.body,
+            None if context.owner.is_some() => ManifestBody::User {
+                workspaces: Vec::new(),
+            },
+            None if vlob.id == root => ManifestBody::Folder {
+                parent: root,
+                children: Default::default(),
+            },
+            None => ManifestBody::File {
+                parent: root,
+                size: 0,
+                block_size: crate::files::BLOCK_SIZE,
+                blocks: Vec::new(),
+                index: Vec::new(),
+            },
+        };
+        Ok(Manifest {
+            author: vlob.author,
+            timestamp: vlob.timestamp,
+            realm: context.realm,
+            id: vlob.id,
+            version: vlob.version,
+            body,
+        })
+    }
+
     /// The latest versions of `ids`, validated; a version older than one already seen is a
     /// rollback and refused. Records what was seen.
     pub(crate) async fn fetch_latest(
@@ -160,7 +245,7 @@ impl Client {
         let mut out = Vec::with_capacity(served.len());
         for vlob in &served {
             let seen_before = self.db().seen(&context.realm, &vlob.id)?;
-            let manifest = self.open_version(context, vlob)?;
+            let manifest = self.open_or_stand_in(context, vlob).await?;
             if let Some((seen, seen_latest)) = seen_before {
                 if manifest.version < seen {
                     return Err(EngineError::Rollback {

@@ -22,7 +22,7 @@ use strongroom_protocol::invite::{
 };
 use strongroom_protocol::links::{BootstrapLink, InvitationLink, ServerAddr};
 use strongroom_protocol::manifests::{
-    BlockIndex, BlockRef, Manifest, VlobCoordinates, WriteAuthority, open_manifest,
+    BlockIndex, BlockRef, Manifest, VlobCoordinates, WriteAuthority, open_manifest, verify_seal,
 };
 use strongroom_protocol::messages::{Message, open_message};
 use strongroom_protocol::signed::Signed;
@@ -120,6 +120,12 @@ pub fn manifest(data: &[u8]) {
         timestamp: Timestamp::from_micros(0),
         received: Timestamp::from_micros(0),
     };
+    // The seal comes first for a reader's client and is all the server checks of a write.
+    let _ = verify_seal(
+        data,
+        &coordinates,
+        &SigningKey::from_secret_bytes(&[3; 32]).verify_key(),
+    );
     let _ = open_manifest(
         data,
         &coordinates,

@@ -2,6 +2,12 @@
 //! the realm's key. The signed content repeats the realm, vlob id, version, author and timestamp,
 //! and the encryption binds realm, id, version and key index as associated data, so that a server
 //! that swaps blobs between entries, replays another version or renames an author is caught.
+//!
+//! The ciphertext is sealed too: the author's device signs it with where it sits and who wrote
+//! it when. The server checks that seal when it accepts a write (it holds every device's public
+//! key), so a version whose seal fails at a reader was changed after its author stored it (the
+//! server's doing), while a version that is sealed by a member who could write and still does
+//! not open is that member's doing ([`ManifestError::Unreadable`]), and readers can step past it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::hash::Digest;
 use crate::crypto::secret_key::SecretKey;
-use crate::crypto::signing::SigningKey;
+use crate::crypto::signing::{Signature, SigningKey, VerifyKey};
 use crate::encoding::{DecodeError, Encoded};
 use crate::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
 use crate::signed::Signed;
@@ -238,7 +244,56 @@ fn manifest_aad(realm: &RealmId, id: &EntryId, version: u32, key_index: u32) -> 
     aad
 }
 
-/// Signs `manifest` with the author's device key and encrypts it with the realm key.
+/// The length of a blob's seal, which comes first.
+pub const SEAL_BYTES: usize = 64;
+
+/// What a blob's seal signs: where the version sits, who wrote it when, and its ciphertext.
+fn seal_message(coordinates: &VlobCoordinates, ciphertext: &[u8]) -> Vec<u8> {
+    let mut message = b"strongroom manifest seal v1".to_vec();
+    message.extend_from_slice(coordinates.realm.as_bytes());
+    message.extend_from_slice(coordinates.id.as_bytes());
+    message.extend_from_slice(&coordinates.version.to_be_bytes());
+    message.extend_from_slice(&coordinates.key_index.to_be_bytes());
+    message.extend_from_slice(coordinates.author.as_bytes());
+    message.extend_from_slice(&coordinates.timestamp.as_micros().to_be_bytes());
+    message.extend_from_slice(Digest::of(ciphertext).as_bytes());
+    message
+}
+
+/// Seals `ciphertext` as the version at `coordinates` (their `received` is not sealed): the
+/// blob a client stores.
+pub fn seal_ciphertext(
+    coordinates: &VlobCoordinates,
+    ciphertext: &[u8],
+    signer: &SigningKey,
+) -> Vec<u8> {
+    let seal = signer.sign(&seal_message(coordinates, ciphertext));
+    let mut blob = Vec::with_capacity(SEAL_BYTES + ciphertext.len());
+    blob.extend_from_slice(&seal.to_bytes());
+    blob.extend_from_slice(ciphertext);
+    blob
+}
+
+/// Checks that `blob` is sealed by `author_key` as the version at `coordinates`; returns its
+/// ciphertext. The server runs it on every write, with the writing device's key.
+pub fn verify_seal<'b>(
+    blob: &'b [u8],
+    coordinates: &VlobCoordinates,
+    author_key: &VerifyKey,
+) -> Result<&'b [u8], ManifestError> {
+    if blob.len() < SEAL_BYTES {
+        return Err(ManifestError::Unsealed);
+    }
+    let (seal, ciphertext) = blob.split_at(SEAL_BYTES);
+    let seal = Signature::from_bytes(seal.try_into().expect("split at the seal's length"));
+    author_key
+        .verify(&seal_message(coordinates, ciphertext), &seal)
+        .map_err(|_| ManifestError::Unsealed)?;
+    Ok(ciphertext)
+}
+
+/// Signs `manifest` with the author's device key, encrypts it with the realm key and seals the
+/// ciphertext with the author's device key.
 pub fn seal_manifest(
     manifest: &Manifest,
     signer: &SigningKey,
@@ -247,11 +302,21 @@ pub fn seal_manifest(
     rng: &mut impl CryptoRngCore,
 ) -> Vec<u8> {
     let signed = Signed::sign(manifest, signer).encode();
-    key.encrypt(
+    let ciphertext = key.encrypt(
         rng,
         &signed,
         &manifest_aad(&manifest.realm, &manifest.id, manifest.version, key_index),
-    )
+    );
+    let coordinates = VlobCoordinates {
+        realm: manifest.realm,
+        id: manifest.id,
+        version: manifest.version,
+        key_index,
+        author: manifest.author,
+        timestamp: manifest.timestamp,
+        received: manifest.timestamp,
+    };
+    seal_ciphertext(&coordinates, &ciphertext, signer)
 }
 
 /// Who may write a realm's manifests.
@@ -269,19 +334,25 @@ pub enum ManifestError {
     /// The key index is unknown to this client.
     #[error("manifest refused: it claims key index {0}, which this device does not hold")]
     UnknownKeyIndex(u32),
-    /// Decryption failed: tampered, swapped between entries or versions, or the wrong key.
+    /// The seal fails: the bytes are not what the named author's device stored at this place.
     #[error(
-        "manifest refused: it does not decrypt for this entry, version and key (tampered or swapped)"
+        "manifest refused: it is not sealed for this entry, version and author (tampered or swapped after it was stored)"
     )]
-    Decryption,
-    /// Not a manifest.
-    #[error("manifest refused: it is malformed ({0})")]
-    Malformed(#[from] DecodeError),
-    /// The signed header disagrees with what was asked or what the server said.
-    #[error("manifest refused: its {field} does not match what the server served")]
-    Mismatch {
-        /// Which field.
-        field: &'static str,
+    Unsealed,
+    /// Sealed by a device whose user could write, and yet it does not open (or it is not what
+    /// this entry can be): that member's device stored it so.
+    #[error(
+        "version {version} does not open for anyone: device {device} of user {user}, who could write, stored it so ({reason})"
+    )]
+    Unreadable {
+        /// The version.
+        version: u32,
+        /// The device that sealed it.
+        device: DeviceId,
+        /// Its user.
+        user: UserId,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The author fails the identity chain (unknown, revoked, bad signature).
     #[error("manifest refused: {0}")]
@@ -308,8 +379,11 @@ pub enum ManifestError {
     },
 }
 
-/// Decrypts, decodes and verifies a manifest: header against `expected`, author against the
-/// identity chain, author's right to write against `authority`.
+/// Decrypts, decodes and verifies a manifest: its date against when the server received it,
+/// its key against the workspace's rotations, its author against the identity chain, its seal,
+/// the author's right to write against `authority`, then its content against `expected`.
+/// Failures up to the right to write are refused as the server's doing; later ones, by a
+/// version its author sealed, are [`ManifestError::Unreadable`].
 pub fn open_manifest(
     blob: &[u8],
     expected: &VlobCoordinates,
@@ -317,38 +391,11 @@ pub fn open_manifest(
     identity: &CertificateChain,
     authority: WriteAuthority<'_>,
 ) -> Result<Manifest, ManifestError> {
-    let aad = manifest_aad(
-        &expected.realm,
-        &expected.id,
-        expected.version,
-        expected.key_index,
-    );
-    let plaintext = key
-        .decrypt(blob, &aad)
-        .map_err(|_| ManifestError::Decryption)?;
-    let signed = Signed::decode(&plaintext)?;
-    let manifest = Manifest::decode(&signed.content)?;
-    let mismatch = |field| Err(ManifestError::Mismatch { field });
-    if manifest.realm != expected.realm {
-        return mismatch("realm");
-    }
-    if manifest.id != expected.id {
-        return mismatch("id");
-    }
-    if manifest.version != expected.version {
-        return mismatch("version");
-    }
-    if manifest.author != expected.author {
-        return mismatch("author");
-    }
-    if manifest.timestamp != expected.timestamp {
-        return mismatch("timestamp");
-    }
-    check_ballpark(manifest.timestamp, expected.received)?;
+    check_ballpark(expected.timestamp, expected.received)?;
     if let WriteAuthority::Workspace(chain) = authority {
         // Two skews before the manifest's own time, the rotation had reached the server before
         // the write did (each is dated within one skew of its arrival).
-        let settled = manifest.timestamp.plus_micros(-2 * CLOCK_SKEW_MICROS);
+        let settled = expected.timestamp.plus_micros(-2 * CLOCK_SKEW_MICROS);
         let current = chain.key_index_at(settled);
         if expected.key_index < current {
             return Err(ManifestError::StaleKey {
@@ -357,16 +404,11 @@ pub fn open_manifest(
             });
         }
     }
-    let judged = judged_at(manifest.timestamp, expected.received);
+    let judged = judged_at(expected.timestamp, expected.received);
     let (device, user) = identity
-        .active_author_for(&manifest.author, judged, expected.received)
+        .active_author_for(&expected.author, judged, expected.received)
         .map_err(ManifestError::Author)?;
-    signed.verify(&device.verify_key).map_err(|_| {
-        ManifestError::Author(TrustError::BadSignature(format!(
-            "device {}",
-            manifest.author
-        )))
-    })?;
+    let ciphertext = verify_seal(blob, expected, &device.verify_key)?;
     let user_id = user.certificate.user_id;
     let allowed = match authority {
         WriteAuthority::Workspace(chain) => chain.could_write(&user_id, judged, expected.received),
@@ -374,6 +416,84 @@ pub fn open_manifest(
     };
     if !allowed {
         return Err(ManifestError::NotAllowed(user_id));
+    }
+    open_sealed(ciphertext, expected, key, &device.verify_key, authority).map_err(|reason| {
+        ManifestError::Unreadable {
+            version: expected.version,
+            device: expected.author,
+            user: user_id,
+            reason: reason.to_string(),
+        }
+    })
+}
+
+/// What can be wrong inside a version its author sealed.
+#[derive(Debug, thiserror::Error)]
+enum SealedContentError {
+    #[error("it does not decrypt with the workspace key it names")]
+    Decryption,
+    #[error("it is malformed: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("its {0} differs from where it is stored")]
+    Mismatch(&'static str),
+    #[error("its inner signature fails")]
+    Signature,
+    #[error("{0}")]
+    Kind(&'static str),
+}
+
+/// Decrypts, decodes and checks the content of a sealed version.
+fn open_sealed(
+    ciphertext: &[u8],
+    expected: &VlobCoordinates,
+    key: &SecretKey,
+    author_key: &VerifyKey,
+    authority: WriteAuthority<'_>,
+) -> Result<Manifest, SealedContentError> {
+    let aad = manifest_aad(
+        &expected.realm,
+        &expected.id,
+        expected.version,
+        expected.key_index,
+    );
+    let plaintext = key
+        .decrypt(ciphertext, &aad)
+        .map_err(|_| SealedContentError::Decryption)?;
+    let signed = Signed::decode(&plaintext)?;
+    let manifest = Manifest::decode(&signed.content)?;
+    let checks = [
+        (manifest.realm == expected.realm, "realm"),
+        (manifest.id == expected.id, "id"),
+        (manifest.version == expected.version, "version"),
+        (manifest.author == expected.author, "author"),
+        (manifest.timestamp == expected.timestamp, "timestamp"),
+    ];
+    if let Some((_, field)) = checks.iter().find(|(ok, _)| !ok) {
+        return Err(SealedContentError::Mismatch(field));
+    }
+    signed
+        .verify(author_key)
+        .map_err(|_| SealedContentError::Signature)?;
+    let is_root = expected.id == EntryId::from(expected.realm);
+    match (authority, &manifest.body) {
+        (WriteAuthority::User(_), ManifestBody::User { .. }) if is_root => {}
+        (WriteAuthority::User(_), _) => {
+            return Err(SealedContentError::Kind(
+                "a user's own realm holds one workspace list",
+            ));
+        }
+        (WriteAuthority::Workspace(_), ManifestBody::User { .. }) => {
+            return Err(SealedContentError::Kind(
+                "a workspace holds no workspace list",
+            ));
+        }
+        (WriteAuthority::Workspace(_), ManifestBody::Folder { .. }) => {}
+        (WriteAuthority::Workspace(_), _) if is_root => {
+            return Err(SealedContentError::Kind(
+                "a workspace's root must be a folder",
+            ));
+        }
+        (WriteAuthority::Workspace(_), _) => {}
     }
     Ok(manifest)
 }

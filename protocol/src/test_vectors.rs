@@ -170,6 +170,40 @@ impl Fixture {
         }
     }
 
+    /// The identity chain of the fixture's user and device, certified by its root key.
+    fn chain(&mut self) -> crate::trust::CertificateChain {
+        let user = self.user();
+        let device = self.device();
+        let mut chain = crate::trust::CertificateChain::new(self.root.verify_key());
+        for (certificate, timestamp) in [
+            (Certificate::from(user.clone()), user.timestamp),
+            (device.clone().into(), device.timestamp),
+        ] {
+            chain
+                .add(
+                    &SignedCertificate::sign(&certificate, &self.root).encode(),
+                    timestamp,
+                )
+                .unwrap();
+        }
+        chain
+    }
+
+    /// Where version 1 of the fixture user's own manifest sits, written by its device at
+    /// `timestamp` (which the server received then too).
+    fn user_manifest_coordinates(&self, timestamp: Timestamp) -> crate::manifests::VlobCoordinates {
+        let realm = RealmId::of_user(&self.user_id);
+        crate::manifests::VlobCoordinates {
+            realm,
+            id: realm.into(),
+            version: 1,
+            key_index: 0,
+            author: self.device_id,
+            timestamp,
+            received: timestamp,
+        }
+    }
+
     fn device(&self) -> DeviceCertificate {
         DeviceCertificate {
             author: Signer::Root,
@@ -686,6 +720,65 @@ fn sealed_block() {
     );
 }
 
+/// The key of the fixture user's own manifest in the manifest vectors.
+fn user_manifest_key() -> crate::crypto::secret_key::SecretKey {
+    crate::crypto::secret_key::SecretKey::from_bytes([6; 32])
+}
+
+/// When the manifest vectors were written (and received).
+const MANIFEST_TIME: Timestamp = Timestamp::from_micros(1_795_000_002_000_000);
+
+/// The fixture user's own manifest, version 1, holding `body`, sealed by its device.
+fn sealed_user_manifest(f: &Fixture, body: crate::manifests::ManifestBody) -> Vec<u8> {
+    let at = f.user_manifest_coordinates(MANIFEST_TIME);
+    let manifest = crate::manifests::Manifest {
+        author: at.author,
+        timestamp: at.timestamp,
+        realm: at.realm,
+        id: at.id,
+        version: at.version,
+        body,
+    };
+    crate::manifests::seal_manifest(
+        &manifest,
+        &f.device,
+        &user_manifest_key(),
+        at.key_index,
+        &mut TestRng::new("sealed manifest"),
+    )
+}
+
+/// A sealed manifest as a server stores it: the seal, then the ciphertext.
+#[test]
+fn sealed_manifest() {
+    use crate::manifests::{ManifestBody, SEAL_BYTES};
+    let f = Fixture::new();
+    let sealed = sealed_user_manifest(
+        &f,
+        ManifestBody::User {
+            workspaces: Vec::new(),
+        },
+    );
+    check_bytes("sealed-manifest", &sealed);
+    check_file(
+        "sealed-manifest.txt",
+        &format!(
+            "# version 1 of a user's own manifest (an empty workspace list), key index 0, written at {}\n\
+             # bytes 0..{SEAL_BYTES}: the Ed25519 seal by the author device over\n\
+             #   \"strongroom manifest seal v1\" || realm (16) || entry (16) || version (u32 BE)\n\
+             #   || key index (u32 BE) || author device (16) || timestamp (i64 BE, microseconds)\n\
+             #   || BLAKE3(ciphertext)\n\
+             # bytes {SEAL_BYTES}..: XAES-256-GCM ciphertext (nonce first) of the signed manifest\n\
+             seal: {}\n\
+             ciphertext: {}\n",
+            MANIFEST_TIME.as_micros(),
+            data_encoding::HEXLOWER.encode(&sealed[..SEAL_BYTES]),
+            data_encoding::HEXLOWER.encode(&sealed[SEAL_BYTES..]),
+        ),
+    );
+    assert_eq!(refusal("sealed manifest", &sealed, Some(MANIFEST_TIME)), "");
+}
+
 /// A failure vector: bytes that a reader must refuse, and the error they must raise.
 struct Failure {
     /// The file name under `tests/vectors/failures/`.
@@ -711,28 +804,26 @@ fn refusal(check: &str, bytes: &[u8], received: Option<Timestamp>) -> String {
         "decode signed-certificate" => decode_error(SignedCertificate::decode(bytes).map(drop)),
         "decode request-signature" => decode_error(RequestSignature::decode(bytes).map(drop)),
         "decode vlob-read-response" => decode_error(VlobReadResponse::decode(bytes).map(drop)),
-        "identity chain" => {
+        "identity chain" => Fixture::new()
+            .chain()
+            .validate(bytes, received.expect("a reception time"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+        "sealed manifest" => {
             let mut f = Fixture::new();
-            let user = f.user();
-            let device = f.device();
-            let mut chain = crate::trust::CertificateChain::new(f.root.verify_key());
-            chain
-                .add(
-                    &SignedCertificate::sign(&user.clone().into(), &f.root).encode(),
-                    user.timestamp,
-                )
-                .unwrap();
-            chain
-                .add(
-                    &SignedCertificate::sign(&device.clone().into(), &f.root).encode(),
-                    device.timestamp,
-                )
-                .unwrap();
-            chain
-                .validate(bytes, received.expect("a reception time"))
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
+            let chain = f.chain();
+            let coordinates = f.user_manifest_coordinates(received.expect("a reception time"));
+            crate::manifests::open_manifest(
+                bytes,
+                &coordinates,
+                &user_manifest_key(),
+                &chain,
+                crate::manifests::WriteAuthority::User(f.user_id),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
         }
         other => panic!("unknown check {other:?}"),
     }
@@ -772,7 +863,46 @@ fn failures() -> Vec<Failure> {
     }
     .encode();
     truncated.truncate(truncated.len() - 4);
+    let empty_list = crate::manifests::ManifestBody::User {
+        workspaces: Vec::new(),
+    };
+    let mut broken_seal = sealed_user_manifest(&f, empty_list);
+    let last = broken_seal.len() - 1;
+    broken_seal[last] ^= 1;
+    let sealed_garbage = crate::manifests::seal_ciphertext(
+        &f.user_manifest_coordinates(MANIFEST_TIME),
+        &[0x5a; 48],
+        &f.device,
+    );
+    let folder_in_user_realm = sealed_user_manifest(
+        &f,
+        crate::manifests::ManifestBody::Folder {
+            parent: RealmId::of_user(&f.user_id).into(),
+            children: Default::default(),
+        },
+    );
     vec![
+        Failure {
+            name: "manifest-seal-broken",
+            what: "a sealed manifest with its last ciphertext byte flipped: changed after its author stored it (the server's doing)",
+            check: "sealed manifest",
+            received: Some(MANIFEST_TIME),
+            bytes: broken_seal,
+        },
+        Failure {
+            name: "manifest-sealed-garbage",
+            what: "bytes that open for nobody, sealed by the author device: its author's doing",
+            check: "sealed manifest",
+            received: Some(MANIFEST_TIME),
+            bytes: sealed_garbage,
+        },
+        Failure {
+            name: "manifest-user-realm-holding-a-folder",
+            what: "a user's own manifest, genuinely signed and sealed, that holds a folder",
+            check: "sealed manifest",
+            received: Some(MANIFEST_TIME),
+            bytes: folder_in_user_realm,
+        },
         Failure {
             name: "user-certificate-trailing-byte",
             what: "a user certificate followed by one more byte",

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use strongroom_protocol::crypto::hash::Digest;
-use strongroom_protocol::crypto::signing::Signature;
+use strongroom_protocol::crypto::signing::{Signature, VerifyKey};
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, InvitationToken, OrganizationId};
 use strongroom_protocol::time::Timestamp;
@@ -30,6 +30,8 @@ pub struct AuthenticatedDevice {
     pub device_id: DeviceId,
     /// Its user.
     pub user: UserRecord,
+    /// Its public key, which checks what it seals.
+    pub verify_key: VerifyKey,
 }
 
 /// The organization named by the second path segment (`/family/{org}/...`).
@@ -184,6 +186,7 @@ pub async fn authenticate_device(
         org: org.id,
         device_id,
         user,
+        verify_key: device.verify_key,
     });
     Ok(next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))

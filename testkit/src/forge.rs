@@ -13,7 +13,9 @@ use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_engine::workspaces::RealmContext;
 use strongroom_protocol::ids::EntryId;
-use strongroom_protocol::manifests::{Manifest, ManifestBody, seal_manifest};
+use strongroom_protocol::manifests::{
+    Manifest, ManifestBody, SEAL_BYTES, VlobCoordinates, seal_ciphertext, seal_manifest,
+};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     VlobBatchWriteRequest, VlobBatchWriteResponse, VlobWriteRequest, VlobWriteResult,
@@ -42,6 +44,17 @@ impl Forged {
             body,
             timestamp: None,
         }
+    }
+}
+
+/// An empty file in `parent`.
+pub fn empty_file(parent: EntryId) -> ManifestBody {
+    ManifestBody::File {
+        parent,
+        size: 0,
+        block_size: 1 << 20,
+        blocks: Vec::new(),
+        index: Vec::new(),
     }
 }
 
@@ -140,6 +153,74 @@ impl Forger {
             })
             .collect();
         self.send(writes);
+    }
+
+    /// Stores, as version `version` of `id`, bytes that open for nobody, sealed by the member's
+    /// device as its write (so the server accepts them).
+    pub fn write_unreadable(&self, id: EntryId, version: u32) {
+        let (key_index, _) = self.context.current_key().expect("workspace key");
+        let timestamp = crate::raw::now();
+        let coordinates = VlobCoordinates {
+            realm: self.context.realm,
+            id,
+            version,
+            key_index,
+            author: self.client.keys().device_id,
+            timestamp,
+            received: timestamp,
+        };
+        let garbage = crate::random_bytes(200, u64::from(version));
+        let blob = seal_ciphertext(&coordinates, &garbage, &self.client.keys().signing_key());
+        self.send(vec![VlobWriteRequest {
+            id,
+            version,
+            key_index,
+            timestamp,
+            blob: ByteBuf::from(blob),
+        }]);
+    }
+
+    /// Tries to store version `version` of `id` with a seal that does not match its bytes (as
+    /// a device that stores what it did not seal); the server's refusal.
+    pub fn write_with_broken_seal(&self, id: EntryId, version: u32) -> String {
+        let (key_index, key) = self.context.current_key().expect("workspace key");
+        let keys = self.client.keys();
+        let timestamp = crate::raw::now();
+        let manifest = Manifest {
+            author: keys.device_id,
+            timestamp,
+            realm: self.context.realm,
+            id,
+            version,
+            body: empty_file(self.root()),
+        };
+        let mut blob = seal_manifest(
+            &manifest,
+            &keys.signing_key(),
+            key,
+            key_index,
+            &mut rand_core::OsRng,
+        );
+        blob[SEAL_BYTES] ^= 1;
+        let request = VlobBatchWriteRequest {
+            writes: vec![VlobWriteRequest {
+                id,
+                version,
+                key_index,
+                timestamp,
+                blob: ByteBuf::from(blob),
+            }],
+        };
+        match self
+            .runtime
+            .block_on(self.client.call::<VlobBatchWriteResponse>(
+                Method::POST,
+                &format!("/realms/{}/vlobs/batch", self.context.realm),
+                Some(&request),
+            )) {
+            Ok(response) => panic!("the server accepted a broken seal: {:?}", response.results),
+            Err(e) => e.to_string(),
+        }
     }
 
     /// Sends `writes` in one batch; every one must be accepted.

@@ -17,7 +17,9 @@ use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, EntryId, RealmId};
-use strongroom_protocol::manifests::ManifestBody;
+use strongroom_protocol::manifests::{
+    EntryName, ManifestBody, SEAL_BYTES, VlobCoordinates, seal_ciphertext,
+};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     CreateRealmRequest, ErrorCode, RealmCertificateRequest, UploadCertificateRequest,
@@ -26,7 +28,7 @@ use strongroom_protocol::wire::{
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
 };
-use strongroom_testkit::forge::{Forged, Forger};
+use strongroom_testkit::forge::{Forged, Forger, empty_file};
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::{Org, join_user};
@@ -219,14 +221,29 @@ fn large_vlobs(by: &DeviceKeys, realm: RealmId, count: usize) -> Vec<EntryId> {
     (0..count)
         .map(|i| {
             let id = EntryId::generate(&mut OsRng);
+            let timestamp = now();
+            let coordinates = VlobCoordinates {
+                realm,
+                id,
+                version: 1,
+                key_index: 1,
+                author: by.device_id,
+                timestamp,
+                received: timestamp,
+            };
+            let ciphertext = strongroom_testkit::random_bytes(
+                strongroom_protocol::wire::MAX_VLOB_BYTES - 64 - SEAL_BYTES,
+                i as u64 + 1,
+            );
             let body = VlobWriteRequest {
                 id,
                 version: 1,
                 key_index: 1,
-                timestamp: now(),
-                blob: ByteBuf::from(strongroom_testkit::random_bytes(
-                    strongroom_protocol::wire::MAX_VLOB_BYTES - 64,
-                    i as u64 + 1,
+                timestamp,
+                blob: ByteBuf::from(seal_ciphertext(
+                    &coordinates,
+                    &ciphertext,
+                    &by.signing_key(),
                 )),
             }
             .encode();
@@ -448,16 +465,6 @@ fn team_with_bobs_notes() -> (Org, Member, Forger, EntryId, u32) {
     (org, bob, forger, id, version)
 }
 
-fn empty_file(parent: EntryId) -> ManifestBody {
-    ManifestBody::File {
-        parent,
-        size: 0,
-        block_size: 1 << 20,
-        blocks: Vec::new(),
-        index: Vec::new(),
-    }
-}
-
 /// A member writes versions dated ahead of the server's clock (as far as the server accepts, or
 /// what a fast clock does), then is removed from the workspace, or revoked: their versions
 /// arrived before the removal, so every member keeps reading the workspace (before, each
@@ -523,4 +530,174 @@ fn a_version_backdated_before_what_a_member_already_saw_is_refused() {
         )
         .unwrap();
     assert_eq!(seen, version);
+}
+
+/// Bob, a CONTRIBUTOR, stores as the latest version of his notes bytes that his device sealed
+/// and that open for nobody. Every reader steps past that version (showing version 1, naming
+/// Bob), a member who never held the file reads it too, history lists the version as one that
+/// does not open, and Alice writes over it. Before, every command on the workspace failed on
+/// every device that held the file, and nobody could write over it.
+#[test]
+fn a_version_that_opens_for_nobody_is_stepped_past_and_written_over() {
+    let (org, _bob, forger, id, version) = team_with_bobs_notes();
+    let other = org.path().join("other.txt");
+    std::fs::write(&other, "Alice's other file\n").unwrap();
+    org.alice
+        .ok(&["put", other.to_str().unwrap(), "Team:/other.txt"]);
+    forger.write_unreadable(id, version + 1);
+
+    let listed = org.alice.run(&["ls", "Team:/"]);
+    let (stdout, stderr) = (listed.stdout.clone(), listed.stderr.clone());
+    assert!(listed.success, "{stderr}");
+    assert!(
+        stdout.contains("notes.txt") && stdout.contains("other.txt"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("does not open") && stderr.contains("bob@example.com"),
+        "the version is named with its author: {stderr}"
+    );
+    assert_eq!(
+        org.alice.ok(&["get", "Team:/notes.txt", "-"]),
+        "Bob's first notes\n"
+    );
+    let carol = org.member("carol");
+    join_user(&org.alice, &carol, "carol@example.com", "Carol", &[]);
+    org.alice.share("Team", "carol@example.com", "reader");
+    assert_eq!(
+        carol.ok(&["get", "Team:/notes.txt", "-"]),
+        "Bob's first notes\n"
+    );
+    carol.ok(&["sync"]);
+
+    let history = org.alice.run(&["history", "Team:/notes.txt"]);
+    assert!(history.success);
+    let table = history.stdout.clone();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&(version + 1).to_string()) && l.contains("does not open")),
+        "{table}"
+    );
+    // Restoring the version that does not open is refused; restoring version 1 writes over it.
+    let refused = org.alice.fails(&[
+        "restore",
+        "Team:/notes.txt",
+        "--version",
+        &(version + 1).to_string(),
+    ]);
+    assert!(refused.contains("cannot be restored"), "{refused}");
+    org.alice.ok(&[
+        "restore",
+        "Team:/notes.txt",
+        "--version",
+        &version.to_string(),
+    ]);
+    let after = carol.run(&["get", "Team:/notes.txt", "-"]);
+    assert_eq!(after.stdout.clone(), "Bob's first notes\n");
+    assert!(
+        !after.stderr.clone().contains("does not open"),
+        "written over: {}",
+        after.stderr.clone()
+    );
+    // And an edit writes over a new one as any version.
+    forger.write_unreadable(id, version + 3);
+    std::fs::write(&other, "Alice's notes now\n").unwrap();
+    org.alice
+        .ok(&["put", other.to_str().unwrap(), "Team:/notes.txt"]);
+    assert_eq!(
+        carol.ok(&["get", "Team:/notes.txt", "-"]),
+        "Alice's notes now\n"
+    );
+}
+
+/// A member's device cannot store what it did not seal: the server refuses the write, so a
+/// seal that fails at a reader is the server's doing (refused as tampering, see
+/// `hostile_files::tampered_manifests_are_refused`).
+#[test]
+fn the_server_refuses_a_version_its_writer_did_not_seal() {
+    let (_org, _bob, forger, id, version) = team_with_bobs_notes();
+    let refused = forger.write_with_broken_seal(id, version + 1);
+    assert!(
+        refused.contains("not sealed by the writing device"),
+        "{refused}"
+    );
+}
+
+/// Bob stores a root version that is a file (genuinely signed), then one that lists an entry
+/// never written. The root stays usable: listed as before (the file root stepped past, naming
+/// Bob), restored by Alice; the entry never written is named, the rest listed, the command
+/// fails, and `rm -r` removes it by name. Before, every listing of the root failed, `rm` of the
+/// name failed, and the root could not be restored.
+#[test]
+fn a_writer_cannot_make_the_root_unusable() {
+    let (org, _bob, mut forger, _, _) = team_with_bobs_notes();
+    let root = forger.root();
+    let first_root = root_version(&org.alice);
+    forger.write(vec![Forged::new(root, first_root + 1, empty_file(root))]);
+    let listed = org.alice.run(&["ls", "Team:/"]);
+    let stderr = listed.stderr.clone();
+    assert!(listed.success, "{stderr}");
+    assert!(listed.stdout.clone().contains("notes.txt"));
+    assert!(stderr.contains("root must be a folder"), "{stderr}");
+    org.alice
+        .ok(&["restore", "Team:/", "--version", &first_root.to_string()]);
+    let listed = org.alice.run(&["ls", "Team:/"]);
+    assert!(listed.success);
+    assert!(!listed.stderr.clone().contains("root must be a folder"));
+
+    let (notes, _) = forger.entry("/", "notes.txt");
+    let ghost = Forger::new_id();
+    let children = [("notes.txt", notes), ("ghost", ghost)]
+        .into_iter()
+        .map(|(name, id)| (name.parse::<EntryName>().unwrap(), id))
+        .collect();
+    forger.write(vec![Forged::new(
+        root,
+        root_version(&org.alice) + 1,
+        ManifestBody::Folder {
+            parent: root,
+            children,
+        },
+    )]);
+    let listed = org.alice.run(&["ls", "Team:/"]);
+    let stderr = listed.stderr.clone();
+    assert!(
+        !listed.success,
+        "a name the server does not serve fails the listing"
+    );
+    assert!(listed.stdout.clone().contains("notes.txt"));
+    assert!(
+        stderr.contains("Team:/ghost") && stderr.contains("left out"),
+        "{stderr}"
+    );
+    let refused = org.alice.fails(&["rm", "Team:/ghost"]);
+    assert!(refused.contains("rm -r"), "{refused}");
+    org.alice.ok(&["rm", "-r", "Team:/ghost"]);
+    let listed = org.alice.ok(&["ls", "Team:/"]);
+    assert!(
+        listed.contains("notes.txt") && !listed.contains("ghost"),
+        "{listed}"
+    );
+}
+
+/// The version of the root folder the member's client holds now.
+fn root_version(member: &Member) -> u32 {
+    let mut client = Client::open(
+        &Home::new(&member.home),
+        &Password::new(PASSWORD),
+        KdfPolicy::AllowWeak,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(client.sync_all()).unwrap();
+    let context = client.workspace_context_offline("Team").unwrap();
+    let db = rusqlite::Connection::open(member.home.join("local.sqlite")).unwrap();
+    let root: EntryId = context.realm.into();
+    db.query_row(
+        "SELECT base_version FROM entries WHERE realm = ?1 AND entry = ?2",
+        rusqlite::params![context.realm.as_bytes(), root.as_bytes()],
+        |r| r.get(0),
+    )
+    .unwrap()
 }

@@ -26,7 +26,7 @@ use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{EntryName, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::VlobReadResponse;
-use strongroom_testkit::forge::{Forged, Forger};
+use strongroom_testkit::forge::{Forged, Forger, empty_file};
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::scenario::{Org, join_user};
 use strongroom_testkit::{Member, Mount, TamperingProxy, micros_now};
@@ -152,16 +152,6 @@ fn folder(parent: EntryId, children: &[(&str, EntryId)]) -> ManifestBody {
             .iter()
             .map(|(name, id)| (name.parse::<EntryName>().unwrap(), *id))
             .collect::<BTreeMap<_, _>>(),
-    }
-}
-
-fn empty_file(parent: EntryId) -> ManifestBody {
-    ManifestBody::File {
-        parent,
-        size: 0,
-        block_size: 1 << 20,
-        blocks: Vec::new(),
-        index: Vec::new(),
     }
 }
 

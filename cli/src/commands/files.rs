@@ -34,9 +34,18 @@ pub async fn ls(context: &Context, target: &str, at: Option<&str>) -> anyhow::Re
     let at = at.map(parse_time).transpose()?;
     let target = path(target)?;
     let mut client = context.open_client()?;
-    let rows: Vec<Vec<String>> = client
-        .list(&target, at)
-        .await?
+    // Entries the server leaves out are named after what it does serve, and the command fails.
+    let (listed, failure) = match client.list(&target, at).await {
+        Ok(listed) => (listed, None),
+        Err(mut failure @ EngineError::PartlyWithheld { .. }) => {
+            let EngineError::PartlyWithheld { listed, .. } = &mut failure else {
+                unreachable!("matched above")
+            };
+            (std::mem::take(listed), Some(failure))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rows: Vec<Vec<String>> = listed
         .into_iter()
         .map(|e| {
             let (kind, size) = match &e.kind {
@@ -49,7 +58,10 @@ pub async fn ls(context: &Context, target: &str, at: Option<&str>) -> anyhow::Re
         })
         .collect();
     table(&["NAME", "KIND", "SIZE", ""], &rows);
-    Ok(())
+    match failure {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
 }
 
 /// `strongroom put LOCAL WS:/PATH`
@@ -119,20 +131,27 @@ pub async fn mv(context: &Context, from: &str, to: &str) -> anyhow::Result<()> {
 pub async fn history(context: &Context, target: &str) -> anyhow::Result<()> {
     let target = path(target)?;
     let mut client = context.open_client()?;
-    let rows: Vec<Vec<String>> = client
-        .history(&target)
-        .await?
-        .into_iter()
+    let versions = client.history(&target).await?;
+    let rows: Vec<Vec<String>> = versions
+        .iter()
         .map(|v| {
             vec![
                 v.version.to_string(),
                 time(v.timestamp),
-                v.author_email,
-                v.size.to_string(),
+                v.author_email.clone(),
+                match &v.unreadable {
+                    None => v.size.to_string(),
+                    Some(_) => "does not open".to_owned(),
+                },
             ]
         })
         .collect();
     table(&["VERSION", "TIME", "AUTHOR", "SIZE"], &rows);
+    for v in &versions {
+        if let Some(why) = &v.unreadable {
+            tell!("Version {}: {why}", v.version);
+        }
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! finding a removed entry in its folder's history.
 
 use strongroom_protocol::ids::{DeviceId, EntryId};
-use strongroom_protocol::manifests::{EntryName, Manifest, ManifestBody};
+use strongroom_protocol::manifests::{EntryName, Manifest, ManifestBody, ManifestError};
 use strongroom_protocol::time::Timestamp;
 
 use super::NoProgress;
@@ -26,6 +26,16 @@ pub struct VersionInfo {
     pub author_email: String,
     /// The file's size at that version (folders and links: 0).
     pub size: u64,
+    /// Why it does not open, for a version its author stored so (listed, never restored).
+    pub unreadable: Option<String>,
+}
+
+/// One stored version: opened, or refused as its author's doing (the reason).
+struct StoredVersion {
+    version: u32,
+    timestamp: Timestamp,
+    author: DeviceId,
+    opened: std::result::Result<Manifest, String>,
 }
 
 /// Which version to restore.
@@ -38,33 +48,39 @@ pub enum RestorePoint {
 }
 
 impl Client {
-    /// Every version of the entry at `path`, each validated.
+    /// Every version of the entry at `path`, each validated; those their authors stored so
+    /// that they open for nobody are listed as such.
     pub async fn history(&mut self, path: &WorkspacePath) -> Result<Vec<VersionInfo>> {
         let opened = self.open_workspace(&path.workspace).await?;
         let (id, _) = self.resolve(&opened, path).await?;
         let versions = self.versions(&opened, id).await?;
         Ok(versions
             .into_iter()
-            .map(|m| VersionInfo {
-                version: m.version,
-                timestamp: m.timestamp,
-                author: m.author,
+            .map(|v| VersionInfo {
+                version: v.version,
+                timestamp: v.timestamp,
+                author: v.author,
                 author_email: self
                     .chain()
-                    .device(&m.author)
+                    .device(&v.author)
                     .and_then(|d| self.chain().user(&d.user_id))
                     .map(|u| u.certificate.email.to_string())
-                    .unwrap_or_else(|| m.author.to_string()),
-                size: match m.body {
-                    ManifestBody::File { size, .. } => size,
+                    .unwrap_or_else(|| v.author.to_string()),
+                size: match &v.opened {
+                    Ok(Manifest {
+                        body: ManifestBody::File { size, .. },
+                        ..
+                    }) => *size,
                     _ => 0,
                 },
+                unreadable: v.opened.err(),
             })
             .collect())
     }
 
-    /// Every stored version of an entry, decrypted and validated.
-    async fn versions(&self, opened: &Opened, id: EntryId) -> Result<Vec<Manifest>> {
+    /// Every stored version of an entry, decrypted and validated. A version its author stored
+    /// so that it opens for nobody is kept, with why; any other failure is an error.
+    async fn versions(&self, opened: &Opened, id: EntryId) -> Result<Vec<StoredVersion>> {
         if !opened.online {
             return Err(EngineError::InvalidInput(
                 "history needs the server, which is unreachable".into(),
@@ -86,45 +102,88 @@ impl Client {
                     "the server answered with another version".into(),
                 ));
             }
-            out.push(self.open_version(&opened.context, &vlob)?);
+            let opened = match self.open_version(&opened.context, &vlob) {
+                Ok(manifest) => Ok(manifest),
+                Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => {
+                    Err(e.to_string())
+                }
+                Err(e) => return Err(e),
+            };
+            out.push(StoredVersion {
+                version: vlob.version,
+                timestamp: vlob.timestamp,
+                author: vlob.author,
+                opened,
+            });
         }
         Ok(out)
     }
 
-    /// Restores the entry at `path` as it was at `point`: its content becomes a new version
-    /// (reusing the old blocks). A path that no longer exists is looked up in its folder's
-    /// history, and the removed entry is put back with its history.
+    /// Restores the entry at `path` (the root too) as it was at `point`: its content becomes
+    /// a new version (reusing the old blocks). A path that no longer exists is looked up in its
+    /// folder's history, and the removed entry is put back with its history. A version that
+    /// opens for nobody cannot be chosen, and one as the latest is written over.
     pub async fn restore(
         &mut self,
         path: &WorkspacePath,
         point: RestorePoint,
     ) -> Result<Option<SyncReport>> {
         let opened = self.open_workspace(&path.workspace).await?;
+        self.check_writable(&opened)?;
         let realm = opened.context.realm;
-        let (parent_path, name) = path.split_last().ok_or_else(|| {
-            EngineError::InvalidInput("a workspace's root cannot be restored this way".into())
-        })?;
-        let (parent_id, mut parent) = self.resolve(&opened, &parent_path).await?;
-        let ManifestBody::Folder { children, .. } = &parent.body else {
-            return Err(EngineError::InvalidInput(format!(
-                "{parent_path} is not a folder"
-            )));
-        };
-        let (id, removed) = match children.get(name) {
-            Some(id) => (*id, false),
-            None => (self.find_removed(&opened, parent_id, name).await?, true),
+        let root: EntryId = realm.into();
+        let (id, removed, parent_id, mut parent) = match path.split_last() {
+            None => (root, false, root, None),
+            Some((parent_path, name)) => {
+                let (parent_id, parent) = self.resolve(&opened, &parent_path).await?;
+                let ManifestBody::Folder { children, .. } = &parent.body else {
+                    return Err(EngineError::InvalidInput(format!(
+                        "{parent_path} is not a folder"
+                    )));
+                };
+                let (id, removed) = match children.get(name) {
+                    Some(id) => (*id, false),
+                    None => (self.find_removed(&opened, parent_id, name).await?, true),
+                };
+                (id, removed, parent_id, Some((name.clone(), parent)))
+            }
         };
         let versions = self.versions(&opened, id).await?;
         let chosen = match point {
-            RestorePoint::Version(n) => versions.iter().find(|m| m.version == n),
-            RestorePoint::At(t) => versions.iter().rev().find(|m| m.timestamp <= t),
+            RestorePoint::Version(n) => versions.iter().find(|v| v.version == n),
+            RestorePoint::At(t) => versions
+                .iter()
+                .rev()
+                .find(|v| v.timestamp <= t && v.opened.is_ok()),
         }
         .ok_or_else(|| EngineError::InvalidInput(format!("{path} has no such version")))?;
-        let latest = versions.last().cloned().expect("an entry has a version");
+        let chosen = chosen.opened.as_ref().map_err(|why| {
+            EngineError::InvalidInput(format!(
+                "version {} of {path} cannot be restored: {why}",
+                chosen.version
+            ))
+        })?;
+        let latest = versions.last().expect("an entry has a version");
+        // A latest version that opens for nobody is stood in for by the chosen content, and
+        // written over whatever that content is.
+        let (base, write_over) = match &latest.opened {
+            Ok(manifest) => (manifest.clone(), false),
+            Err(_) => (
+                Manifest {
+                    author: latest.author,
+                    timestamp: latest.timestamp,
+                    realm,
+                    id,
+                    version: latest.version,
+                    body: chosen.body.clone(),
+                },
+                true,
+            ),
+        };
         if removed {
             // An entry that left this folder may have moved rather than gone: putting it back
             // here would list it in two folders (which walks refuse and mounts hide).
-            let now_in = super::sync::parent_of(&latest.body).filter(|p| *p != parent_id);
+            let now_in = super::sync::parent_of(&base.body).filter(|p| *p != parent_id);
             if let Some(now_in) = now_in
                 && let Some(holder) = self.load_entries(&opened, &[now_in]).await?.get(&now_in)
                 && matches!(&holder.body, ManifestBody::Folder { children, .. } if children.values().any(|c| *c == id))
@@ -141,16 +200,25 @@ impl Client {
             | ManifestBody::Symlink { parent, .. } => *parent = parent_id,
             ManifestBody::User { .. } => {}
         }
-        let mut rows = vec![(
-            id,
-            LocalEntry {
-                base: Some(latest),
-                body,
-            },
-        )];
-        if removed {
+        let mut entry = LocalEntry {
+            base: Some(base),
+            body,
+        };
+        if write_over {
+            let uploaded = self
+                .upload_entry(&opened.context, id, &entry)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::InvalidInput(format!(
+                        "another device wrote {path} meanwhile; look at its history again"
+                    ))
+                })?;
+            entry.base = Some(uploaded);
+        }
+        let mut rows = vec![(id, entry)];
+        if removed && let Some((name, mut parent)) = parent.take() {
             if let ManifestBody::Folder { children, .. } = &mut parent.body {
-                children.insert(name.clone(), id);
+                children.insert(name, id);
             }
             rows.push((parent_id, parent));
         }
@@ -169,7 +237,10 @@ impl Client {
         name: &EntryName,
     ) -> Result<EntryId> {
         for version in self.versions(opened, folder).await?.iter().rev() {
-            if let ManifestBody::Folder { children, .. } = &version.body
+            if let Ok(Manifest {
+                body: ManifestBody::Folder { children, .. },
+                ..
+            }) = &version.opened
                 && let Some(id) = children.get(name)
             {
                 return Ok(*id);

@@ -192,7 +192,7 @@ impl Client {
         if let Some(at) = opened.at {
             let mut found = HashMap::with_capacity(ids.len());
             for vlob in self.remote_read_vlobs(realm, ids, Some(at)).await? {
-                let manifest = self.open_version(&opened.context, &vlob)?;
+                let manifest = self.open_or_stand_in(&opened.context, &vlob).await?;
                 if manifest.timestamp > at {
                     return Err(EngineError::Protocol(
                         "the server answered with a version from after the time asked".into(),
@@ -320,16 +320,19 @@ impl Client {
             .filter(|id| !loaded.contains_key(id))
             .copied()
             .collect();
-        if let Some(hidden) = self.first_withheld(&opened, &missing).await? {
-            let name = children
+        let mut withheld = Vec::new();
+        let mut rest = &missing[..];
+        while let Some(hidden) = self.first_withheld(&opened, rest).await? {
+            withheld.push(hidden);
+            let at = rest
                 .iter()
-                .find(|(_, id)| **id == hidden)
-                .map(|(name, _)| name)
-                .expect("a listed child");
-            return Err(EngineError::Withheld(path.join(name).to_string()));
+                .position(|id| *id == hidden)
+                .expect("among the missing");
+            rest = &rest[at + 1..];
         }
-        // What is left out now is legitimately absent (offline, or later than a view's time).
-        Ok(children
+        // What is left out now, and not withheld, is legitimately absent (offline, or later
+        // than a view's time).
+        let listed: Vec<ListedEntry> = children
             .iter()
             .filter_map(|(name, id)| {
                 let entry = loaded.get(id)?;
@@ -341,7 +344,19 @@ impl Client {
                     pending: entry.need_sync(),
                 })
             })
-            .collect())
+            .collect();
+        if withheld.is_empty() {
+            return Ok(listed);
+        }
+        Err(EngineError::PartlyWithheld {
+            listed,
+            withheld: children
+                .iter()
+                .filter(|(_, id)| withheld.contains(id))
+                .map(|(name, _)| path.join(name).to_string())
+                .collect(),
+            removable: opened.at.is_none() && self.check_writable(&opened).is_ok(),
+        })
     }
 
     /// Commits what the command staged, in one transaction: durable from here on.
@@ -370,7 +385,7 @@ impl Client {
         }
     }
 
-    fn check_writable(&self, opened: &Opened) -> Result<()> {
+    pub(crate) fn check_writable(&self, opened: &Opened) -> Result<()> {
         if opened.at.is_some() {
             return Err(EngineError::InvalidInput(
                 "a view of the past is read-only".into(),
@@ -792,14 +807,26 @@ impl Client {
             EngineError::InvalidInput("a workspace's root cannot be removed".into())
         })?;
         let (parent_id, mut parent) = self.resolve(&opened, &parent_path).await?;
-        let (_, entry) = self.resolve(&opened, path).await?;
-        if let ManifestBody::Folder { children, .. } = &entry.body
-            && !children.is_empty()
-            && !recursive
-        {
-            return Err(EngineError::InvalidInput(format!(
-                "{path} is a folder that is not empty (use -r)"
-            )));
+        match self.resolve(&opened, path).await {
+            Ok((_, entry)) => {
+                if let ManifestBody::Folder { children, .. } = &entry.body
+                    && !children.is_empty()
+                    && !recursive
+                {
+                    return Err(EngineError::InvalidInput(format!(
+                        "{path} is a folder that is not empty (use -r)"
+                    )));
+                }
+            }
+            // Listed by its folder, not served: removed by name without reading it, which
+            // `-r` asks for since what it holds cannot be seen.
+            Err(EngineError::Withheld(_)) if recursive => {}
+            Err(EngineError::Withheld(_)) => {
+                return Err(EngineError::InvalidInput(format!(
+                    "{path} cannot be read (the server does not serve it); `rm -r` removes it by name without reading it"
+                )));
+            }
+            Err(e) => return Err(e),
         }
         if let ManifestBody::Folder { children, .. } = &mut parent.body {
             children.remove(name);

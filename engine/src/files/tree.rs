@@ -166,7 +166,12 @@ impl Client {
                     "the server answered with another version".into(),
                 ));
             }
-            if self.open_version(&opened.context, &first)?.timestamp <= at {
+            if self
+                .open_or_stand_in(&opened.context, &first)
+                .await?
+                .timestamp
+                <= at
+            {
                 return Ok(Some(id));
             }
             tracing::debug!(entry = %id, "not in the view of the past: its first version is later");

@@ -128,44 +128,106 @@ fn swapped_replayed_or_misattributed_manifests_are_refused() {
     let mb = file(&mut s, &alice, b, 1);
     let blob_a = seal_manifest(&ma, &s.alice.key, &s.key, 1, &mut OsRng);
     let auth = WriteAuthority::Workspace(&s.chain);
-    // Served as another entry's manifest: the associated data does not match.
+    // Served as another entry's manifest: the seal names where it was stored.
     assert_eq!(
         open_manifest(&blob_a, &coordinates(&mb), &s.key, &s.org.chain, auth),
-        Err(ManifestError::Decryption)
+        Err(ManifestError::Unsealed)
     );
     // Served as version 2 of the same entry.
     let mut v2 = coordinates(&ma);
     v2.version = 2;
     assert_eq!(
         open_manifest(&blob_a, &v2, &s.key, &s.org.chain, auth),
-        Err(ManifestError::Decryption)
+        Err(ManifestError::Unsealed)
     );
     // Served under another key index.
     let mut other_index = coordinates(&ma);
     other_index.key_index = 2;
     assert_eq!(
         open_manifest(&blob_a, &other_index, &s.key, &s.org.chain, auth),
-        Err(ManifestError::Decryption)
+        Err(ManifestError::Unsealed)
     );
     // The server reports another author or time.
     let mut author = coordinates(&ma);
     author.author = s.bob.device_id;
     assert_eq!(
         open_manifest(&blob_a, &author, &s.key, &s.org.chain, auth),
-        Err(ManifestError::Mismatch { field: "author" })
+        Err(ManifestError::Unsealed)
     );
     let mut time = coordinates(&ma);
     time.timestamp = time.timestamp.plus_micros(1);
     assert_eq!(
         open_manifest(&blob_a, &time, &s.key, &s.org.chain, auth),
-        Err(ManifestError::Mismatch { field: "timestamp" })
+        Err(ManifestError::Unsealed)
     );
     // A flipped bit.
     let mut flipped = blob_a.clone();
     flipped[40] ^= 1;
     assert_eq!(
         open_manifest(&flipped, &coordinates(&ma), &s.key, &s.org.chain, auth),
-        Err(ManifestError::Decryption)
+        Err(ManifestError::Unsealed)
+    );
+}
+
+/// Bytes sealed by a member's device that do not open: refused as that member's doing when
+/// they could write, as not allowed when they could not.
+#[test]
+fn sealed_versions_that_do_not_open_are_their_authors_doing() {
+    let mut s = setup();
+    let alice = s.alice_again();
+    let id = EntryId::generate(&mut OsRng);
+    let m = file(&mut s, &alice, id, 1);
+    let unreadable = |s: &Setup, blob: &[u8], at: &VlobCoordinates| {
+        let auth = WriteAuthority::Workspace(&s.chain);
+        match open_manifest(blob, at, &s.key, &s.org.chain, auth) {
+            Err(ManifestError::Unreadable {
+                version,
+                device,
+                user,
+                reason,
+            }) => {
+                assert_eq!(
+                    (version, device, user),
+                    (at.version, at.author, s.alice.user_id)
+                );
+                reason
+            }
+            other => panic!("expected Unreadable, got {other:?}"),
+        }
+    };
+    let garbage = seal_ciphertext(&coordinates(&m), &[7u8; 100], &s.alice.key);
+    assert!(unreadable(&s, &garbage, &coordinates(&m)).contains("does not decrypt"));
+
+    // Encrypted for another version, sealed for this one.
+    let mut other = m.clone();
+    other.version = 2;
+    let sealed_other = seal_manifest(&other, &s.alice.key, &s.key, 1, &mut OsRng);
+    let moved = seal_ciphertext(&coordinates(&m), &sealed_other[SEAL_BYTES..], &s.alice.key);
+    assert!(unreadable(&s, &moved, &coordinates(&m)).contains("does not decrypt"));
+
+    // A root that is not a folder.
+    let realm = s.realm;
+    let root = file(&mut s, &alice, realm.into(), 1);
+    let blob = seal_manifest(&root, &s.alice.key, &s.key, 1, &mut OsRng);
+    assert!(unreadable(&s, &blob, &coordinates(&root)).contains("root must be a folder"));
+
+    // Bob, a READER, sealing garbage: not his to write at all.
+    let bob = Member {
+        user_id: s.bob.user_id,
+        device_id: s.bob.device_id,
+        key: s.bob.key.clone(),
+    };
+    let mb = file(&mut s, &bob, id, 2);
+    let garbage = seal_ciphertext(&coordinates(&mb), &[7u8; 100], &s.bob.key);
+    let auth = WriteAuthority::Workspace(&s.chain);
+    assert_eq!(
+        open_manifest(&garbage, &coordinates(&mb), &s.key, &s.org.chain, auth),
+        Err(ManifestError::NotAllowed(s.bob.user_id))
+    );
+    // Too short to hold a seal.
+    assert_eq!(
+        open_manifest(&[0u8; 10], &coordinates(&m), &s.key, &s.org.chain, auth),
+        Err(ManifestError::Unsealed)
     );
 }
 

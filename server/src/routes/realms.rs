@@ -18,6 +18,7 @@ use strongroom_protocol::wire::{
     VlobWriteResult,
 };
 
+use strongroom_protocol::manifests::{VlobCoordinates, verify_seal};
 use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::workspace::{RealmCertificate, RealmChain, RealmError, WorkspaceRole};
 
@@ -344,8 +345,15 @@ pub async fn add_certificate(
     Ok(Msgpack(Ack {}))
 }
 
-/// Checks a vlob write against the caller's key index, the size bound and the clock.
-fn check_write(request: &VlobWriteRequest, key_index: u32) -> Result<(), ApiError> {
+/// Checks a vlob write against the caller's key index, the size bound, the clock and the
+/// writing device's seal (so that a reader can tell a version its author stored from one
+/// changed afterwards).
+fn check_write(
+    realm: RealmId,
+    auth: &AuthenticatedDevice,
+    request: &VlobWriteRequest,
+    key_index: u32,
+) -> Result<(), ApiError> {
     if request.key_index != key_index {
         return Err(ApiError::new(
             ErrorCode::BadKeyIndex,
@@ -364,6 +372,24 @@ fn check_write(request: &VlobWriteRequest, key_index: u32) -> Result<(), ApiErro
             "the manifest's timestamp is too far from the server's clock",
         ));
     }
+    let coordinates = VlobCoordinates {
+        realm,
+        id: request.id,
+        version: request.version,
+        key_index: request.key_index,
+        author: auth.device_id,
+        timestamp: request.timestamp,
+        received: request.timestamp,
+    };
+    verify_seal(&request.blob, &coordinates, &auth.verify_key).map_err(|_| {
+        ApiError::new(
+            ErrorCode::BadSignature,
+            format!(
+                "version {} of entry {} is not sealed by the writing device for this place",
+                request.version, request.id
+            ),
+        )
+    })?;
     Ok(())
 }
 
@@ -388,7 +414,7 @@ pub async fn write_vlob(
 ) -> Result<Msgpack<VlobWriteResponse>, ApiError> {
     let realm: RealmId = parse(&realm, "workspace id")?;
     let key_index = writer(&state, &auth, realm).await?;
-    check_write(&request, key_index)?;
+    check_write(realm, &auth, &request, key_index)?;
     let checkpoint = state
         .store
         .write_vlob(&auth.org, realm, stored(request, auth.device_id))
@@ -419,7 +445,7 @@ pub async fn write_vlobs(
     }
     let key_index = writer(&state, &auth, realm).await?;
     for write in &request.writes {
-        check_write(write, key_index)?;
+        check_write(realm, &auth, write, key_index)?;
     }
     let writes = request
         .writes
