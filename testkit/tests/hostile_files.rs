@@ -274,7 +274,7 @@ fn tampered_manifests_are_refused() {
             v.blob = b_latest.blob.clone();
             v
         }),
-        "does not decrypt for this entry",
+        "not sealed for this entry",
     );
 
     // Bob has now seen version 2; the server replays version 1 after Alice writes version 3.
