@@ -156,10 +156,10 @@ impl Client {
     /// Opens a served version; one that its author stored so that it opens for nobody
     /// ([`ManifestError::Unreadable`]) is stood in for, with a warning naming it: the content of
     /// the newest earlier version that opens (looking back at most [`STAND_IN_LOOKBACK`]
-    /// versions), or else an empty one (an empty folder for a root, an empty workspace list, an
-    /// empty file), under the unreadable version's number, author and date, so that the next
-    /// write supersedes it. Only its author's doing is stood in for: every failure the server
-    /// could cause is still an error.
+    /// versions), or else an empty one (an empty folder for a root, an empty file), under the
+    /// unreadable version's number, author and date, so that the next write supersedes it.
+    /// Only another member's doing in a workspace is stood in for: every failure the server
+    /// could cause is still an error, and so is one in this user's own workspace list.
     pub(crate) async fn open_or_stand_in(
         &self,
         context: &RealmContext,
@@ -169,6 +169,11 @@ impl Client {
             Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => e,
             other => return other,
         };
+        // Only this user's own devices write their workspace list: stepping past one of their
+        // versions could drop workspaces (and their keys) from the list, so it stays an error.
+        if context.owner.is_some() {
+            return Err(unreadable.into());
+        }
         let floor = vlob.version.saturating_sub(STAND_IN_LOOKBACK).max(1);
         let mut found = None;
         for version in (floor..vlob.version).rev() {
@@ -209,9 +214,6 @@ impl Client {
         let root: EntryId = context.realm.into();
         let body = match found {
             Some(older) => older.body,
-            None if context.owner.is_some() => ManifestBody::User {
-                workspaces: Vec::new(),
-            },
             None if vlob.id == root => ManifestBody::Folder {
                 parent: root,
                 children: Default::default(),

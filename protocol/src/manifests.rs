@@ -24,7 +24,7 @@ use crate::ids::{BlockId, DeviceId, EntryId, RealmId, UserId};
 use crate::signed::Signed;
 use crate::time::{CLOCK_SKEW_MICROS, OutOfBallpark, Timestamp, check_ballpark, judged_at};
 use crate::trust::{CertificateChain, TrustError};
-use crate::workspace::RealmChain;
+use crate::workspace::{RealmChain, key_check};
 
 /// A name inside a folder: 1 to 255 bytes of UTF-8, without `/` or NUL, not `.` or `..`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -247,8 +247,13 @@ fn manifest_aad(realm: &RealmId, id: &EntryId, version: u32, key_index: u32) -> 
 /// The length of a blob's seal, which comes first.
 pub const SEAL_BYTES: usize = 64;
 
-/// What a blob's seal signs: where the version sits, who wrote it when, and its ciphertext.
-fn seal_message(coordinates: &VlobCoordinates, ciphertext: &[u8]) -> Vec<u8> {
+/// The length of what precedes the ciphertext in a blob: the seal, then the check value of the
+/// key that encrypts it.
+pub const SEALED_HEADER_BYTES: usize = SEAL_BYTES + 32;
+
+/// What a blob's seal signs: where the version sits, who wrote it when, which key encrypts it
+/// (its check value), and its ciphertext.
+fn seal_message(coordinates: &VlobCoordinates, key_check: &Digest, ciphertext: &[u8]) -> Vec<u8> {
     let mut message = b"strongroom manifest seal v1".to_vec();
     message.extend_from_slice(coordinates.realm.as_bytes());
     message.extend_from_slice(coordinates.id.as_bytes());
@@ -256,40 +261,59 @@ fn seal_message(coordinates: &VlobCoordinates, ciphertext: &[u8]) -> Vec<u8> {
     message.extend_from_slice(&coordinates.key_index.to_be_bytes());
     message.extend_from_slice(coordinates.author.as_bytes());
     message.extend_from_slice(&coordinates.timestamp.as_micros().to_be_bytes());
+    message.extend_from_slice(key_check.as_bytes());
     message.extend_from_slice(Digest::of(ciphertext).as_bytes());
     message
 }
 
-/// Seals `ciphertext` as the version at `coordinates` (their `received` is not sealed): the
-/// blob a client stores.
+/// Seals `ciphertext`, encrypted with the key whose check value is `key_check`, as the version
+/// at `coordinates` (their `received` is not sealed): the blob a client stores.
 pub fn seal_ciphertext(
     coordinates: &VlobCoordinates,
+    key_check: &Digest,
     ciphertext: &[u8],
     signer: &SigningKey,
 ) -> Vec<u8> {
-    let seal = signer.sign(&seal_message(coordinates, ciphertext));
-    let mut blob = Vec::with_capacity(SEAL_BYTES + ciphertext.len());
+    let seal = signer.sign(&seal_message(coordinates, key_check, ciphertext));
+    let mut blob = Vec::with_capacity(SEALED_HEADER_BYTES + ciphertext.len());
     blob.extend_from_slice(&seal.to_bytes());
+    blob.extend_from_slice(key_check.as_bytes());
     blob.extend_from_slice(ciphertext);
     blob
 }
 
-/// Checks that `blob` is sealed by `author_key` as the version at `coordinates`; returns its
-/// ciphertext. The server runs it on every write, with the writing device's key.
+/// A blob whose seal holds: the check value of the key its author says encrypts it, and the
+/// ciphertext.
+#[derive(Debug, Clone, Copy)]
+pub struct Sealed<'b> {
+    /// The check value of the key that encrypts it ([`crate::workspace::key_check`]).
+    pub key_check: Digest,
+    /// The ciphertext.
+    pub ciphertext: &'b [u8],
+}
+
+/// Checks that `blob` is sealed by `author_key` as the version at `coordinates`. The server
+/// runs it on every write, with the writing device's key (and compares the key check value
+/// with the workspace's certificates).
 pub fn verify_seal<'b>(
     blob: &'b [u8],
     coordinates: &VlobCoordinates,
     author_key: &VerifyKey,
-) -> Result<&'b [u8], ManifestError> {
-    if blob.len() < SEAL_BYTES {
+) -> Result<Sealed<'b>, ManifestError> {
+    if blob.len() < SEALED_HEADER_BYTES {
         return Err(ManifestError::Unsealed);
     }
-    let (seal, ciphertext) = blob.split_at(SEAL_BYTES);
+    let (seal, rest) = blob.split_at(SEAL_BYTES);
+    let (check, ciphertext) = rest.split_at(SEALED_HEADER_BYTES - SEAL_BYTES);
     let seal = Signature::from_bytes(seal.try_into().expect("split at the seal's length"));
+    let key_check = Digest::from_bytes(check.try_into().expect("split at a digest's length"));
     author_key
-        .verify(&seal_message(coordinates, ciphertext), &seal)
+        .verify(&seal_message(coordinates, &key_check, ciphertext), &seal)
         .map_err(|_| ManifestError::Unsealed)?;
-    Ok(ciphertext)
+    Ok(Sealed {
+        key_check,
+        ciphertext,
+    })
 }
 
 /// Signs `manifest` with the author's device key, encrypts it with the realm key and seals the
@@ -316,7 +340,8 @@ pub fn seal_manifest(
         timestamp: manifest.timestamp,
         received: manifest.timestamp,
     };
-    seal_ciphertext(&coordinates, &ciphertext, signer)
+    let check = key_check(key, &manifest.realm, key_index);
+    seal_ciphertext(&coordinates, &check, &ciphertext, signer)
 }
 
 /// Who may write a realm's manifests.
@@ -339,6 +364,12 @@ pub enum ManifestError {
         "manifest refused: it is not sealed for this entry, version and author (tampered or swapped after it was stored)"
     )]
     Unsealed,
+    /// Sealed for a key of this index other than the one this device's certificates certify:
+    /// the server shows members different workspace certificates.
+    #[error(
+        "manifest refused: it is encrypted with a key of index {0} other than the one this device's workspace certificates certify (the server shows members different certificates, or its author's device was shown others)"
+    )]
+    OtherKey(u32),
     /// Sealed by a device whose user could write, and yet it does not open (or it is not what
     /// this entry can be): that member's device stored it so.
     #[error(
@@ -408,7 +439,7 @@ pub fn open_manifest(
     let (device, user) = identity
         .active_author_for(&expected.author, judged, expected.received)
         .map_err(ManifestError::Author)?;
-    let ciphertext = verify_seal(blob, expected, &device.verify_key)?;
+    let sealed = verify_seal(blob, expected, &device.verify_key)?;
     let user_id = user.certificate.user_id;
     let allowed = match authority {
         WriteAuthority::Workspace(chain) => chain.could_write(&user_id, judged, expected.received),
@@ -417,13 +448,26 @@ pub fn open_manifest(
     if !allowed {
         return Err(ManifestError::NotAllowed(user_id));
     }
-    open_sealed(ciphertext, expected, key, &device.verify_key, authority).map_err(|reason| {
-        ManifestError::Unreadable {
-            version: expected.version,
-            device: expected.author,
-            user: user_id,
-            reason: reason.to_string(),
-        }
+    // Only with the very key its author sealed for is a failure to open the author's doing.
+    let certified = match authority {
+        WriteAuthority::Workspace(chain) => chain.key_check(expected.key_index).copied(),
+        WriteAuthority::User(_) => Some(key_check(key, &expected.realm, expected.key_index)),
+    };
+    if !certified.is_some_and(|c| c.ct_eq(&sealed.key_check)) {
+        return Err(ManifestError::OtherKey(expected.key_index));
+    }
+    open_sealed(
+        sealed.ciphertext,
+        expected,
+        key,
+        &device.verify_key,
+        authority,
+    )
+    .map_err(|reason| ManifestError::Unreadable {
+        version: expected.version,
+        device: expected.author,
+        user: user_id,
+        reason: reason.to_string(),
     })
 }
 

@@ -751,7 +751,7 @@ fn sealed_user_manifest(f: &Fixture, body: crate::manifests::ManifestBody) -> Ve
 /// A sealed manifest as a server stores it: the seal, then the ciphertext.
 #[test]
 fn sealed_manifest() {
-    use crate::manifests::{ManifestBody, SEAL_BYTES};
+    use crate::manifests::{ManifestBody, SEAL_BYTES, SEALED_HEADER_BYTES};
     let f = Fixture::new();
     let sealed = sealed_user_manifest(
         &f,
@@ -767,13 +767,16 @@ fn sealed_manifest() {
              # bytes 0..{SEAL_BYTES}: the Ed25519 seal by the author device over\n\
              #   \"strongroom manifest seal v1\" || realm (16) || entry (16) || version (u32 BE)\n\
              #   || key index (u32 BE) || author device (16) || timestamp (i64 BE, microseconds)\n\
-             #   || BLAKE3(ciphertext)\n\
-             # bytes {SEAL_BYTES}..: XAES-256-GCM ciphertext (nonce first) of the signed manifest\n\
+             #   || key check value || BLAKE3(ciphertext)\n\
+             # bytes {SEAL_BYTES}..{SEALED_HEADER_BYTES}: the key check value of the key (workspace::key_check)\n\
+             # bytes {SEALED_HEADER_BYTES}..: XChaCha20-Poly1305 ciphertext (nonce first) of the signed manifest\n\
              seal: {}\n\
+             key check: {}\n\
              ciphertext: {}\n",
             MANIFEST_TIME.as_micros(),
             data_encoding::HEXLOWER.encode(&sealed[..SEAL_BYTES]),
-            data_encoding::HEXLOWER.encode(&sealed[SEAL_BYTES..]),
+            data_encoding::HEXLOWER.encode(&sealed[SEAL_BYTES..SEALED_HEADER_BYTES]),
+            data_encoding::HEXLOWER.encode(&sealed[SEALED_HEADER_BYTES..]),
         ),
     );
     assert_eq!(refusal("sealed manifest", &sealed, Some(MANIFEST_TIME)), "");
@@ -869,8 +872,10 @@ fn failures() -> Vec<Failure> {
     let mut broken_seal = sealed_user_manifest(&f, empty_list);
     let last = broken_seal.len() - 1;
     broken_seal[last] ^= 1;
+    let user_realm = RealmId::of_user(&f.user_id);
     let sealed_garbage = crate::manifests::seal_ciphertext(
         &f.user_manifest_coordinates(MANIFEST_TIME),
+        &crate::workspace::key_check(&user_manifest_key(), &user_realm, 0),
         &[0x5a; 48],
         &f.device,
     );

@@ -12,14 +12,16 @@ use strongroom_engine::files::WorkspacePath;
 use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_engine::workspaces::RealmContext;
+use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::ids::EntryId;
 use strongroom_protocol::manifests::{
-    Manifest, ManifestBody, SEAL_BYTES, VlobCoordinates, seal_ciphertext, seal_manifest,
+    Manifest, ManifestBody, SEALED_HEADER_BYTES, VlobCoordinates, seal_ciphertext, seal_manifest,
 };
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     VlobBatchWriteRequest, VlobBatchWriteResponse, VlobWriteRequest, VlobWriteResult,
 };
+use strongroom_protocol::workspace::key_check;
 
 use crate::member::{Member, PASSWORD};
 
@@ -155,6 +157,12 @@ impl Forger {
         self.send(writes);
     }
 
+    /// The check value of the workspace's current key (what a write must be sealed for).
+    pub fn key_check(&self) -> Digest {
+        let (key_index, key) = self.context.current_key().expect("workspace key");
+        key_check(key, &self.context.realm, key_index)
+    }
+
     /// Stores, as version `version` of `id`, bytes that open for nobody, sealed by the member's
     /// device as its write (so the server accepts them).
     pub fn write_unreadable(&self, id: EntryId, version: u32) {
@@ -170,7 +178,12 @@ impl Forger {
             received: timestamp,
         };
         let garbage = crate::random_bytes(200, u64::from(version));
-        let blob = seal_ciphertext(&coordinates, &garbage, &self.client.keys().signing_key());
+        let blob = seal_ciphertext(
+            &coordinates,
+            &self.key_check(),
+            &garbage,
+            &self.client.keys().signing_key(),
+        );
         self.send(vec![VlobWriteRequest {
             id,
             version,
@@ -201,7 +214,7 @@ impl Forger {
             key_index,
             &mut rand_core::OsRng,
         );
-        blob[SEAL_BYTES] ^= 1;
+        blob[SEALED_HEADER_BYTES] ^= 1;
         let request = VlobBatchWriteRequest {
             writes: vec![VlobWriteRequest {
                 id,

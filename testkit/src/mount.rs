@@ -78,24 +78,25 @@ impl Mount {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Sends `signal` (`TERM`, `KILL`, ...) and waits up to 20 seconds for the process to end.
+    /// Sends `signal` (`TERM`, `KILL`, ...) and waits up to 60 seconds for the process to end
+    /// (on `TERM` it uploads what is pending first, which takes long under a loaded machine).
     pub fn signal(&mut self, signal: &str) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(child.id().to_string())
             .status();
-        Self::wait_for(&mut child)
+        Self::wait_for(&mut child, Duration::from_secs(60))
     }
 
     /// Waits up to 20 seconds for the process to end by itself (after `strongroom unmount`).
     pub fn wait(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        Self::wait_for(&mut child)
+        Self::wait_for(&mut child, Duration::from_secs(20))
     }
 
-    fn wait_for(child: &mut Child) -> Option<ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(status);

@@ -13,12 +13,13 @@ use strongroom_engine::password::Password;
 use strongroom_protocol::certificates::{
     Certificate, DeviceCertificate, SignedCertificate, Signer,
 };
+use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, EntryId, RealmId};
 use strongroom_protocol::manifests::{
-    EntryName, ManifestBody, SEAL_BYTES, VlobCoordinates, seal_ciphertext,
+    EntryName, ManifestBody, SEALED_HEADER_BYTES, VlobCoordinates, seal_ciphertext,
 };
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
@@ -40,6 +41,7 @@ const YEAR_MICROS: i64 = 365 * 24 * 3600 * 1_000_000;
 /// Carol and Dave are STANDARD members who never opened their workspace list.
 struct World {
     org: Org,
+    bob: Member,
     carol: Member,
     bob_keys: DeviceKeys,
     team: RealmId,
@@ -57,6 +59,7 @@ fn world() -> World {
     World {
         bob_keys: keys(&bob.home),
         org,
+        bob,
         carol,
         team,
     }
@@ -217,7 +220,7 @@ fn a_members_personal_realm_cannot_be_squatted() {
 }
 
 /// Writes `count` vlobs of the largest size a version may have into `realm`, as `by`.
-fn large_vlobs(by: &DeviceKeys, realm: RealmId, count: usize) -> Vec<EntryId> {
+fn large_vlobs(by: &DeviceKeys, realm: RealmId, key: &Digest, count: usize) -> Vec<EntryId> {
     (0..count)
         .map(|i| {
             let id = EntryId::generate(&mut OsRng);
@@ -232,7 +235,7 @@ fn large_vlobs(by: &DeviceKeys, realm: RealmId, count: usize) -> Vec<EntryId> {
                 received: timestamp,
             };
             let ciphertext = strongroom_testkit::random_bytes(
-                strongroom_protocol::wire::MAX_VLOB_BYTES - 64 - SEAL_BYTES,
+                strongroom_protocol::wire::MAX_VLOB_BYTES - 64 - SEALED_HEADER_BYTES,
                 i as u64 + 1,
             );
             let body = VlobWriteRequest {
@@ -242,6 +245,7 @@ fn large_vlobs(by: &DeviceKeys, realm: RealmId, count: usize) -> Vec<EntryId> {
                 timestamp,
                 blob: ByteBuf::from(seal_ciphertext(
                     &coordinates,
+                    key,
                     &ciphertext,
                     &by.signing_key(),
                 )),
@@ -263,7 +267,8 @@ fn large_vlobs(by: &DeviceKeys, realm: RealmId, count: usize) -> Vec<EntryId> {
 #[test]
 fn batch_reads_cannot_make_the_server_allocate_without_bound() {
     let w = world();
-    let ids = large_vlobs(&w.bob_keys, w.team, 40);
+    let key = Forger::new(&w.bob, "Team").key_check();
+    let ids = large_vlobs(&w.bob_keys, w.team, &key, 40);
     let server: &Server = &w.org.server;
     let read = |ids: Vec<EntryId>| {
         let body = VlobReadRequest { ids, at: None }.encode();
@@ -700,4 +705,46 @@ fn root_version(member: &Member) -> u32 {
         |r| r.get(0),
     )
     .unwrap()
+}
+
+/// Bob, a MANAGER of `Team`, certifies a new key and hands it to nobody (or to himself only):
+/// the server refuses the rotation, since whatever he then wrote with that key would be
+/// unreadable for Alice for good. Before, the rotation was taken and every other member's
+/// commands on the workspace failed on his versions ("does not hold key 2").
+#[test]
+fn a_key_rotation_that_leaves_a_member_without_the_key_is_refused() {
+    let w = world();
+    let key = SecretKey::generate(&mut OsRng);
+    let rotation = RealmCertificate::KeyRotation(KeyRotationCertificate {
+        author: w.bob_keys.device_id,
+        timestamp: now(),
+        realm: w.team,
+        key_index: 2,
+        key_check: key_check(&key, &w.team, 2),
+    })
+    .sign(&w.bob_keys.signing_key());
+    let body = RealmCertificateRequest {
+        certificate: ByteBuf::from(rotation),
+        messages: Vec::new(),
+    }
+    .encode();
+    let (status, error) = SignedRequest::new(
+        &w.bob_keys,
+        "POST",
+        format!("/authenticated/acme/realms/{}/certificates", w.team),
+        body,
+    )
+    .send();
+    let error = error.unwrap_or_else(|| panic!("accepted with status {status}"));
+    assert_eq!(error.code, ErrorCode::MalformedRequest, "{}", error.message);
+    assert!(
+        error.message.contains("must reach every member"),
+        "{}",
+        error.message
+    );
+    // An honest rotation (which messages every member) still goes through.
+    w.org
+        .alice
+        .ok(&["workspace", "unshare", "Team", "bob@example.com"]);
+    assert!(w.org.alice.ok(&["workspace", "list"]).contains("Team"));
 }

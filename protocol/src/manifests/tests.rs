@@ -195,14 +195,20 @@ fn sealed_versions_that_do_not_open_are_their_authors_doing() {
             other => panic!("expected Unreadable, got {other:?}"),
         }
     };
-    let garbage = seal_ciphertext(&coordinates(&m), &[7u8; 100], &s.alice.key);
+    let check = key_check(&s.key, &s.realm, 1);
+    let garbage = seal_ciphertext(&coordinates(&m), &check, &[7u8; 100], &s.alice.key);
     assert!(unreadable(&s, &garbage, &coordinates(&m)).contains("does not decrypt"));
 
     // Encrypted for another version, sealed for this one.
     let mut other = m.clone();
     other.version = 2;
     let sealed_other = seal_manifest(&other, &s.alice.key, &s.key, 1, &mut OsRng);
-    let moved = seal_ciphertext(&coordinates(&m), &sealed_other[SEAL_BYTES..], &s.alice.key);
+    let moved = seal_ciphertext(
+        &coordinates(&m),
+        &check,
+        &sealed_other[SEALED_HEADER_BYTES..],
+        &s.alice.key,
+    );
     assert!(unreadable(&s, &moved, &coordinates(&m)).contains("does not decrypt"));
 
     // A root that is not a folder.
@@ -218,11 +224,19 @@ fn sealed_versions_that_do_not_open_are_their_authors_doing() {
         key: s.bob.key.clone(),
     };
     let mb = file(&mut s, &bob, id, 2);
-    let garbage = seal_ciphertext(&coordinates(&mb), &[7u8; 100], &s.bob.key);
+    let garbage = seal_ciphertext(&coordinates(&mb), &check, &[7u8; 100], &s.bob.key);
     let auth = WriteAuthority::Workspace(&s.chain);
     assert_eq!(
         open_manifest(&garbage, &coordinates(&mb), &s.key, &s.org.chain, auth),
         Err(ManifestError::NotAllowed(s.bob.user_id))
+    );
+    // Encrypted with another key of the same index (a split history of certificates): not
+    // the author's doing, and refused as such.
+    let other_key = SecretKey::generate(&mut OsRng);
+    let split = seal_manifest(&m, &s.alice.key, &other_key, 1, &mut OsRng);
+    assert_eq!(
+        open_manifest(&split, &coordinates(&m), &s.key, &s.org.chain, auth),
+        Err(ManifestError::OtherKey(1))
     );
     // Too short to hold a seal.
     assert_eq!(

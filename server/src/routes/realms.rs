@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::ids::{BlockId, EntryId, OrganizationId, RealmId};
 use strongroom_protocol::wire::{
     Ack, CERTIFICATES_PAGE, CreateRealmRequest, ErrorCode, HISTORY_PAGE, MAX_BATCH_WRITES,
@@ -101,7 +102,12 @@ enum Access {
     /// The caller's own realm (their user manifest): everything, key index 0.
     Own,
     /// A workspace the caller is a member of.
-    Member { role: WorkspaceRole, key_index: u32 },
+    Member {
+        role: WorkspaceRole,
+        key_index: u32,
+        /// The check value of the current key, as its rotation certified it.
+        key_check: Option<Digest>,
+    },
 }
 
 async fn access(
@@ -117,17 +123,35 @@ async fn access(
     Ok(Access::Member {
         role,
         key_index: chain.key_index(),
+        key_check: chain.key_check(chain.key_index()).copied(),
     })
+}
+
+/// The key a writer must encrypt with: its index, and (in a workspace) its certified check
+/// value.
+struct WriteKey {
+    index: u32,
+    check: Option<Digest>,
 }
 
 async fn writer(
     state: &AppState,
     auth: &AuthenticatedDevice,
     realm: RealmId,
-) -> Result<u32, ApiError> {
+) -> Result<WriteKey, ApiError> {
     match access(state, auth, realm).await? {
-        Access::Own => Ok(0),
-        Access::Member { role, key_index } if role.can_write() => Ok(key_index),
+        Access::Own => Ok(WriteKey {
+            index: 0,
+            check: None,
+        }),
+        Access::Member {
+            role,
+            key_index,
+            key_check,
+        } if role.can_write() => Ok(WriteKey {
+            index: key_index,
+            check: key_check,
+        }),
         Access::Member { role, .. } => Err(ApiError::new(
             ErrorCode::NotAllowed,
             format!(
@@ -301,6 +325,23 @@ pub async fn add_certificate(
                 ));
             }
         }
+        // A new key reaches every other member: a rotation that leaves one out would make
+        // whatever is written with it unreadable to them for good.
+        if let RealmCertificate::KeyRotation(rotation) = &certificate
+            && let Some((left_out, _)) = chain.members().find(|(user, _)| {
+                *user != auth.user.user_id
+                    && identity.user(user).is_some_and(|u| !u.is_revoked())
+                    && !recipients.contains(user)
+            })
+        {
+            return Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!(
+                    "key index {} carries no message for member {left_out}: a new key must reach every member",
+                    rotation.key_index
+                ),
+            ));
+        }
         let messages = request
             .messages
             .into_iter()
@@ -345,15 +386,16 @@ pub async fn add_certificate(
     Ok(Msgpack(Ack {}))
 }
 
-/// Checks a vlob write against the caller's key index, the size bound, the clock and the
-/// writing device's seal (so that a reader can tell a version its author stored from one
-/// changed afterwards).
+/// Checks a vlob write against the caller's key, the size bound, the clock and the writing
+/// device's seal (so that a reader can tell a version its author stored from one changed
+/// afterwards, and a version sealed for another key than the certified one is refused here).
 fn check_write(
     realm: RealmId,
     auth: &AuthenticatedDevice,
     request: &VlobWriteRequest,
-    key_index: u32,
+    key: &WriteKey,
 ) -> Result<(), ApiError> {
+    let key_index = key.index;
     if request.key_index != key_index {
         return Err(ApiError::new(
             ErrorCode::BadKeyIndex,
@@ -381,7 +423,7 @@ fn check_write(
         timestamp: request.timestamp,
         received: request.timestamp,
     };
-    verify_seal(&request.blob, &coordinates, &auth.verify_key).map_err(|_| {
+    let sealed = verify_seal(&request.blob, &coordinates, &auth.verify_key).map_err(|_| {
         ApiError::new(
             ErrorCode::BadSignature,
             format!(
@@ -390,6 +432,17 @@ fn check_write(
             ),
         )
     })?;
+    if let Some(certified) = &key.check
+        && !certified.ct_eq(&sealed.key_check)
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadKeyIndex,
+            format!(
+                "version {} of entry {} is sealed for another key than the one certified as key index {key_index}",
+                request.version, request.id
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -413,8 +466,8 @@ pub async fn write_vlob(
     Msgpack(request): RealmBody<VlobWriteRequest>,
 ) -> Result<Msgpack<VlobWriteResponse>, ApiError> {
     let realm: RealmId = parse(&realm, "workspace id")?;
-    let key_index = writer(&state, &auth, realm).await?;
-    check_write(realm, &auth, &request, key_index)?;
+    let key = writer(&state, &auth, realm).await?;
+    check_write(realm, &auth, &request, &key)?;
     let checkpoint = state
         .store
         .write_vlob(&auth.org, realm, stored(request, auth.device_id))
@@ -443,9 +496,9 @@ pub async fn write_vlobs(
             format!("at most {MAX_BATCH_WRITES} writes per batch"),
         ));
     }
-    let key_index = writer(&state, &auth, realm).await?;
+    let key = writer(&state, &auth, realm).await?;
     for write in &request.writes {
-        check_write(realm, &auth, write, key_index)?;
+        check_write(realm, &auth, write, &key)?;
     }
     let writes = request
         .writes
