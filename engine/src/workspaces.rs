@@ -12,7 +12,9 @@ use strongroom_protocol::manifests::{
     WriteAuthority, open_manifest, seal_manifest,
 };
 use strongroom_protocol::messages::{Message, MessageBody, open_message, seal_message};
-use strongroom_protocol::wire::{MAX_VLOB_BYTES, OutgoingMessage, VlobVersion, VlobWriteRequest};
+use strongroom_protocol::wire::{
+    ErrorCode, MAX_VLOB_BYTES, OutgoingMessage, VlobVersion, VlobWriteRequest,
+};
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RealmChain, RoleCertificate, WorkspaceRole, key_check,
 };
@@ -429,8 +431,11 @@ impl Client {
         let mut entry = self.find_workspace(name)?;
         self.refresh().await?;
         let chain = self.realm_chain(entry.realm).await?;
-        let holds =
-            |entry: &WorkspaceEntry, index: u32| entry.keys.iter().any(|k| k.index == index);
+        let holds = |entry: &WorkspaceEntry, index: u32| {
+            certified_keys(&chain, entry.keys.clone())
+                .iter()
+                .any(|k| k.index == index)
+        };
         if chain.key_index() > 0 && !holds(&entry, chain.key_index()) {
             self.process_messages().await?;
             self.sync_user_manifest().await?;
@@ -438,7 +443,7 @@ impl Client {
         }
         Ok(RealmContext {
             realm: entry.realm,
-            keys: entry.keys,
+            keys: certified_keys(&chain, entry.keys),
             chain: Some(chain),
             owner: None,
         })
@@ -453,7 +458,7 @@ impl Client {
         }
         Ok(RealmContext {
             realm: entry.realm,
-            keys: entry.keys,
+            keys: certified_keys(&chain, entry.keys),
             chain: Some(chain),
             owner: None,
         })
@@ -655,6 +660,29 @@ impl Client {
     /// Rotates a workspace's key: a new index, certified with its check value, sent sealed to
     /// every other current member and kept in this user's manifest.
     pub async fn rotate_workspace_key(&mut self, realm: RealmId) -> Result<()> {
+        // A certificate or share that reached the server meanwhile makes it refuse this one
+        // (the chain moved on, or a member the messages miss): taken again on the new chain, so
+        // that a removal is never left without its rotation.
+        let mut attempts = 0;
+        loop {
+            match self.rotate_once(realm).await {
+                Err(e)
+                    if attempts < 3
+                        && matches!(
+                            e.server_code(),
+                            Some(ErrorCode::Conflict | ErrorCode::MalformedRequest)
+                        ) =>
+                {
+                    attempts += 1;
+                    tracing::info!(error = %e, "the key rotation is taken again on the workspace's new certificates");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt of [`Client::rotate_workspace_key`].
+    async fn rotate_once(&mut self, realm: RealmId) -> Result<()> {
         self.refresh().await?;
         let chain = self.realm_chain(realm).await?;
         let index = chain.key_index() + 1;
@@ -874,13 +902,38 @@ fn check_keys(chain: &RealmChain, keys: &[IndexedKey]) -> Result<()> {
     Ok(())
 }
 
+/// Adds the keys not already held. Two keys of one index are both kept (a rotation refused by
+/// the server after its key was kept, another device's copy): the workspace's certificates
+/// pick the one to use ([`certified_keys`]).
 fn add_keys(entry: &mut WorkspaceEntry, keys: &[IndexedKey]) {
+    let realm = entry.realm;
+    let check = |k: &IndexedKey| key_check(&k.key, &realm, k.index);
     for k in keys {
-        if !entry.keys.iter().any(|e| e.index == k.index) {
+        if !entry
+            .keys
+            .iter()
+            .any(|e| e.index == k.index && check(e).ct_eq(&check(k)))
+        {
             entry.keys.push(k.clone());
         }
     }
     entry.keys.sort_by_key(|k| k.index);
+}
+
+/// The keys the workspace's certificates certify, one per index: a key of an index that another
+/// key's rotation certified is never used (it would make every version of that index look
+/// like its author's garbage).
+fn certified_keys(chain: &RealmChain, keys: Vec<IndexedKey>) -> Vec<IndexedKey> {
+    let mut out: Vec<IndexedKey> = Vec::with_capacity(keys.len());
+    for k in keys {
+        let certified = chain
+            .key_check(k.index)
+            .is_some_and(|c| key_check(&k.key, &chain.realm(), k.index).ct_eq(c));
+        if certified && !out.iter().any(|o| o.index == k.index) {
+            out.push(k);
+        }
+    }
+    out
 }
 
 fn unique_name(list: &[WorkspaceEntry], name: &EntryName) -> EntryName {

@@ -254,7 +254,7 @@ pub const SEALED_HEADER_BYTES: usize = SEAL_BYTES + 32;
 /// What a blob's seal signs: where the version sits, who wrote it when, which key encrypts it
 /// (its check value), and its ciphertext.
 fn seal_message(coordinates: &VlobCoordinates, key_check: &Digest, ciphertext: &[u8]) -> Vec<u8> {
-    let mut message = b"strongroom manifest seal v1".to_vec();
+    let mut message = b"strongroom manifest seal v2".to_vec();
     message.extend_from_slice(coordinates.realm.as_bytes());
     message.extend_from_slice(coordinates.id.as_bytes());
     message.extend_from_slice(&coordinates.version.to_be_bytes());
@@ -367,7 +367,7 @@ pub enum ManifestError {
     /// Sealed for a key of this index other than the one this device's certificates certify:
     /// the server shows members different workspace certificates.
     #[error(
-        "manifest refused: it is encrypted with a key of index {0} other than the one this device's workspace certificates certify (the server shows members different certificates, or its author's device was shown others)"
+        "manifest refused: it is encrypted with a key of index {0} other than the one this device's workspace certificates certify or this device holds (the server shows members different certificates, or its author's device was shown others)"
     )]
     OtherKey(u32),
     /// Sealed by a device whose user could write, and yet it does not open (or it is not what
@@ -449,11 +449,13 @@ pub fn open_manifest(
         return Err(ManifestError::NotAllowed(user_id));
     }
     // Only with the very key its author sealed for is a failure to open the author's doing.
+    // The key it was sealed for, the certified one and the one this device holds must be one.
+    let held = key_check(key, &expected.realm, expected.key_index);
     let certified = match authority {
         WriteAuthority::Workspace(chain) => chain.key_check(expected.key_index).copied(),
-        WriteAuthority::User(_) => Some(key_check(key, &expected.realm, expected.key_index)),
+        WriteAuthority::User(_) => Some(held),
     };
-    if !certified.is_some_and(|c| c.ct_eq(&sealed.key_check)) {
+    if !certified.is_some_and(|c| c.ct_eq(&sealed.key_check) && c.ct_eq(&held)) {
         return Err(ManifestError::OtherKey(expected.key_index));
     }
     open_sealed(

@@ -765,7 +765,7 @@ fn sealed_manifest() {
         &format!(
             "# version 1 of a user's own manifest (an empty workspace list), key index 0, written at {}\n\
              # bytes 0..{SEAL_BYTES}: the Ed25519 seal by the author device over\n\
-             #   \"strongroom manifest seal v1\" || realm (16) || entry (16) || version (u32 BE)\n\
+             #   \"strongroom manifest seal v2\" || realm (16) || entry (16) || version (u32 BE)\n\
              #   || key index (u32 BE) || author device (16) || timestamp (i64 BE, microseconds)\n\
              #   || key check value || BLAKE3(ciphertext)\n\
              # bytes {SEAL_BYTES}..{SEALED_HEADER_BYTES}: the key check value of the key (workspace::key_check)\n\

@@ -238,6 +238,13 @@ fn sealed_versions_that_do_not_open_are_their_authors_doing() {
         open_manifest(&split, &coordinates(&m), &s.key, &s.org.chain, auth),
         Err(ManifestError::OtherKey(1))
     );
+    // Sealed for the certified key, read with another key of that index this device holds:
+    // not the author's doing either.
+    let honest = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
+    assert_eq!(
+        open_manifest(&honest, &coordinates(&m), &other_key, &s.org.chain, auth),
+        Err(ManifestError::OtherKey(1))
+    );
     // Too short to hold a seal.
     assert_eq!(
         open_manifest(&[0u8; 10], &coordinates(&m), &s.key, &s.org.chain, auth),
