@@ -189,10 +189,15 @@ pub async fn create(
                 return Err(signed_by_caller());
             }
         }
-        if chain.is_empty() || chain.key_index() == 0 {
+        // Its creator alone: members are added later, each with the keys in a message (which
+        // this request cannot carry).
+        if chain.is_empty()
+            || chain.key_index() == 0
+            || chain.members().any(|(user, _)| user != auth.user.user_id)
+        {
             return Err(ApiError::new(
                 ErrorCode::InvalidCertificate,
-                "a workspace starts with its creator as OWNER and a first key",
+                "a workspace starts with its creator as its only member (OWNER) and a first key",
             ));
         }
         let certificates = request
