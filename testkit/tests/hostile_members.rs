@@ -65,14 +65,19 @@ fn world() -> World {
     }
 }
 
-fn realm_of(member: &Member, workspace: &str) -> RealmId {
-    let mut client = Client::open(
+/// The member's device, opened in process, and a runtime to drive it.
+fn client_of(member: &Member) -> (Client, tokio::runtime::Runtime) {
+    let client = Client::open(
         &Home::new(&member.home),
         &Password::new(PASSWORD),
         KdfPolicy::AllowWeak,
     )
     .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    (client, tokio::runtime::Runtime::new().unwrap())
+}
+
+fn realm_of(member: &Member, workspace: &str) -> RealmId {
+    let (mut client, runtime) = client_of(member);
     runtime
         .block_on(client.workspaces())
         .unwrap()
@@ -688,13 +693,7 @@ fn a_writer_cannot_make_the_root_unusable() {
 
 /// The version of the root folder the member's client holds now.
 fn root_version(member: &Member) -> u32 {
-    let mut client = Client::open(
-        &Home::new(&member.home),
-        &Password::new(PASSWORD),
-        KdfPolicy::AllowWeak,
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mut client, runtime) = client_of(member);
     runtime.block_on(client.sync_all()).unwrap();
     let context = client.workspace_context_offline("Team").unwrap();
     let db = rusqlite::Connection::open(member.home.join("local.sqlite")).unwrap();
