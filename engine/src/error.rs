@@ -90,7 +90,7 @@ pub enum EngineError {
     Realm(#[from] strongroom_protocol::workspace::RealmError),
     /// A message failed validation.
     #[error("{0}")]
-    Message(#[from] strongroom_protocol::messages::MessageError),
+    Envelope(#[from] strongroom_protocol::messages::EnvelopeError),
     /// The server keeps from this device workspace certificates that other members have (a
     /// forked view of the workspace, such as a key rotation withheld).
     #[error(
@@ -161,6 +161,21 @@ pub enum EngineError {
         "the server left out {0}, which its folder lists (a server hiding an entry?); nothing was written"
     )]
     Withheld(String),
+    /// A version encrypted with a key that a member handed this user in a sealed message that
+    /// does not work: that member's doing (the server cannot seal for them).
+    #[error(
+        "version {version} is encrypted with key index {key_index} of the workspace, which {sender} handed to this user in a message that does not work ({reason}); sharing the workspace with this user again hands out its keys anew"
+    )]
+    KeyNotDelivered {
+        /// The version.
+        version: u32,
+        /// Its key index.
+        key_index: u32,
+        /// The email (or id) of the user who sent the message.
+        sender: String,
+        /// What is wrong with the message.
+        reason: String,
+    },
     /// A folder listing in which the server's answer lacks some listed entries: the rest is
     /// listed, those are named (a server hiding them, or a member listing what it never wrote).
     #[error(

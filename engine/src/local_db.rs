@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::encoding::Encoded;
-use strongroom_protocol::ids::{BlockId, EntryId, RealmId};
+use strongroom_protocol::ids::{BlockId, EntryId, RealmId, UserId};
 use strongroom_protocol::manifests::{Manifest, ManifestBody};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::ReceivedCertificate;
@@ -60,6 +60,21 @@ CREATE TABLE IF NOT EXISTS blocks (
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS undelivered_keys (
+    realm BLOB NOT NULL,
+    key_index INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    reason BLOB NOT NULL,
+    PRIMARY KEY (realm, key_index)
+);
+CREATE TABLE IF NOT EXISTS key_stand_ins (
+    realm BLOB NOT NULL,
+    entry BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    key_index INTEGER NOT NULL,
+    shown_version INTEGER NOT NULL,
+    PRIMARY KEY (realm, entry, version)
 );
 "#;
 
@@ -118,6 +133,18 @@ pub enum Durability {
     /// cache), safe from a power loss after the next [`LocalDb::sync`]: a mount's writes,
     /// durable at `fsync` as POSIX has it (`synchronous=NORMAL`).
     AtNextSync,
+}
+
+/// A key index of a workspace that a member handed this user in a sealed message that does
+/// not work (it does not open, or its key fails its certificate's check value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredKey {
+    /// The key index.
+    pub index: u32,
+    /// The user whose device sealed the message.
+    pub sender: UserId,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// The local database.
@@ -478,6 +505,125 @@ impl LocalDb {
                 params![name, value as i64],
             )
             .map(drop)
+        })
+    }
+
+    /// Records that `sender` handed this user key `index` of `realm` in a message that does
+    /// not work (the first such message of an index is kept).
+    pub fn record_undelivered_key(&self, realm: &RealmId, key: &UndeliveredKey) -> Result<()> {
+        let mut aad = b"strongroom undelivered key v1".to_vec();
+        aad.extend_from_slice(realm.as_bytes());
+        aad.extend_from_slice(&key.index.to_be_bytes());
+        let reason = self.key.encrypt(&mut OsRng, key.reason.as_bytes(), &aad);
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO undelivered_keys (realm, key_index, sender, reason) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                realm.as_bytes(),
+                key.index,
+                key.sender.as_bytes(),
+                reason
+            ])
+            .map(drop)
+        })
+    }
+
+    /// The key indexes of `realm` handed to this user in messages that do not work.
+    pub fn undelivered_keys(&self, realm: &RealmId) -> Result<Vec<UndeliveredKey>> {
+        let rows: Vec<(u32, Vec<u8>, Vec<u8>)> = self.with(|c| {
+            c.prepare_cached(
+                "SELECT key_index, sender, reason FROM undelivered_keys WHERE realm = ?1 ORDER BY key_index",
+            )?
+            .query_map(params![realm.as_bytes()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect()
+        })?;
+        rows.into_iter()
+            .map(|(index, sender, reason)| {
+                let mut aad = b"strongroom undelivered key v1".to_vec();
+                aad.extend_from_slice(realm.as_bytes());
+                aad.extend_from_slice(&index.to_be_bytes());
+                let reason = self
+                    .key
+                    .decrypt(&reason, &aad)
+                    .map_err(|e| EngineError::CorruptFile {
+                        path: "local.sqlite".into(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(UndeliveredKey {
+                    index,
+                    sender: UserId::from_bytes(fixed16(sender)?),
+                    reason: String::from_utf8_lossy(&reason).into_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Records that version `version` of `entry`, under key `key_index` which this user lacks,
+    /// is shown as version `shown_version` (0: empty): this device must not write over it.
+    pub fn record_key_stand_in(
+        &self,
+        realm: &RealmId,
+        entry: &EntryId,
+        version: u32,
+        key_index: u32,
+        shown_version: u32,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO key_stand_ins (realm, entry, version, key_index, shown_version) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                realm.as_bytes(),
+                entry.as_bytes(),
+                version,
+                key_index,
+                shown_version
+            ])
+            .map(drop)
+        })
+    }
+
+    /// The versions stood in for under key `key_index` of `realm`: entry, version, and the
+    /// version shown instead (0: empty).
+    pub fn key_stand_ins(&self, realm: &RealmId, key_index: u32) -> Result<Vec<(EntryId, u32, u32)>> {
+        let rows: Vec<(Vec<u8>, u32, u32)> = self.with(|c| {
+            c.prepare_cached(
+                "SELECT entry, version, shown_version FROM key_stand_ins WHERE realm = ?1 AND key_index = ?2",
+            )?
+            .query_map(params![realm.as_bytes(), key_index], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect()
+        })?;
+        rows.into_iter()
+            .map(|(entry, version, shown)| Ok((EntryId::from_bytes(fixed16(entry)?), version, shown)))
+            .collect()
+    }
+
+    /// Forgets that key `key_index` of `realm` was not delivered, and its stand-ins (the key
+    /// is held now).
+    pub fn forget_undelivered_key(&self, realm: &RealmId, key_index: u32) -> Result<()> {
+        self.with(|c| {
+            c.prepare_cached("DELETE FROM key_stand_ins WHERE realm = ?1 AND key_index = ?2")?
+                .execute(params![realm.as_bytes(), key_index])?;
+            c.prepare_cached("DELETE FROM undelivered_keys WHERE realm = ?1 AND key_index = ?2")?
+                .execute(params![realm.as_bytes(), key_index])
+                .map(drop)
+        })
+    }
+
+    /// The key index of version `version` of `entry` if it was stood in for because this user
+    /// lacks that key.
+    pub fn key_stand_in(&self, realm: &RealmId, entry: &EntryId, version: u32) -> Result<Option<u32>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT key_index FROM key_stand_ins WHERE realm = ?1 AND entry = ?2 AND version = ?3",
+            )?
+            .query_row(params![realm.as_bytes(), entry.as_bytes(), version], |r| r.get(0))
+            .optional()
         })
     }
 

@@ -11,7 +11,9 @@ use strongroom_protocol::manifests::{
     EntryName, IndexedKey, Manifest, ManifestBody, ManifestError, VlobCoordinates, WorkspaceEntry,
     WriteAuthority, open_manifest, seal_manifest,
 };
-use strongroom_protocol::messages::{Message, MessageBody, open_message, seal_message};
+use strongroom_protocol::messages::{
+    Envelope, Message, MessageBody, MessageTopic, open_envelope, open_message, seal_message,
+};
 use strongroom_protocol::wire::{
     ErrorCode, MAX_VLOB_BYTES, OutgoingMessage, VlobVersion, VlobWriteRequest,
 };
@@ -22,7 +24,7 @@ use strongroom_protocol::workspace::{
 use crate::client::Client;
 use crate::clock::{certificate_time, now};
 use crate::error::{EngineError, Result};
-use crate::local_db::LocalEntry;
+use crate::local_db::{LocalEntry, UndeliveredKey};
 use crate::remote::WriteOutcome;
 use strongroom_protocol::time::{check_not_backdated, check_received};
 
@@ -53,6 +55,8 @@ pub struct RealmContext {
     pub chain: Option<RealmChain>,
     /// The user whose own realm this is.
     pub owner: Option<UserId>,
+    /// Key indexes that a member handed this user in messages that do not work.
+    pub undelivered: Vec<UndeliveredKey>,
 }
 
 impl RealmContext {
@@ -80,6 +84,12 @@ impl RealmContext {
     pub fn current_key(&self) -> Result<(u32, &SecretKey)> {
         let index = self.chain.as_ref().map(|c| c.key_index()).unwrap_or(0);
         let key = self.key(index).map_err(|_| {
+            if let Some(undelivered) = self.undelivered.iter().find(|u| u.index == index) {
+                return EngineError::NotAllowed(format!(
+                    "key {index} of the workspace was handed to this user in a message that does not work ({}): this device cannot write in it until the key is handed anew (sharing the workspace with this user again does)",
+                    undelivered.reason
+                ));
+            }
             EngineError::Protocol(format!(
                 "this device does not hold key {index} of the workspace yet; run `strongroom sync`"
             ))
@@ -113,6 +123,7 @@ impl Client {
             }],
             chain: None,
             owner: Some(self.keys().user_id),
+            undelivered: Vec::new(),
         }
     }
 
@@ -144,7 +155,21 @@ impl Client {
                 chain.key_index()
             )));
         }
-        let key = context.key(vlob.key_index)?;
+        let key = context.key(vlob.key_index).map_err(|missing| {
+            match context
+                .undelivered
+                .iter()
+                .find(|u| u.index == vlob.key_index)
+            {
+                Some(undelivered) => EngineError::KeyNotDelivered {
+                    version: vlob.version,
+                    key_index: vlob.key_index,
+                    sender: self.email_of(&undelivered.sender),
+                    reason: undelivered.reason.clone(),
+                },
+                None => missing,
+            }
+        })?;
         let manifest = open_manifest(
             &vlob.blob,
             &coordinates,
@@ -156,26 +181,43 @@ impl Client {
     }
 
     /// Opens a served version; one that its author stored so that it opens for nobody
-    /// ([`ManifestError::Unreadable`]) is stood in for, with a warning naming it: the content of
-    /// the newest earlier version that opens (looking back at most [`STAND_IN_LOOKBACK`]
-    /// versions), or else an empty one (an empty folder for a root, an empty file), under the
-    /// unreadable version's number, author and date, so that the next write supersedes it.
-    /// Only another member's doing in a workspace is stood in for: every failure the server
-    /// could cause is still an error, and so is one in this user's own workspace list.
+    /// ([`ManifestError::Unreadable`]), or one encrypted with a key that a member handed this
+    /// user in a message that does not work ([`EngineError::KeyNotDelivered`]), is stood in
+    /// for, with a warning naming that member: the content of the newest earlier version that
+    /// opens (looking back at most [`STAND_IN_LOOKBACK`] versions), or else an empty one (an
+    /// empty folder for a root, an empty file), under the version's number, author and date.
+    /// The next write supersedes a version that opens for nobody; one that others may open is
+    /// never written over from this device (recorded, see [`Client::prepare_upload`]).
+    /// Only a member's doing in a workspace is stood in for: every failure the server could
+    /// cause is still an error, and so is one in this user's own workspace list.
     pub(crate) async fn open_or_stand_in(
         &self,
         context: &RealmContext,
         vlob: &VlobVersion,
     ) -> Result<Manifest> {
-        let unreadable = match self.open_version(context, vlob) {
-            Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => e,
+        let (failure, blamed) = match self.open_version(context, vlob) {
+            Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => {
+                let ManifestError::Unreadable { user, .. } = &e else {
+                    unreachable!("matched above")
+                };
+                let blamed = self.email_of(user);
+                (EngineError::Manifest(e), blamed)
+            }
+            Err(e @ EngineError::KeyNotDelivered { .. }) => {
+                let EngineError::KeyNotDelivered { sender, .. } = &e else {
+                    unreachable!("matched above")
+                };
+                let blamed = sender.clone();
+                (e, blamed)
+            }
             other => return other,
         };
         // Only this user's own devices write their workspace list: stepping past one of their
         // versions could drop workspaces (and their keys) from the list, so it stays an error.
         if context.owner.is_some() {
-            return Err(unreadable.into());
+            return Err(failure);
         }
+        let key_missing = matches!(failure, EngineError::KeyNotDelivered { .. });
         let floor = vlob.version.saturating_sub(STAND_IN_LOOKBACK).max(1);
         let mut found = None;
         for version in (floor..vlob.version).rev() {
@@ -192,27 +234,32 @@ impl Client {
                     found = Some(manifest);
                     break;
                 }
-                Err(EngineError::Manifest(ManifestError::Unreadable { .. })) => continue,
+                Err(
+                    EngineError::Manifest(ManifestError::Unreadable { .. })
+                    | EngineError::KeyNotDelivered { .. },
+                ) => continue,
                 Err(e) => return Err(e),
             }
         }
-        let email = match &unreadable {
-            ManifestError::Unreadable { user, .. } => self
-                .chain()
-                .user(user)
-                .map(|u| u.certificate.email.to_string())
-                .unwrap_or_else(|| user.to_string()),
-            _ => unreachable!("matched above"),
-        };
         let shown = match &found {
             Some(older) => format!("shown as its version {}", older.version),
             None => "shown empty (no earlier version opens)".to_owned(),
         };
-        tracing::warn!(
-            entry = %vlob.id,
-            author = %email,
-            "{unreadable}; {shown} until a member writes a new version"
-        );
+        let until = if key_missing {
+            "until this user is handed the key"
+        } else {
+            "until a member writes a new version"
+        };
+        tracing::warn!(entry = %vlob.id, member = %blamed, "{failure}; {shown} {until}");
+        if key_missing {
+            self.db().record_key_stand_in(
+                &context.realm,
+                &vlob.id,
+                vlob.version,
+                vlob.key_index,
+                found.as_ref().map_or(0, |older| older.version),
+            )?;
+        }
         let root: EntryId = context.realm.into();
         let body = match found {
             Some(older) => older.body,
@@ -236,6 +283,14 @@ impl Client {
             version: vlob.version,
             body,
         })
+    }
+
+    /// A user's email as the identity chain has it (their id if unknown), for messages.
+    pub(crate) fn email_of(&self, user: &UserId) -> String {
+        self.chain()
+            .user(user)
+            .map(|u| u.certificate.email.to_string())
+            .unwrap_or_else(|| user.to_string())
     }
 
     /// The latest versions of `ids`, validated; a version older than one already seen is a
@@ -282,6 +337,23 @@ impl Client {
         id: EntryId,
         local: &LocalEntry,
     ) -> Result<(Manifest, VlobWriteRequest)> {
+        if !context.undelivered.is_empty()
+            && let Some(base) = &local.base
+            && let Some(key_index) = self.db().key_stand_in(&context.realm, &id, base.version)?
+        {
+            // Others may read that version: writing over what this device cannot see would
+            // drop their content.
+            let sender = context
+                .undelivered
+                .iter()
+                .find(|u| u.index == key_index)
+                .map(|u| self.email_of(&u.sender))
+                .unwrap_or_else(|| "a member".into());
+            return Err(EngineError::NotAllowed(format!(
+                "this device cannot change an entry whose latest version ({}) it cannot read: it is encrypted with key index {key_index}, which {sender} handed to this user in a message that does not work; sharing the workspace with this user again hands out its keys anew",
+                base.version
+            )));
+        }
         let (key_index, key) = context.current_key()?;
         let timestamp = certificate_time(local.base.as_ref().map(|b| b.timestamp));
         let manifest = Manifest {
@@ -436,17 +508,68 @@ impl Client {
                 .iter()
                 .any(|k| k.index == index)
         };
-        if chain.key_index() > 0 && !holds(&entry, chain.key_index()) {
+        // A key handed in a message that did not work may come anew (a new share).
+        let undelivered = self.db().undelivered_keys(&entry.realm)?;
+        let lacks_undelivered = undelivered.iter().any(|u| !holds(&entry, u.index));
+        if chain.key_index() > 0 && (!holds(&entry, chain.key_index()) || lacks_undelivered) {
             self.process_messages().await?;
             self.sync_user_manifest().await?;
             entry = self.find_workspace(name)?;
         }
+        let keys = certified_keys(&chain, entry.keys);
+        let undelivered = self.heal_undelivered(entry.realm, &keys)?;
         Ok(RealmContext {
             realm: entry.realm,
-            keys: certified_keys(&chain, entry.keys),
+            keys,
             chain: Some(chain),
             owner: None,
+            undelivered,
         })
+    }
+
+    /// The key indexes of `realm` handed to this user in messages that do not work, less those
+    /// it holds now (handed anew by a new share, or by another device): their stand-ins are
+    /// read again. An entry changed here on top of a stand-in gets the version shown as its
+    /// base, so that its upload conflicts with the real latest version and is merged with it.
+    fn heal_undelivered(
+        &self,
+        realm: RealmId,
+        keys: &[IndexedKey],
+    ) -> Result<Vec<UndeliveredKey>> {
+        let mut still = Vec::new();
+        for undelivered in self.db().undelivered_keys(&realm)? {
+            if !keys.iter().any(|k| k.index == undelivered.index) {
+                still.push(undelivered);
+                continue;
+            }
+            for (id, version, shown) in self.db().key_stand_ins(&realm, undelivered.index)? {
+                let Some(mut local) = self.db().entry(&realm, &id)? else {
+                    continue;
+                };
+                if local.base_version() != version {
+                    continue;
+                }
+                if local.need_sync() {
+                    local.base = match (local.base.take(), shown) {
+                        (_, 0) => None,
+                        (Some(mut base), shown) => {
+                            base.version = shown;
+                            Some(base)
+                        }
+                        (None, _) => None,
+                    };
+                    self.db().put_entries(&realm, &[(id, local)])?;
+                } else {
+                    self.db().remove_entry(&realm, &id)?;
+                }
+            }
+            self.db().forget_undelivered_key(&realm, undelivered.index)?;
+            tracing::info!(
+                key_index = undelivered.index,
+                "this device holds a key it was handed in a message that did not work: what was shown as earlier versions is read again"
+            );
+        }
+        Ok(still)
     }
 
     /// The same, without asking the server (for offline work).
@@ -456,11 +579,14 @@ impl Client {
         for c in self.db().realm_certificates(&entry.realm)? {
             chain.add(self.chain(), &c.certificate, c.received)?;
         }
+        let keys = certified_keys(&chain, entry.keys);
+        let undelivered = self.heal_undelivered(entry.realm, &keys)?;
         Ok(RealmContext {
             realm: entry.realm,
-            keys: certified_keys(&chain, entry.keys),
+            keys,
             chain: Some(chain),
             owner: None,
+            undelivered,
         })
     }
 
@@ -616,7 +742,17 @@ impl Client {
                 keys: context.keys.clone(),
             },
         };
-        let sealed = seal_message(&message, self.signing_key(), &target.public_key, &mut OsRng);
+        let topic = MessageTopic {
+            realm: context.realm,
+            key_index: chain.key_index(),
+        };
+        let sealed = seal_message(
+            &message,
+            topic,
+            self.signing_key(),
+            &target.public_key,
+            &mut OsRng,
+        );
         self.remote_add_realm_certificate(
             context.realm,
             certificate,
@@ -726,6 +862,10 @@ impl Client {
             };
             let sealed = seal_message(
                 &message,
+                MessageTopic {
+                    realm,
+                    key_index: index,
+                },
                 self.signing_key(),
                 &recipient.certificate.public_key,
                 &mut OsRng,
@@ -781,7 +921,10 @@ impl Client {
 
     /// Reads new messages: workspaces shared with this user, new keys, removals. Each is
     /// checked against the identity chain and the workspace's chain (the sender's role, the key
-    /// check values) before it changes anything.
+    /// check values) before it changes anything. A message whose outer seal fails is the
+    /// server's doing and skipped; one sealed by a member who could hand out keys that still
+    /// does not work is recorded against that member ([`UndeliveredKey`]), so that versions
+    /// under that key are stood in for rather than failing every command.
     pub async fn process_messages(&mut self) -> Result<usize> {
         self.refresh().await?;
         let first = self.db().counter(MESSAGES_COUNTER)?;
@@ -801,22 +944,32 @@ impl Client {
                         "the server skipped or repeated a message".into(),
                     ));
                 }
-                let opened = check_received(incoming.received, now())
+                let envelope = check_received(incoming.received, now())
                     .map_err(|e| EngineError::Protocol(format!("a message is refused: {e}")))
                     .and_then(|()| {
-                        open_message(
+                        open_envelope(
                             &incoming.sealed,
+                            &incoming.sender,
                             &me,
-                            &private,
                             self.chain(),
                             incoming.received,
                         )
                         .map_err(EngineError::from)
                     });
-                match opened {
-                    Ok(message) => {
-                        if let Err(e) = self.apply_message(&message).await {
-                            tracing::warn!(error = %e, "a message was refused");
+                match envelope {
+                    Ok(envelope) => {
+                        let applied = match open_message(&envelope, &private) {
+                            Ok(message) => self.apply_message(&envelope, &message).await,
+                            Err(e) => Err(Refusal::Senders(e.to_string())),
+                        };
+                        match applied {
+                            Ok(()) => {}
+                            Err(Refusal::Senders(reason)) => {
+                                self.record_undelivered(&envelope, reason).await?;
+                            }
+                            Err(Refusal::Other(e)) => {
+                                tracing::warn!(error = %e, "a message was refused");
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "a message was refused"),
@@ -830,28 +983,82 @@ impl Client {
         }
     }
 
-    async fn apply_message(&mut self, message: &Message) -> Result<()> {
-        let sender = self
-            .chain()
-            .device(&message.author)
-            .map(|d| d.user_id)
-            .ok_or_else(|| EngineError::Protocol("message from an unknown device".into()))?;
+    /// A message sealed by its sender that does not work: recorded against the sender for its
+    /// key index when the sender could hand out this workspace's keys and the index is
+    /// certified (else nothing is attributable, and it is only reported).
+    async fn record_undelivered(&mut self, envelope: &Envelope<'_>, reason: String) -> Result<()> {
+        let topic = envelope.topic;
+        let sender = self.email_of(&envelope.sender_user);
+        let chain = match self.realm_chain(topic.realm).await {
+            Ok(chain) => chain,
+            Err(e) => {
+                tracing::warn!(error = %e, %sender, "a message that does not work was refused ({reason})");
+                return Ok(());
+            }
+        };
+        let could_hand_out = chain
+            .role_at(&envelope.sender_user, envelope.timestamp)
+            .is_some_and(WorkspaceRole::can_manage);
+        if !could_hand_out || topic.key_index == 0 || topic.key_index > chain.key_index() {
+            tracing::warn!(%sender, "a message that does not work was refused ({reason}); its sender could not hand out that key");
+            return Ok(());
+        }
+        let held = self
+            .local_workspaces()?
+            .into_iter()
+            .find(|w| w.realm == topic.realm)
+            .is_some_and(|w| {
+                certified_keys(&chain, w.keys)
+                    .iter()
+                    .any(|k| k.index == topic.key_index)
+            });
+        tracing::warn!(
+            %sender,
+            key_index = topic.key_index,
+            "{sender} handed this user key index {} of a workspace in a message that does not work ({reason}){}",
+            topic.key_index,
+            if held { "; this device holds that key already" } else { "; versions under that key are shown as earlier ones" }
+        );
+        if !held {
+            self.db().record_undelivered_key(
+                &topic.realm,
+                &UndeliveredKey {
+                    index: topic.key_index,
+                    sender: envelope.sender_user,
+                    reason,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn apply_message(
+        &mut self,
+        envelope: &Envelope<'_>,
+        message: &Message,
+    ) -> std::result::Result<(), Refusal> {
+        let sender = envelope.sender_user;
+        let topic = envelope.topic;
+        let chain = self.realm_chain(topic.realm).await?;
+        if !chain
+            .role_at(&sender, message.timestamp)
+            .is_some_and(WorkspaceRole::can_manage)
+        {
+            return Err(Refusal::Other(EngineError::NotAllowed(
+                "the sender could not share this workspace or rotate its key".into(),
+            )));
+        }
         match &message.body {
-            MessageBody::WorkspaceShared {
-                realm, name, keys, ..
-            } => {
-                let chain = self.realm_chain(*realm).await?;
-                if !chain
-                    .role_at(&sender, message.timestamp)
-                    .is_some_and(WorkspaceRole::can_manage)
-                {
-                    return Err(EngineError::NotAllowed(
-                        "the sender could not share this workspace".into(),
-                    ));
+            MessageBody::WorkspaceShared { name, keys, .. } => {
+                if !keys.iter().any(|k| k.index == topic.key_index) {
+                    return Err(Refusal::Senders(format!(
+                        "it lacks key index {}",
+                        topic.key_index
+                    )));
                 }
                 check_keys(&chain, keys)?;
                 let keys = keys.clone();
-                let (realm, name) = (*realm, name.clone());
+                let (realm, name) = (topic.realm, name.clone());
                 self.change_workspaces(move |list| {
                     match list.iter_mut().find(|w| w.realm == realm) {
                         Some(existing) => add_keys(existing, &keys),
@@ -862,18 +1069,9 @@ impl Client {
                     }
                 })?;
             }
-            MessageBody::WorkspaceKey { realm, key } => {
-                let chain = self.realm_chain(*realm).await?;
-                if !chain
-                    .role_at(&sender, message.timestamp)
-                    .is_some_and(WorkspaceRole::can_manage)
-                {
-                    return Err(EngineError::NotAllowed(
-                        "the sender could not rotate this workspace's key".into(),
-                    ));
-                }
+            MessageBody::WorkspaceKey { key, .. } => {
                 check_keys(&chain, std::slice::from_ref(key))?;
-                let (realm, key) = (*realm, key.clone());
+                let (realm, key) = (topic.realm, key.clone());
                 self.change_workspaces(move |list| {
                     if let Some(existing) = list.iter_mut().find(|w| w.realm == realm) {
                         add_keys(existing, std::slice::from_ref(&key));
@@ -886,14 +1084,30 @@ impl Client {
     }
 }
 
-/// Each key must be the one its rotation certificate certified.
-fn check_keys(chain: &RealmChain, keys: &[IndexedKey]) -> Result<()> {
+/// Why a message changed nothing: its sender's doing (recorded against them), or anything else.
+enum Refusal {
+    Senders(String),
+    Other(EngineError),
+}
+
+impl From<EngineError> for Refusal {
+    fn from(e: EngineError) -> Self {
+        Refusal::Other(e)
+    }
+}
+
+/// Each key must be the one its rotation certificate certified (a key that is not is its
+/// sender's doing; an index no certificate the server sent certifies is not attributable).
+fn check_keys(chain: &RealmChain, keys: &[IndexedKey]) -> std::result::Result<(), Refusal> {
     for k in keys {
         let certified = chain.key_check(k.index).ok_or_else(|| {
-            EngineError::Protocol(format!("key index {} is not certified", k.index))
+            Refusal::Other(EngineError::Protocol(format!(
+                "key index {} is not certified",
+                k.index
+            )))
         })?;
         if !key_check(&k.key, &chain.realm(), k.index).ct_eq(certified) {
-            return Err(EngineError::Protocol(format!(
+            return Err(Refusal::Senders(format!(
                 "the key of index {} does not match its certificate",
                 k.index
             )));

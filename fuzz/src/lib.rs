@@ -10,7 +10,9 @@ use strongroom_engine::device_file::{DeviceFile, DeviceKeys, KdfPolicy};
 use strongroom_engine::local_store::StoredCertificates;
 use strongroom_engine::password::Password;
 use strongroom_protocol::blocks::open_block;
-use strongroom_protocol::certificates::{Certificate, SignedCertificate};
+use strongroom_protocol::certificates::{
+    Certificate, DeviceCertificate, Signer, SignedCertificate, UserCertificate, UserProfile,
+};
 use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::sealed_box::PrivateKey;
 use strongroom_protocol::crypto::secret_key::SecretKey;
@@ -24,7 +26,9 @@ use strongroom_protocol::links::{BootstrapLink, InvitationLink, ServerAddr};
 use strongroom_protocol::manifests::{
     BlockIndex, BlockRef, Manifest, VlobCoordinates, WriteAuthority, open_manifest, verify_seal,
 };
-use strongroom_protocol::messages::{Message, open_message};
+use strongroom_protocol::messages::{
+    Message, MessageTopic, open_envelope, open_message, seal_envelope, verify_envelope,
+};
 use strongroom_protocol::signed::Signed;
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::trust::CertificateChain;
@@ -141,14 +145,100 @@ pub fn manifest(data: &[u8]) {
         digest: Digest::of(data),
     };
     let _ = open_block(&key, &realm, &block, data);
-    let private = PrivateKey::from_secret_bytes([6; 32]);
-    let _ = open_message(
-        data,
-        &UserId::from_bytes([4; 16]),
-        &private,
-        &identity,
-        Timestamp::from_micros(0),
-    );
+}
+
+/// A sender and a recipient in a small identity chain, for the message target.
+struct MessageFixture {
+    chain: CertificateChain,
+    sender: DeviceId,
+    sender_key: SigningKey,
+    recipient: UserId,
+    private: PrivateKey,
+}
+
+const MESSAGE_TIME: Timestamp = Timestamp::from_micros(1_795_000_000_000_000);
+
+fn message_fixture() -> &'static MessageFixture {
+    static FIXTURE: std::sync::OnceLock<MessageFixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let root = SigningKey::from_secret_bytes(&[7; 32]);
+        let private = PrivateKey::from_secret_bytes([6; 32]);
+        let sender_key = SigningKey::from_secret_bytes(&[8; 32]);
+        let (user, sender, recipient) = (
+            UserId::from_bytes([1; 16]),
+            DeviceId::from_bytes([2; 16]),
+            UserId::from_bytes([3; 16]),
+        );
+        let mut chain = CertificateChain::new(root.verify_key());
+        let certificates = [
+            Certificate::User(UserCertificate {
+                author: Signer::Root,
+                timestamp: MESSAGE_TIME,
+                user_id: user,
+                email: "alice@example.com".parse().expect("email"),
+                human_name: "Alice".parse().expect("name"),
+                public_key: private.public_key(),
+                profile: UserProfile::Admin,
+            }),
+            Certificate::Device(DeviceCertificate {
+                author: Signer::Root,
+                timestamp: MESSAGE_TIME,
+                user_id: user,
+                device_id: sender,
+                device_label: "laptop".parse().expect("label"),
+                verify_key: sender_key.verify_key(),
+            }),
+        ];
+        for certificate in certificates {
+            chain
+                .add(
+                    &SignedCertificate::sign(&certificate, &root).encode(),
+                    MESSAGE_TIME,
+                )
+                .expect("the fixture's chain");
+        }
+        MessageFixture {
+            chain,
+            sender,
+            sender_key,
+            recipient,
+            private,
+        }
+    })
+}
+
+/// Messages: as the server checks one on arrival and a recipient opens one a hostile server
+/// delivers (the envelope), and as a recipient opens a box a hostile sender sealed (the
+/// fuzzer's bytes as the box, and as the plaintext in a box that opens).
+pub fn message(data: &[u8]) {
+    round_trip::<Message>(data);
+    let f = message_fixture();
+    let _ = verify_envelope(data, &f.sender, &f.sender_key.verify_key(), &f.recipient);
+    if let Ok(envelope) = open_envelope(data, &f.sender, &f.recipient, &f.chain, MESSAGE_TIME) {
+        let _ = open_message(&envelope, &f.private);
+    }
+    let topic = MessageTopic {
+        realm: RealmId::from_bytes([4; 16]),
+        key_index: 1,
+    };
+    let opening_box = f
+        .private
+        .public_key()
+        .seal(&mut rand_core::OsRng, data)
+        .expect("a key of the fixture");
+    for sealed_box in [data, &opening_box[..]] {
+        let envelope = seal_envelope(
+            sealed_box,
+            &f.sender,
+            &f.recipient,
+            topic,
+            MESSAGE_TIME,
+            &f.sender_key,
+        );
+        let opened = open_envelope(&envelope, &f.sender, &f.recipient, &f.chain, MESSAGE_TIME)
+            .expect("an envelope the fixture sealed");
+        let _ = open_message(&opened, &f.private);
+    }
 }
 
 /// Device files and the local store, as read from disk.
@@ -198,6 +288,7 @@ pub type Target = fn(&[u8]);
 /// The targets by name, as the corpus folders are named.
 pub const TARGETS: &[(&str, Target)] = &[
     ("wire_message", wire_message),
+    ("message", message),
     ("certificate", certificate),
     ("device_file", device_file),
     ("invite_step", invite_step),

@@ -782,6 +782,78 @@ fn sealed_manifest() {
     assert_eq!(refusal("sealed manifest", &sealed, Some(MANIFEST_TIME)), "");
 }
 
+/// The recipient of the message vectors (not in the fixture's chain: only senders are looked up).
+fn message_recipient() -> (UserId, PrivateKey) {
+    (
+        UserId::from_bytes([12; 16]),
+        PrivateKey::from_secret_bytes([11; 32]),
+    )
+}
+
+/// When the message vectors were sealed (and received).
+const MESSAGE_TIME: Timestamp = Timestamp::from_micros(1_795_000_003_000_000);
+
+/// What the message vectors are about.
+const MESSAGE_TOPIC: crate::messages::MessageTopic = crate::messages::MessageTopic {
+    realm: RealmId::from_bytes([4; 16]),
+    key_index: 2,
+};
+
+/// Key index 2 of realm 4 handed to the recipient by the fixture's device, sealed.
+fn sealed_key_message(f: &Fixture) -> Vec<u8> {
+    let (recipient, private) = message_recipient();
+    let message = crate::messages::Message {
+        author: f.device_id,
+        timestamp: MESSAGE_TIME,
+        recipient,
+        body: crate::messages::MessageBody::WorkspaceKey {
+            realm: MESSAGE_TOPIC.realm,
+            key: crate::manifests::IndexedKey {
+                index: 2,
+                key: crate::crypto::secret_key::SecretKey::from_bytes([5; 32]),
+            },
+        },
+    };
+    crate::messages::seal_message(
+        &message,
+        MESSAGE_TOPIC,
+        &f.device,
+        &private.public_key(),
+        &mut TestRng::new("sealed message"),
+    )
+}
+
+/// A sealed message as the server stores it: what it is about in clear, the seal, the box.
+#[test]
+fn sealed_message() {
+    use crate::messages::ENVELOPE_HEADER_BYTES;
+    let f = Fixture::new();
+    let sealed = sealed_key_message(&f);
+    check_bytes("sealed-message", &sealed);
+    let seal_at = ENVELOPE_HEADER_BYTES - 64;
+    check_file(
+        "sealed-message.txt",
+        &format!(
+            "# key index 2 of workspace 04..04 (a WorkspaceKey message), sent by the fixture's device at {}\n\
+             # bytes 0..16: the workspace; 16..20: the key index (u32 BE); 20..28: the date (i64 BE, microseconds)\n\
+             # bytes 28..{ENVELOPE_HEADER_BYTES}: the Ed25519 seal by the sending device over\n\
+             #   \"strongroom message seal v1\" || sender device (16) || recipient user (16) || workspace (16)\n\
+             #   || key index (u32 BE) || date (i64 BE) || BLAKE3(sealed box)\n\
+             # bytes {ENVELOPE_HEADER_BYTES}..: the sealed box (X25519 + XChaCha20-Poly1305) of the signed message,\n\
+             #   to the recipient's key (secret bytes 0b..0b)\n\
+             workspace: {}\n\
+             key index: 2\n\
+             seal: {}\n\
+             sealed box: {}\n",
+            MESSAGE_TIME.as_micros(),
+            data_encoding::HEXLOWER.encode(&sealed[..16]),
+            data_encoding::HEXLOWER.encode(&sealed[seal_at..ENVELOPE_HEADER_BYTES]),
+            data_encoding::HEXLOWER.encode(&sealed[ENVELOPE_HEADER_BYTES..]),
+        ),
+    );
+    assert_eq!(refusal("sealed message", &sealed, Some(MESSAGE_TIME)), "");
+}
+
 /// A failure vector: bytes that a reader must refuse, and the error they must raise.
 struct Failure {
     /// The file name under `tests/vectors/failures/`.
@@ -827,6 +899,24 @@ fn refusal(check: &str, bytes: &[u8], received: Option<Timestamp>) -> String {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default()
+        }
+        "sealed message" => {
+            let mut f = Fixture::new();
+            let chain = f.chain();
+            let (recipient, private) = message_recipient();
+            match crate::messages::open_envelope(
+                bytes,
+                &f.device_id,
+                &recipient,
+                &chain,
+                received.expect("a reception time"),
+            ) {
+                Err(e) => format!("the server's doing: {e}"),
+                Ok(envelope) => crate::messages::open_message(&envelope, &private)
+                    .err()
+                    .map(|e| format!("the sender's doing: {e}"))
+                    .unwrap_or_default(),
+            }
         }
         other => panic!("unknown check {other:?}"),
     }
@@ -886,7 +976,33 @@ fn failures() -> Vec<Failure> {
             children: Default::default(),
         },
     );
+    let mut message_seal_broken = sealed_key_message(&f);
+    let last = message_seal_broken.len() - 1;
+    message_seal_broken[last] ^= 1;
+    let (recipient, _) = message_recipient();
+    let message_sealed_garbage = crate::messages::seal_envelope(
+        &[0x5a; 120],
+        &f.device_id,
+        &recipient,
+        MESSAGE_TOPIC,
+        MESSAGE_TIME,
+        &f.device,
+    );
     vec![
+        Failure {
+            name: "message-seal-broken",
+            what: "a sealed message with its last byte flipped: changed after its sender sent it (the server's doing)",
+            check: "sealed message",
+            received: Some(MESSAGE_TIME),
+            bytes: message_seal_broken,
+        },
+        Failure {
+            name: "message-sealed-garbage",
+            what: "a box that opens for nobody, sealed by the sending device as key index 2 of a workspace: its sender's doing",
+            check: "sealed message",
+            received: Some(MESSAGE_TIME),
+            bytes: message_sealed_garbage,
+        },
         Failure {
             name: "manifest-seal-broken",
             what: "a sealed manifest with its last ciphertext byte flipped: changed after its author stored it (the server's doing)",

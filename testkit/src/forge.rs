@@ -21,7 +21,11 @@ use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     VlobBatchWriteRequest, VlobBatchWriteResponse, VlobWriteRequest, VlobWriteResult,
 };
-use strongroom_protocol::workspace::key_check;
+use strongroom_protocol::crypto::secret_key::SecretKey;
+use strongroom_protocol::manifests::IndexedKey;
+use strongroom_protocol::messages::{Message, MessageBody, MessageTopic, seal_envelope, seal_message};
+use strongroom_protocol::wire::{Ack, OutgoingMessage, RealmCertificateRequest};
+use strongroom_protocol::workspace::{KeyRotationCertificate, RealmCertificate, key_check};
 
 use crate::member::{Member, PASSWORD};
 
@@ -58,6 +62,15 @@ pub fn empty_file(parent: EntryId) -> ManifestBody {
         blocks: Vec::new(),
         index: Vec::new(),
     }
+}
+
+/// How a hostile MANAGER's key message fails for the members it cheats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadKeyMessage {
+    /// Bytes that open for nobody, sealed by the manager's device as the new key's message.
+    Garbage,
+    /// A genuine message whose key is not the certified one.
+    WrongKey,
 }
 
 /// A member's device writing chosen manifests into one workspace, in process.
@@ -234,6 +247,94 @@ impl Forger {
             Ok(response) => panic!("the server accepted a broken seal: {:?}", response.results),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// As a MANAGER, rotates the workspace's key and hands the new key to every other member:
+    /// honestly to those not in `cheated` (emails), and to those in it as `how` says. The
+    /// forger then writes with the new key. Returns the server's refusal, if any (then nothing
+    /// changed).
+    pub fn rotate_handing_out(&mut self, cheated: &[&str], how: BadKeyMessage) -> Option<String> {
+        let realm = self.context.realm;
+        let chain = self.context.chain.as_ref().expect("a workspace");
+        let index = chain.key_index() + 1;
+        let key = SecretKey::generate(&mut rand_core::OsRng);
+        let keys = self.client.keys();
+        let signing = keys.signing_key();
+        let certificate = RealmCertificate::KeyRotation(KeyRotationCertificate {
+            author: keys.device_id,
+            timestamp: chain
+                .last_timestamp()
+                .map_or_else(crate::raw::now, |t| crate::raw::now().max(t.plus_micros(1))),
+            realm,
+            key_index: index,
+            key_check: key_check(&key, &realm, index),
+        })
+        .sign(&signing);
+        let topic = MessageTopic {
+            realm,
+            key_index: index,
+        };
+        let mut messages = Vec::new();
+        for (user, _) in chain.members().filter(|(u, _)| *u != keys.user_id) {
+            let recipient = self.client.chain().user(&user).expect("a member");
+            let cheat = cheated.contains(&recipient.certificate.email.as_str());
+            let handed = match (cheat, how) {
+                (true, BadKeyMessage::WrongKey) => SecretKey::generate(&mut rand_core::OsRng),
+                _ => key.clone(),
+            };
+            let message = Message {
+                author: keys.device_id,
+                timestamp: crate::raw::now(),
+                recipient: user,
+                body: MessageBody::WorkspaceKey {
+                    realm,
+                    key: IndexedKey {
+                        index,
+                        key: handed,
+                    },
+                },
+            };
+            let sealed = match (cheat, how) {
+                (true, BadKeyMessage::Garbage) => seal_envelope(
+                    &crate::random_bytes(150, u64::from(index)),
+                    &keys.device_id,
+                    &user,
+                    topic,
+                    message.timestamp,
+                    &signing,
+                ),
+                _ => seal_message(
+                    &message,
+                    topic,
+                    &signing,
+                    &recipient.certificate.public_key,
+                    &mut rand_core::OsRng,
+                ),
+            };
+            messages.push(OutgoingMessage {
+                recipient: user,
+                sealed: ByteBuf::from(sealed),
+            });
+        }
+        let request = RealmCertificateRequest {
+            certificate: ByteBuf::from(certificate),
+            messages,
+        };
+        let answer = self.runtime.block_on(self.client.call::<Ack>(
+            Method::POST,
+            &format!("/realms/{realm}/certificates"),
+            Some(&request),
+        ));
+        if let Err(e) = answer {
+            return Some(e.to_string());
+        }
+        let mut context = self
+            .runtime
+            .block_on(self.client.workspace_context(&self.workspace))
+            .expect("workspace context");
+        context.keys.push(IndexedKey { index, key });
+        self.context = context;
+        None
     }
 
     /// Sends `writes` in one batch; every one must be accepted.

@@ -19,17 +19,18 @@ use strongroom_protocol::crypto::signing::SigningKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{DeviceId, EntryId, RealmId};
 use strongroom_protocol::manifests::{
-    EntryName, ManifestBody, SEALED_HEADER_BYTES, VlobCoordinates, seal_ciphertext,
+    EntryName, IndexedKey, ManifestBody, SEALED_HEADER_BYTES, VlobCoordinates, seal_ciphertext,
 };
+use strongroom_protocol::messages::{Message, MessageBody, MessageTopic, seal_message};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
-    CreateRealmRequest, ErrorCode, RealmCertificateRequest, UploadCertificateRequest,
+    CreateRealmRequest, ErrorCode, OutgoingMessage, RealmCertificateRequest, UploadCertificateRequest,
     VlobReadRequest, VlobReadResponse, VlobWriteRequest,
 };
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
 };
-use strongroom_testkit::forge::{Forged, Forger, empty_file};
+use strongroom_testkit::forge::{BadKeyMessage, Forged, Forger, empty_file};
 use strongroom_testkit::member::PASSWORD;
 use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::{Org, join_user};
@@ -746,4 +747,222 @@ fn a_key_rotation_that_leaves_a_member_without_the_key_is_refused() {
         .alice
         .ok(&["workspace", "unshare", "Team", "bob@example.com"]);
     assert!(w.org.alice.ok(&["workspace", "list"]).contains("Team"));
+}
+
+/// Bob, a MANAGER of `Team`, rotates its key and hands Carol a message that does not work
+/// (bytes that open for nobody, or a key that fails its check value), each sealed by his device,
+/// then writes the root with the new key. Carol's commands keep working: the root is shown as
+/// before, naming Bob; the rest reads; she cannot write with a key she lacks, nor, once Alice
+/// rotates again, write over the root she cannot read (Alice would lose Bob's file). Shared
+/// again, Carol is handed every key, reads Bob's version and writes. Before, every command of
+/// Carol's on the workspace failed ("does not hold key 2"), with nothing to tell Bob's doing
+/// from the server's.
+#[test]
+fn a_key_handed_out_that_does_not_work_is_its_senders_doing_and_stepped_past() {
+    for how in [BadKeyMessage::Garbage, BadKeyMessage::WrongKey] {
+        let w = world();
+        w.org
+            .alice
+            .share("Team", "carol@example.com", "contributor");
+        let plan = w.org.path().join("plan.txt");
+        std::fs::write(&plan, "the plan\n").unwrap();
+        w.org
+            .alice
+            .ok(&["put", plan.to_str().unwrap(), "Team:/plan.txt"]);
+        assert!(w.carol.ok(&["ls", "Team:/"]).contains("plan.txt"));
+
+        let mut forger = Forger::new(&w.bob, "Team");
+        assert_eq!(
+            forger.rotate_handing_out(&["carol@example.com"], how),
+            None,
+            "{how:?}"
+        );
+        let (plan_id, _) = forger.entry("/", "plan.txt");
+        let root = forger.root();
+        let bobs = Forger::new_id();
+        let children = [("plan.txt", plan_id), ("bobs.txt", bobs)]
+            .into_iter()
+            .map(|(name, id)| (name.parse::<EntryName>().unwrap(), id))
+            .collect();
+        forger.write(vec![
+            Forged::new(bobs, 1, empty_file(root)),
+            Forged::new(
+                root,
+                root_version(&w.org.alice) + 1,
+                ManifestBody::Folder {
+                    parent: root,
+                    children,
+                },
+            ),
+        ]);
+        assert!(w.org.alice.ok(&["ls", "Team:/"]).contains("bobs.txt"));
+
+        let listed = w.carol.run(&["ls", "Team:/"]);
+        let (stdout, stderr) = (listed.stdout.clone(), listed.stderr.clone());
+        assert!(listed.success, "{how:?}: {stderr}");
+        assert!(
+            stdout.contains("plan.txt") && !stdout.contains("bobs.txt"),
+            "{stdout}"
+        );
+        assert!(
+            stderr.contains("bob@example.com") && stderr.contains("does not work"),
+            "{how:?}: Bob is named: {stderr}"
+        );
+        assert_eq!(w.carol.ok(&["get", "Team:/plan.txt", "-"]), "the plan\n");
+        let history = w.carol.run(&["history", "Team:/"]);
+        assert!(history.success, "{}", history.stderr.clone());
+        assert!(history.stdout.clone().contains("does not open"));
+
+        let note = w.org.path().join("note.txt");
+        std::fs::write(&note, "Carol's note\n").unwrap();
+        let refused = w
+            .carol
+            .fails(&["put", note.to_str().unwrap(), "Team:/note.txt"]);
+        assert!(refused.contains("does not work"), "{refused}");
+        // Alice removes Bob (a rotation that reaches Carol): Carol holds the current key, and
+        // still does not write over the root version she cannot read.
+        w.org
+            .alice
+            .ok(&["workspace", "unshare", "Team", "bob@example.com"]);
+        let refused = w
+            .carol
+            .fails(&["put", note.to_str().unwrap(), "Team:/note.txt"]);
+        assert!(
+            refused.contains("cannot read") && refused.contains("bob@example.com"),
+            "{refused}"
+        );
+        assert!(w.org.alice.ok(&["ls", "Team:/"]).contains("bobs.txt"));
+
+        // Shared again: every key is handed anew; Carol's change is merged with Bob's root.
+        w.org
+            .alice
+            .share("Team", "carol@example.com", "contributor");
+        let listed = w.carol.run(&["ls", "Team:/"]);
+        assert!(listed.success, "{}", listed.stderr.clone());
+        assert!(
+            listed.stdout.clone().contains("bobs.txt"),
+            "{}",
+            listed.stdout.clone()
+        );
+        assert!(!listed.stderr.clone().contains("does not work"));
+        w.carol
+            .ok(&["put", note.to_str().unwrap(), "Team:/note.txt"]);
+        let seen = w.org.alice.ok(&["ls", "Team:/"]);
+        assert!(
+            ["plan.txt", "bobs.txt", "note.txt"]
+                .iter()
+                .all(|name| seen.contains(name)),
+            "{seen}"
+        );
+    }
+}
+
+/// A MANAGER's device cannot hand out a message it did not seal, nor one sealed for another
+/// key index or workspace: the server refuses them, so a message whose seal fails at its
+/// recipient is the server's doing, never a member's to be blamed for.
+#[test]
+fn the_server_refuses_a_key_message_its_sender_did_not_seal() {
+    let w = world();
+    w.org
+        .alice
+        .share("Team", "carol@example.com", "reader");
+    let key = SecretKey::generate(&mut OsRng);
+    let rotation = || {
+        RealmCertificate::KeyRotation(KeyRotationCertificate {
+            author: w.bob_keys.device_id,
+            timestamp: now(),
+            realm: w.team,
+            key_index: 2,
+            key_check: key_check(&key, &w.team, 2),
+        })
+        .sign(&w.bob_keys.signing_key())
+    };
+    let identity = {
+        let (client, _runtime) = client_of(&w.bob);
+        client.chain().clone()
+    };
+    let sealed_for = |email: &str, topic: MessageTopic| {
+        let user = identity
+            .users()
+            .find(|u| u.certificate.email.as_str() == email)
+            .unwrap()
+            .certificate
+            .clone();
+        let message = Message {
+            author: w.bob_keys.device_id,
+            timestamp: now(),
+            recipient: user.user_id,
+            body: MessageBody::WorkspaceKey {
+                realm: w.team,
+                key: IndexedKey {
+                    index: 2,
+                    key: key.clone(),
+                },
+            },
+        };
+        (
+            user.user_id,
+            seal_message(
+                &message,
+                topic,
+                &w.bob_keys.signing_key(),
+                &user.public_key,
+                &mut OsRng,
+            ),
+        )
+    };
+    let right = MessageTopic {
+        realm: w.team,
+        key_index: 2,
+    };
+    let send = |tamper: &dyn Fn(&mut Vec<u8>), topic: MessageTopic| {
+        let messages = ["alice@example.com", "carol@example.com"]
+            .iter()
+            .map(|email| {
+                let (recipient, mut sealed) = sealed_for(email, topic);
+                if *email == "carol@example.com" {
+                    tamper(&mut sealed);
+                }
+                OutgoingMessage {
+                    recipient,
+                    sealed: ByteBuf::from(sealed),
+                }
+            })
+            .collect();
+        let body = RealmCertificateRequest {
+            certificate: ByteBuf::from(rotation()),
+            messages,
+        }
+        .encode();
+        SignedRequest::new(
+            &w.bob_keys,
+            "POST",
+            format!("/authenticated/acme/realms/{}/certificates", w.team),
+            body,
+        )
+        .send()
+    };
+    let flip_last = |sealed: &mut Vec<u8>| {
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+    };
+    let (status, error) = send(&flip_last, right);
+    let error = error.unwrap_or_else(|| panic!("a broken seal was accepted ({status})"));
+    assert!(
+        error.message.contains("not sealed by the sending device"),
+        "{}",
+        error.message
+    );
+    let (status, error) = send(
+        &|_| {},
+        MessageTopic {
+            realm: w.team,
+            key_index: 3,
+        },
+    );
+    let error = error.unwrap_or_else(|| panic!("another key index was accepted ({status})"));
+    assert!(error.message.contains("key index 3"), "{}", error.message);
+    // Sealed right, it goes through.
+    let (status, error) = send(&|_| {}, right);
+    assert!(error.is_none(), "{status}: {error:?}");
 }

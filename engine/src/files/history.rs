@@ -26,16 +26,26 @@ pub struct VersionInfo {
     pub author_email: String,
     /// The file's size at that version (folders and links: 0).
     pub size: u64,
-    /// Why it does not open, for a version its author stored so (listed, never restored).
+    /// Why it does not open, for a version its author stored so or one encrypted with a key a
+    /// member handed this user in a message that does not work (listed, never restored).
     pub unreadable: Option<String>,
 }
 
-/// One stored version: opened, or refused as its author's doing (the reason).
+/// Why a stored version does not open for this user, as a member's doing.
+struct Unopened {
+    /// What is wrong.
+    reason: String,
+    /// It opens for nobody (its author stored it so), and may be written over; otherwise this
+    /// user lacks its key, and others may read it.
+    for_nobody: bool,
+}
+
+/// One stored version: opened, or refused as a member's doing.
 struct StoredVersion {
     version: u32,
     timestamp: Timestamp,
     author: DeviceId,
-    opened: std::result::Result<Manifest, String>,
+    opened: std::result::Result<Manifest, Unopened>,
 }
 
 /// Which version to restore.
@@ -73,7 +83,7 @@ impl Client {
                     }) => *size,
                     _ => 0,
                 },
-                unreadable: v.opened.err(),
+                unreadable: v.opened.err().map(|u| u.reason),
             })
             .collect())
     }
@@ -104,9 +114,14 @@ impl Client {
             }
             let opened = match self.open_version(&opened.context, &vlob) {
                 Ok(manifest) => Ok(manifest),
-                Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => {
-                    Err(e.to_string())
-                }
+                Err(EngineError::Manifest(e @ ManifestError::Unreadable { .. })) => Err(Unopened {
+                    reason: e.to_string(),
+                    for_nobody: true,
+                }),
+                Err(e @ EngineError::KeyNotDelivered { .. }) => Err(Unopened {
+                    reason: e.to_string(),
+                    for_nobody: false,
+                }),
                 Err(e) => return Err(e),
             };
             out.push(StoredVersion {
@@ -159,8 +174,8 @@ impl Client {
         .ok_or_else(|| EngineError::InvalidInput(format!("{path} has no such version")))?;
         let chosen = chosen.opened.as_ref().map_err(|why| {
             EngineError::InvalidInput(format!(
-                "version {} of {path} cannot be restored: {why}",
-                chosen.version
+                "version {} of {path} cannot be restored: {}",
+                chosen.version, why.reason
             ))
         })?;
         let latest = versions.last().expect("an entry has a version");
@@ -168,6 +183,13 @@ impl Client {
         // written over whatever that content is.
         let (base, write_over) = match &latest.opened {
             Ok(manifest) => (manifest.clone(), false),
+            // Others may read it: restoring over it would drop what this user cannot see.
+            Err(why) if !why.for_nobody => {
+                return Err(EngineError::NotAllowed(format!(
+                    "{path} cannot be restored from this device: its latest version ({}) does not open here: {}",
+                    latest.version, why.reason
+                )));
+            }
             Err(_) => (
                 Manifest {
                     author: latest.author,

@@ -20,6 +20,7 @@ use strongroom_protocol::wire::{
 };
 
 use strongroom_protocol::manifests::{VlobCoordinates, verify_seal};
+use strongroom_protocol::messages::verify_envelope;
 use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::workspace::{RealmCertificate, RealmChain, RealmError, WorkspaceRole};
 
@@ -327,6 +328,40 @@ pub async fn add_certificate(
                 return Err(ApiError::new(
                     ErrorCode::NotAllowed,
                     "a message is addressed to a user who is neither a member of this workspace nor named by the certificate",
+                ));
+            }
+        }
+        // Each message is sealed by the sending device, for its recipient, about this
+        // workspace at its key index as of this certificate, and dated now: so a recipient
+        // whose message does not work knows whom to hold to it.
+        for message in &request.messages {
+            let (topic, timestamp) = verify_envelope(
+                &message.sealed,
+                &auth.device_id,
+                &auth.verify_key,
+                &message.recipient,
+            )
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    "a message is not sealed by the sending device for its recipient",
+                )
+            })?;
+            if topic.realm != realm || topic.key_index != chain.key_index() {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    format!(
+                        "a message is sealed for key index {} of workspace {}, not key index {} of this one",
+                        topic.key_index,
+                        topic.realm,
+                        chain.key_index()
+                    ),
+                ));
+            }
+            if timestamp.distance_micros(received) > MAX_CLOCK_SKEW_MICROS as u64 {
+                return Err(ApiError::new(
+                    ErrorCode::StaleTimestamp,
+                    "a message's timestamp is too far from the server's clock",
                 ));
             }
         }
