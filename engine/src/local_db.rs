@@ -545,13 +545,13 @@ impl LocalDb {
                 let mut aad = b"strongroom undelivered key v1".to_vec();
                 aad.extend_from_slice(realm.as_bytes());
                 aad.extend_from_slice(&index.to_be_bytes());
-                let reason = self
-                    .key
-                    .decrypt(&reason, &aad)
-                    .map_err(|e| EngineError::CorruptFile {
-                        path: "local.sqlite".into(),
-                        reason: e.to_string(),
-                    })?;
+                let reason =
+                    self.key
+                        .decrypt(&reason, &aad)
+                        .map_err(|e| EngineError::CorruptFile {
+                            path: "local.sqlite".into(),
+                            reason: e.to_string(),
+                        })?;
                 Ok(UndeliveredKey {
                     index,
                     sender: UserId::from_bytes(fixed16(sender)?),
@@ -588,7 +588,11 @@ impl LocalDb {
 
     /// The versions stood in for under key `key_index` of `realm`: entry, version, and the
     /// version shown instead (0: empty).
-    pub fn key_stand_ins(&self, realm: &RealmId, key_index: u32) -> Result<Vec<(EntryId, u32, u32)>> {
+    pub fn key_stand_ins(
+        &self,
+        realm: &RealmId,
+        key_index: u32,
+    ) -> Result<Vec<(EntryId, u32, u32)>> {
         let rows: Vec<(Vec<u8>, u32, u32)> = self.with(|c| {
             c.prepare_cached(
                 "SELECT entry, version, shown_version FROM key_stand_ins WHERE realm = ?1 AND key_index = ?2",
@@ -599,7 +603,9 @@ impl LocalDb {
             .collect()
         })?;
         rows.into_iter()
-            .map(|(entry, version, shown)| Ok((EntryId::from_bytes(fixed16(entry)?), version, shown)))
+            .map(|(entry, version, shown)| {
+                Ok((EntryId::from_bytes(fixed16(entry)?), version, shown))
+            })
             .collect()
     }
 
@@ -617,7 +623,12 @@ impl LocalDb {
 
     /// The key index of version `version` of `entry` if it was stood in for because this user
     /// lacks that key.
-    pub fn key_stand_in(&self, realm: &RealmId, entry: &EntryId, version: u32) -> Result<Option<u32>> {
+    pub fn key_stand_in(
+        &self,
+        realm: &RealmId,
+        entry: &EntryId,
+        version: u32,
+    ) -> Result<Option<u32>> {
         self.with(|c| {
             c.prepare_cached(
                 "SELECT key_index FROM key_stand_ins WHERE realm = ?1 AND entry = ?2 AND version = ?3",

@@ -531,11 +531,7 @@ impl Client {
     /// it holds now (handed anew by a new share, or by another device): their stand-ins are
     /// read again. An entry changed here on top of a stand-in gets the version shown as its
     /// base, so that its upload conflicts with the real latest version and is merged with it.
-    fn heal_undelivered(
-        &self,
-        realm: RealmId,
-        keys: &[IndexedKey],
-    ) -> Result<Vec<UndeliveredKey>> {
+    fn heal_undelivered(&self, realm: RealmId, keys: &[IndexedKey]) -> Result<Vec<UndeliveredKey>> {
         let mut still = Vec::new();
         for undelivered in self.db().undelivered_keys(&realm)? {
             if !keys.iter().any(|k| k.index == undelivered.index) {
@@ -563,7 +559,8 @@ impl Client {
                     self.db().remove_entry(&realm, &id)?;
                 }
             }
-            self.db().forget_undelivered_key(&realm, undelivered.index)?;
+            self.db()
+                .forget_undelivered_key(&realm, undelivered.index)?;
             tracing::info!(
                 key_index = undelivered.index,
                 "this device holds a key it was handed in a message that did not work: what was shown as earlier versions is read again"
@@ -903,7 +900,14 @@ impl Client {
         let mine = chain
             .role(&self.keys().user_id)
             .is_some_and(WorkspaceRole::can_manage);
-        if !mine || chain.role(&revoked).is_none() {
+        if !mine {
+            return Ok(());
+        }
+        if chain.role(&revoked).is_none() {
+            // Removed already: by an earlier run whose rotation failed, the key is still due.
+            if chain.removed_since_rotation(&revoked) {
+                return self.rotate_workspace_key(realm).await;
+            }
             return Ok(());
         }
         let certificate = RealmCertificate::Role(RoleCertificate {

@@ -11,7 +11,7 @@ use strongroom_engine::local_store::StoredCertificates;
 use strongroom_engine::password::Password;
 use strongroom_protocol::blocks::open_block;
 use strongroom_protocol::certificates::{
-    Certificate, DeviceCertificate, Signer, SignedCertificate, UserCertificate, UserProfile,
+    Certificate, DeviceCertificate, SignedCertificate, Signer, UserCertificate, UserProfile,
 };
 use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::sealed_box::PrivateKey;

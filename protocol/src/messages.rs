@@ -276,7 +276,10 @@ pub fn open_envelope<'b>(
 /// Opens the sealed box of an envelope whose seal holds: it must open with this user's key and
 /// say what the seal says (sender, recipient, date, workspace, and for a new key its index).
 /// Every failure here is the sender's doing.
-pub fn open_message(envelope: &Envelope<'_>, private_key: &PrivateKey) -> Result<Message, MessageError> {
+pub fn open_message(
+    envelope: &Envelope<'_>,
+    private_key: &PrivateKey,
+) -> Result<Message, MessageError> {
     let plaintext = zeroize::Zeroizing::new(
         private_key
             .open(envelope.sealed_box)
@@ -398,7 +401,9 @@ mod tests {
             let mut tampered = sealed.clone();
             tampered[at] ^= 1;
             assert!(
-                s.open(&tampered, s.org.now()).unwrap_err().starts_with("envelope:"),
+                s.open(&tampered, s.org.now())
+                    .unwrap_err()
+                    .starts_with("envelope:"),
                 "byte {at}"
             );
         }

@@ -348,6 +348,16 @@ impl RealmChain {
             .filter_map(|(user, h)| h.last().and_then(|(_, _, r)| r.map(|r| (*user, r))))
     }
 
+    /// Whether `user` was removed after the current key was certified: they may still hold
+    /// it, so a rotation is due (an eviction whose rotation failed is taken up again here).
+    pub fn removed_since_rotation(&self, user: &UserId) -> bool {
+        let rotated = self.key_times.values().next_back().copied();
+        self.history
+            .get(user)
+            .and_then(|h| h.last())
+            .is_some_and(|(at, _, role)| role.is_none() && rotated.is_none_or(|r| *at > r))
+    }
+
     /// Whether `user` was ever a member.
     pub fn was_member(&self, user: &UserId) -> bool {
         self.history.contains_key(user)

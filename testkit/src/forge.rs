@@ -13,18 +13,20 @@ use strongroom_engine::home::Home;
 use strongroom_engine::password::Password;
 use strongroom_engine::workspaces::RealmContext;
 use strongroom_protocol::crypto::hash::Digest;
+use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::ids::EntryId;
+use strongroom_protocol::manifests::IndexedKey;
 use strongroom_protocol::manifests::{
     Manifest, ManifestBody, SEALED_HEADER_BYTES, VlobCoordinates, seal_ciphertext, seal_manifest,
 };
+use strongroom_protocol::messages::{
+    Message, MessageBody, MessageTopic, seal_envelope, seal_message,
+};
 use strongroom_protocol::time::Timestamp;
+use strongroom_protocol::wire::{Ack, OutgoingMessage, RealmCertificateRequest};
 use strongroom_protocol::wire::{
     VlobBatchWriteRequest, VlobBatchWriteResponse, VlobWriteRequest, VlobWriteResult,
 };
-use strongroom_protocol::crypto::secret_key::SecretKey;
-use strongroom_protocol::manifests::IndexedKey;
-use strongroom_protocol::messages::{Message, MessageBody, MessageTopic, seal_envelope, seal_message};
-use strongroom_protocol::wire::{Ack, OutgoingMessage, RealmCertificateRequest};
 use strongroom_protocol::workspace::{KeyRotationCertificate, RealmCertificate, key_check};
 
 use crate::member::{Member, PASSWORD};
@@ -288,10 +290,7 @@ impl Forger {
                 recipient: user,
                 body: MessageBody::WorkspaceKey {
                     realm,
-                    key: IndexedKey {
-                        index,
-                        key: handed,
-                    },
+                    key: IndexedKey { index, key: handed },
                 },
             };
             let sealed = match (cheat, how) {

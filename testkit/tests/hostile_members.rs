@@ -24,8 +24,8 @@ use strongroom_protocol::manifests::{
 use strongroom_protocol::messages::{Message, MessageBody, MessageTopic, seal_message};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
-    CreateRealmRequest, ErrorCode, OutgoingMessage, RealmCertificateRequest, UploadCertificateRequest,
-    VlobReadRequest, VlobReadResponse, VlobWriteRequest,
+    CreateRealmRequest, ErrorCode, OutgoingMessage, RealmCertificateRequest,
+    UploadCertificateRequest, VlobReadRequest, VlobReadResponse, VlobWriteRequest,
 };
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
@@ -833,20 +833,25 @@ fn a_key_handed_out_that_does_not_work_is_its_senders_doing_and_stepped_past() {
         );
         assert!(w.org.alice.ok(&["ls", "Team:/"]).contains("bobs.txt"));
 
-        // Shared again: every key is handed anew; Carol's change is merged with Bob's root.
+        // Shared again: every key is handed anew; Carol's pending root (her note, refused above)
+        // now uploads over Bob's, as a conflict that merges both.
         w.org
             .alice
             .share("Team", "carol@example.com", "contributor");
+        let synced = w.carol.run(&["sync"]);
+        assert!(synced.success, "{}", synced.stderr.clone());
+        assert!(!synced.stderr.clone().contains("does not work"));
         let listed = w.carol.run(&["ls", "Team:/"]);
         assert!(listed.success, "{}", listed.stderr.clone());
-        assert!(
-            listed.stdout.clone().contains("bobs.txt"),
-            "{}",
-            listed.stdout.clone()
-        );
         assert!(!listed.stderr.clone().contains("does not work"));
-        w.carol
-            .ok(&["put", note.to_str().unwrap(), "Team:/note.txt"]);
+        let listed = listed.stdout.clone();
+        assert!(
+            ["plan.txt", "bobs.txt", "note.txt"]
+                .iter()
+                .all(|name| listed.contains(name))
+                && !listed.contains("pending"),
+            "{listed}"
+        );
         let seen = w.org.alice.ok(&["ls", "Team:/"]);
         assert!(
             ["plan.txt", "bobs.txt", "note.txt"]
@@ -863,9 +868,7 @@ fn a_key_handed_out_that_does_not_work_is_its_senders_doing_and_stepped_past() {
 #[test]
 fn the_server_refuses_a_key_message_its_sender_did_not_seal() {
     let w = world();
-    w.org
-        .alice
-        .share("Team", "carol@example.com", "reader");
+    w.org.alice.share("Team", "carol@example.com", "reader");
     let key = SecretKey::generate(&mut OsRng);
     let rotation = || {
         RealmCertificate::KeyRotation(KeyRotationCertificate {
@@ -878,8 +881,8 @@ fn the_server_refuses_a_key_message_its_sender_did_not_seal() {
         .sign(&w.bob_keys.signing_key())
     };
     let identity = {
-        let (client, _runtime) = client_of(&w.bob);
-        client.chain().clone()
+        let (mut client, runtime) = client_of(&w.bob);
+        runtime.block_on(client.refresh()).unwrap().clone()
     };
     let sealed_for = |email: &str, topic: MessageTopic| {
         let user = identity

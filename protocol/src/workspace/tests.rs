@@ -335,3 +335,23 @@ fn key_checks_bind_key_realm_and_index() {
         key_check(&SecretKey::from_bytes([3; 32]), &realm, 1)
     );
 }
+
+/// A removal after the current key leaves a rotation due (the removed member holds that key);
+/// the rotation settles it; a member never removed, or removed before, owes none.
+#[test]
+fn a_removal_after_the_current_key_leaves_a_rotation_due() {
+    let mut s = setup();
+    let (bob, carol, realm) = (s.bob.user_id, s.carol.user_id, s.realm);
+    for user in [bob, carol] {
+        let share = role(&mut s.org, &s.alice, realm, user, Some(WorkspaceRole::Reader));
+        s.chain.add(&s.org.chain, &share, s.org.now()).unwrap();
+    }
+    assert!(!s.chain.removed_since_rotation(&bob));
+    let remove = role(&mut s.org, &s.alice, realm, bob, None);
+    s.chain.add(&s.org.chain, &remove, s.org.now()).unwrap();
+    assert!(s.chain.removed_since_rotation(&bob));
+    assert!(!s.chain.removed_since_rotation(&carol));
+    let rotate = rotation(&mut s.org, &s.alice, realm, 2);
+    s.chain.add(&s.org.chain, &rotate, s.org.now()).unwrap();
+    assert!(!s.chain.removed_since_rotation(&bob));
+}
