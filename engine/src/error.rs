@@ -176,6 +176,19 @@ pub enum EngineError {
         /// What is wrong with the message.
         reason: String,
     },
+    /// This device stands in for the latest version of an entry because it lacks that
+    /// version's key: writing over it would drop what others read there.
+    #[error(
+        "this device cannot change an entry whose latest version ({version}) it cannot read: it is encrypted with key index {key_index}, which {sender} handed to this user in a message that does not work; sharing the workspace with this user again hands out its keys anew"
+    )]
+    CannotReadLatest {
+        /// The latest version.
+        version: u32,
+        /// Its key index.
+        key_index: u32,
+        /// The email (or id) of the user who sent the message.
+        sender: String,
+    },
     /// A folder listing in which the server's answer lacks some listed entries: the rest is
     /// listed, those are named (a server hiding them, or a member listing what it never wrote).
     #[error(

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use rand_core::OsRng;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{BlockId, EntryId, RealmId, UserId};
@@ -74,6 +75,7 @@ CREATE TABLE IF NOT EXISTS key_stand_ins (
     version INTEGER NOT NULL,
     key_index INTEGER NOT NULL,
     shown_version INTEGER NOT NULL,
+    stand_in BLOB NOT NULL,
     PRIMARY KEY (realm, entry, version)
 );
 "#;
@@ -147,6 +149,27 @@ pub struct UndeliveredKey {
     pub reason: String,
 }
 
+/// A version this device stood in for because this user lacks its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStandIn {
+    /// The version stood in for.
+    pub version: u32,
+    /// Its key index.
+    pub key_index: u32,
+    /// The version shown instead (0: empty).
+    pub shown_version: u32,
+    /// The digest of the stand-in manifest ([`KeyStandIn::digest_of`]), to tell it from the
+    /// real version once that is read.
+    pub digest: Digest,
+}
+
+impl KeyStandIn {
+    /// The digest a stand-in manifest is recorded by.
+    pub fn digest_of(manifest: &Manifest) -> Digest {
+        Digest::of(&manifest.encode())
+    }
+}
+
 /// The local database.
 pub struct LocalDb {
     conn: Mutex<Connection>,
@@ -166,6 +189,12 @@ fn fixed16(bytes: Vec<u8>) -> Result<[u8; 16]> {
     bytes
         .try_into()
         .map_err(|_| EngineError::Protocol("a local identifier has the wrong length".into()))
+}
+
+fn fixed32(bytes: Vec<u8>) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| EngineError::Protocol("a local digest has the wrong length".into()))
 }
 
 impl LocalDb {
@@ -562,80 +591,97 @@ impl LocalDb {
     }
 
     /// Records that version `version` of `entry`, under key `key_index` which this user lacks,
-    /// is shown as version `shown_version` (0: empty): this device must not write over it.
+    /// is shown as version `shown_version` (0: empty), as the manifest whose digest is
+    /// `stand_in`: this device must not write over it. Kept after the key arrives, so that a
+    /// stand-in still held somewhere on this device (a running mount's cache) is recognized.
     pub fn record_key_stand_in(
         &self,
         realm: &RealmId,
         entry: &EntryId,
-        version: u32,
-        key_index: u32,
-        shown_version: u32,
+        stand_in: &KeyStandIn,
     ) -> Result<()> {
         self.with(|c| {
             c.prepare_cached(
-                "INSERT OR IGNORE INTO key_stand_ins (realm, entry, version, key_index, shown_version) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO key_stand_ins (realm, entry, version, key_index, shown_version, stand_in) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 realm.as_bytes(),
                 entry.as_bytes(),
-                version,
-                key_index,
-                shown_version
+                stand_in.version,
+                stand_in.key_index,
+                stand_in.shown_version,
+                stand_in.digest.as_bytes(),
             ])
             .map(drop)
         })
     }
 
-    /// The versions stood in for under key `key_index` of `realm`: entry, version, and the
-    /// version shown instead (0: empty).
+    /// The versions of `realm` stood in for under key `key_index`, by entry.
     pub fn key_stand_ins(
         &self,
         realm: &RealmId,
         key_index: u32,
-    ) -> Result<Vec<(EntryId, u32, u32)>> {
-        let rows: Vec<(Vec<u8>, u32, u32)> = self.with(|c| {
+    ) -> Result<Vec<(EntryId, KeyStandIn)>> {
+        let rows: Vec<(Vec<u8>, u32, u32, Vec<u8>)> = self.with(|c| {
             c.prepare_cached(
-                "SELECT entry, version, shown_version FROM key_stand_ins WHERE realm = ?1 AND key_index = ?2",
+                "SELECT entry, version, shown_version, stand_in FROM key_stand_ins WHERE realm = ?1 AND key_index = ?2",
             )?
             .query_map(params![realm.as_bytes(), key_index], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect()
         })?;
         rows.into_iter()
-            .map(|(entry, version, shown)| {
-                Ok((EntryId::from_bytes(fixed16(entry)?), version, shown))
+            .map(|(entry, version, shown_version, digest)| {
+                Ok((
+                    EntryId::from_bytes(fixed16(entry)?),
+                    KeyStandIn {
+                        version,
+                        key_index,
+                        shown_version,
+                        digest: Digest::from_bytes(fixed32(digest)?),
+                    },
+                ))
             })
             .collect()
     }
 
-    /// Forgets that key `key_index` of `realm` was not delivered, and its stand-ins (the key
-    /// is held now).
+    /// Forgets that key `key_index` of `realm` was not delivered (the key is held now); the
+    /// stand-ins stay recorded.
     pub fn forget_undelivered_key(&self, realm: &RealmId, key_index: u32) -> Result<()> {
         self.with(|c| {
-            c.prepare_cached("DELETE FROM key_stand_ins WHERE realm = ?1 AND key_index = ?2")?
-                .execute(params![realm.as_bytes(), key_index])?;
             c.prepare_cached("DELETE FROM undelivered_keys WHERE realm = ?1 AND key_index = ?2")?
                 .execute(params![realm.as_bytes(), key_index])
                 .map(drop)
         })
     }
 
-    /// The key index of version `version` of `entry` if it was stood in for because this user
-    /// lacks that key.
+    /// The stand-in recorded for version `version` of `entry`, if this device stood in for it
+    /// because this user lacked its key.
     pub fn key_stand_in(
         &self,
         realm: &RealmId,
         entry: &EntryId,
         version: u32,
-    ) -> Result<Option<u32>> {
-        self.with(|c| {
+    ) -> Result<Option<KeyStandIn>> {
+        let row: Option<(u32, u32, Vec<u8>)> = self.with(|c| {
             c.prepare_cached(
-                "SELECT key_index FROM key_stand_ins WHERE realm = ?1 AND entry = ?2 AND version = ?3",
+                "SELECT key_index, shown_version, stand_in FROM key_stand_ins WHERE realm = ?1 AND entry = ?2 AND version = ?3",
             )?
-            .query_row(params![realm.as_bytes(), entry.as_bytes(), version], |r| r.get(0))
+            .query_row(params![realm.as_bytes(), entry.as_bytes(), version], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
+        })?;
+        row.map(|(key_index, shown_version, digest)| {
+            Ok(KeyStandIn {
+                version,
+                key_index,
+                shown_version,
+                digest: Digest::from_bytes(fixed32(digest)?),
+            })
         })
+        .transpose()
     }
 
     /// Records blocks written to the disk cache (size and location), in one transaction

@@ -9,7 +9,7 @@ use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::ids::{Email, EntryId, RealmId, UserId};
 use strongroom_protocol::manifests::{
     EntryName, IndexedKey, Manifest, ManifestBody, ManifestError, VlobCoordinates, WorkspaceEntry,
-    WriteAuthority, open_manifest, seal_manifest,
+    WriteAuthority, check_sealed_manifest, open_manifest, seal_manifest,
 };
 use strongroom_protocol::messages::{
     Envelope, Message, MessageBody, MessageTopic, open_envelope, open_message, seal_message,
@@ -24,9 +24,9 @@ use strongroom_protocol::workspace::{
 use crate::client::Client;
 use crate::clock::{certificate_time, now};
 use crate::error::{EngineError, Result};
-use crate::local_db::{LocalEntry, UndeliveredKey};
+use crate::local_db::{KeyStandIn, LocalEntry, UndeliveredKey};
 use crate::remote::WriteOutcome;
-use strongroom_protocol::time::{check_not_backdated, check_received};
+use strongroom_protocol::time::{CLOCK_SKEW_MICROS, check_not_backdated, check_received};
 
 /// A workspace as listed for the user.
 #[derive(Debug, Clone)]
@@ -155,21 +155,27 @@ impl Client {
                 chain.key_index()
             )));
         }
-        let key = context.key(vlob.key_index).map_err(|missing| {
-            match context
-                .undelivered
-                .iter()
-                .find(|u| u.index == vlob.key_index)
-            {
-                Some(undelivered) => EngineError::KeyNotDelivered {
+        let key = match context.key(vlob.key_index) {
+            Ok(key) => key,
+            Err(missing) => {
+                let Some(undelivered) = context
+                    .undelivered
+                    .iter()
+                    .find(|u| u.index == vlob.key_index)
+                else {
+                    return Err(missing);
+                };
+                // Only a version its author really wrote under that key is stood in for: every
+                // check that needs no key holds first, or it is the server's doing.
+                check_sealed_manifest(&vlob.blob, &coordinates, self.chain(), context.authority())?;
+                return Err(EngineError::KeyNotDelivered {
                     version: vlob.version,
                     key_index: vlob.key_index,
                     sender: self.email_of(&undelivered.sender),
                     reason: undelivered.reason.clone(),
-                },
-                None => missing,
+                });
             }
-        })?;
+        };
         let manifest = open_manifest(
             &vlob.blob,
             &coordinates,
@@ -251,15 +257,7 @@ impl Client {
             "until a member writes a new version"
         };
         tracing::warn!(entry = %vlob.id, member = %blamed, "{failure}; {shown} {until}");
-        if key_missing {
-            self.db().record_key_stand_in(
-                &context.realm,
-                &vlob.id,
-                vlob.version,
-                vlob.key_index,
-                found.as_ref().map_or(0, |older| older.version),
-            )?;
-        }
+        let shown_version = found.as_ref().map_or(0, |older| older.version);
         let root: EntryId = context.realm.into();
         let body = match found {
             Some(older) => older.body,
@@ -275,14 +273,27 @@ impl Client {
                 index: Vec::new(),
             },
         };
-        Ok(Manifest {
+        let stand_in = Manifest {
             author: vlob.author,
             timestamp: vlob.timestamp,
             realm: context.realm,
             id: vlob.id,
             version: vlob.version,
             body,
-        })
+        };
+        if key_missing {
+            self.db().record_key_stand_in(
+                &context.realm,
+                &vlob.id,
+                &KeyStandIn {
+                    version: vlob.version,
+                    key_index: vlob.key_index,
+                    shown_version,
+                    digest: KeyStandIn::digest_of(&stand_in),
+                },
+            )?;
+        }
+        Ok(stand_in)
     }
 
     /// A user's email as the identity chain has it (their id if unknown), for messages.
@@ -337,22 +348,29 @@ impl Client {
         id: EntryId,
         local: &LocalEntry,
     ) -> Result<(Manifest, VlobWriteRequest)> {
-        if !context.undelivered.is_empty()
-            && let Some(base) = &local.base
-            && let Some(key_index) = self.db().key_stand_in(&context.realm, &id, base.version)?
+        // A stand-in's version number is the real latest's: written over as such, the real
+        // content would be dropped. Without its key, refuse; with it (handed anew since), write
+        // after the version shown, so that the server answers with a conflict and the change is
+        // merged with the real version.
+        let mut version = local.base_version() + 1;
+        if let Some(base) = &local.base
+            && let Some(stand_in) = self.db().key_stand_in(&context.realm, &id, base.version)?
+            && stand_in.digest.ct_eq(&KeyStandIn::digest_of(base))
         {
-            // Others may read that version: writing over what this device cannot see would
-            // drop their content.
-            let sender = context
-                .undelivered
-                .iter()
-                .find(|u| u.index == key_index)
-                .map(|u| self.email_of(&u.sender))
-                .unwrap_or_else(|| "a member".into());
-            return Err(EngineError::NotAllowed(format!(
-                "this device cannot change an entry whose latest version ({}) it cannot read: it is encrypted with key index {key_index}, which {sender} handed to this user in a message that does not work; sharing the workspace with this user again hands out its keys anew",
-                base.version
-            )));
+            if context.key(stand_in.key_index).is_err() {
+                let sender = context
+                    .undelivered
+                    .iter()
+                    .find(|u| u.index == stand_in.key_index)
+                    .map(|u| self.email_of(&u.sender))
+                    .unwrap_or_else(|| "a member".into());
+                return Err(EngineError::CannotReadLatest {
+                    version: base.version,
+                    key_index: stand_in.key_index,
+                    sender,
+                });
+            }
+            version = stand_in.shown_version + 1;
         }
         let (key_index, key) = context.current_key()?;
         let timestamp = certificate_time(local.base.as_ref().map(|b| b.timestamp));
@@ -361,7 +379,7 @@ impl Client {
             timestamp,
             realm: context.realm,
             id,
-            version: local.base_version() + 1,
+            version,
             body: local.body.clone(),
         };
         let blob = seal_manifest(&manifest, self.signing_key(), key, key_index, &mut OsRng);
@@ -529,8 +547,9 @@ impl Client {
 
     /// The key indexes of `realm` handed to this user in messages that do not work, less those
     /// it holds now (handed anew by a new share, or by another device): their stand-ins are
-    /// read again. An entry changed here on top of a stand-in gets the version shown as its
-    /// base, so that its upload conflicts with the real latest version and is merged with it.
+    /// read again. An entry changed here on top of a stand-in keeps it as its base: its upload
+    /// conflicts with the real latest version and is merged with it
+    /// ([`Client::prepare_upload`]).
     fn heal_undelivered(&self, realm: RealmId, keys: &[IndexedKey]) -> Result<Vec<UndeliveredKey>> {
         let mut still = Vec::new();
         for undelivered in self.db().undelivered_keys(&realm)? {
@@ -538,24 +557,15 @@ impl Client {
                 still.push(undelivered);
                 continue;
             }
-            for (id, version, shown) in self.db().key_stand_ins(&realm, undelivered.index)? {
-                let Some(mut local) = self.db().entry(&realm, &id)? else {
+            for (id, stand_in) in self.db().key_stand_ins(&realm, undelivered.index)? {
+                let Some(local) = self.db().entry(&realm, &id)? else {
                     continue;
                 };
-                if local.base_version() != version {
-                    continue;
-                }
-                if local.need_sync() {
-                    local.base = match (local.base.take(), shown) {
-                        (_, 0) => None,
-                        (Some(mut base), shown) => {
-                            base.version = shown;
-                            Some(base)
-                        }
-                        (None, _) => None,
-                    };
-                    self.db().put_entries(&realm, &[(id, local)])?;
-                } else {
+                let is_stand_in = local
+                    .base
+                    .as_ref()
+                    .is_some_and(|b| KeyStandIn::digest_of(b).ct_eq(&stand_in.digest));
+                if is_stand_in && !local.need_sync() {
                     self.db().remove_entry(&realm, &id)?;
                 }
             }
@@ -739,10 +749,10 @@ impl Client {
                 keys: context.keys.clone(),
             },
         };
-        let topic = MessageTopic {
-            realm: context.realm,
-            key_index: chain.key_index(),
-        };
+        // A share without the current key would hand out a workspace nobody can write in, and
+        // have its recipient blame this user for it.
+        context.current_key()?;
+        let topic = MessageTopic::of(&chain);
         let sealed = seal_message(
             &message,
             topic,
@@ -828,9 +838,11 @@ impl Client {
             key_check: key_check(&key, &realm, index),
         })
         .sign(self.signing_key());
-        chain
-            .validate(self.chain(), &certificate, now())
+        let mut rotated = chain.clone();
+        rotated
+            .add(self.chain(), &certificate, now())
             .map_err(|e| EngineError::NotAllowed(e.to_string()))?;
+        let topic = MessageTopic::of(&rotated);
         // Keep the key before the server knows about it: losing it would lose the workspace.
         let indexed = IndexedKey {
             index,
@@ -859,10 +871,7 @@ impl Client {
             };
             let sealed = seal_message(
                 &message,
-                MessageTopic {
-                    realm,
-                    key_index: index,
-                },
+                topic,
                 self.signing_key(),
                 &recipient.certificate.public_key,
                 &mut OsRng,
@@ -1003,8 +1012,20 @@ impl Client {
         let could_hand_out = chain
             .role_at(&envelope.sender_user, envelope.timestamp)
             .is_some_and(WorkspaceRole::can_manage);
-        if !could_hand_out || topic.key_index == 0 || topic.key_index > chain.key_index() {
+        // The index must have been certified when the sender sealed the message (within the
+        // clock skew): a member removed since cannot hand out, as garbage, a key made after.
+        let certified_then = chain.key_index_at(envelope.timestamp.plus_micros(CLOCK_SKEW_MICROS));
+        if !could_hand_out || topic.key_index == 0 || topic.key_index > certified_then {
             tracing::warn!(%sender, "a message that does not work was refused ({reason}); its sender could not hand out that key");
+            return Ok(());
+        }
+        // The sender sealed the check values of the keys it hands out: other ones than this
+        // device's certificates give are a split view of them, the server's doing.
+        if !chain
+            .key_checks_digest(topic.key_index)
+            .is_some_and(|digest| digest.ct_eq(&topic.key_checks))
+        {
+            tracing::warn!(%sender, "a message was refused ({reason}): its sender sealed other key check values than the workspace certificates the server sent this device");
             return Ok(());
         }
         let held = self

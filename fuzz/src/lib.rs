@@ -220,6 +220,7 @@ pub fn message(data: &[u8]) {
     let topic = MessageTopic {
         realm: RealmId::from_bytes([4; 16]),
         key_index: 1,
+        key_checks: strongroom_protocol::crypto::hash::Digest::of(b"the key checks"),
     };
     let opening_box = f
         .private

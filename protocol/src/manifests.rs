@@ -422,6 +422,49 @@ pub fn open_manifest(
     identity: &CertificateChain,
     authority: WriteAuthority<'_>,
 ) -> Result<Manifest, ManifestError> {
+    let checked = check_sealed_manifest(blob, expected, identity, authority)?;
+    // Only with the very key its author sealed for is a failure to open the author's doing.
+    let held = key_check(key, &expected.realm, expected.key_index);
+    if !checked.sealed.key_check.ct_eq(&held) {
+        return Err(ManifestError::OtherKey(expected.key_index));
+    }
+    open_sealed(
+        checked.sealed.ciphertext,
+        expected,
+        key,
+        &checked.author_key,
+        authority,
+    )
+    .map_err(|reason| ManifestError::Unreadable {
+        version: expected.version,
+        device: expected.author,
+        user: checked.author,
+        reason: reason.to_string(),
+    })
+}
+
+/// A version whose every check short of its key holds (see [`check_sealed_manifest`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedSeal<'b> {
+    /// The seal's content.
+    pub sealed: Sealed<'b>,
+    /// The author's user.
+    pub author: UserId,
+    /// The author device's key.
+    pub author_key: VerifyKey,
+}
+
+/// Every check of [`open_manifest`] that needs no key: the date, the key index against the
+/// workspace's rotations, the author, the seal, the author's right to write, and the sealed
+/// key check value against the certified one. A version that passes them and that a device
+/// cannot open for lack of its key is one its author really wrote; any failure here is the
+/// server's doing.
+pub fn check_sealed_manifest<'b>(
+    blob: &'b [u8],
+    expected: &VlobCoordinates,
+    identity: &CertificateChain,
+    authority: WriteAuthority<'_>,
+) -> Result<CheckedSeal<'b>, ManifestError> {
     check_ballpark(expected.timestamp, expected.received)?;
     if let WriteAuthority::Workspace(chain) = authority {
         // Two skews before the manifest's own time, the rotation had reached the server before
@@ -448,28 +491,19 @@ pub fn open_manifest(
     if !allowed {
         return Err(ManifestError::NotAllowed(user_id));
     }
-    // Only with the very key its author sealed for is a failure to open the author's doing.
-    // The key it was sealed for, the certified one and the one this device holds must be one.
-    let held = key_check(key, &expected.realm, expected.key_index);
-    let certified = match authority {
-        WriteAuthority::Workspace(chain) => chain.key_check(expected.key_index).copied(),
-        WriteAuthority::User(_) => Some(held),
-    };
-    if !certified.is_some_and(|c| c.ct_eq(&sealed.key_check) && c.ct_eq(&held)) {
+    // The key it was sealed for and the certified one must be one (a user's own realm has no
+    // certificates: there the held key is the only check).
+    if let WriteAuthority::Workspace(chain) = authority
+        && !chain
+            .key_check(expected.key_index)
+            .is_some_and(|c| c.ct_eq(&sealed.key_check))
+    {
         return Err(ManifestError::OtherKey(expected.key_index));
     }
-    open_sealed(
-        sealed.ciphertext,
-        expected,
-        key,
-        &device.verify_key,
-        authority,
-    )
-    .map_err(|reason| ManifestError::Unreadable {
-        version: expected.version,
-        device: expected.author,
-        user: user_id,
-        reason: reason.to_string(),
+    Ok(CheckedSeal {
+        sealed,
+        author: user_id,
+        author_key: device.verify_key,
     })
 }
 

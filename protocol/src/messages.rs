@@ -22,7 +22,7 @@ use crate::manifests::{EntryName, IndexedKey};
 use crate::signed::Signed;
 use crate::time::{OutOfBallpark, Timestamp, check_ballpark};
 use crate::trust::{CertificateChain, TrustError};
-use crate::workspace::WorkspaceRole;
+use crate::workspace::{RealmChain, WorkspaceRole};
 
 /// What a message says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,11 +79,29 @@ pub struct MessageTopic {
     pub realm: RealmId,
     /// Its key index as of the certificate.
     pub key_index: u32,
+    /// The digest of the certified check values of key indexes 1 to `key_index`
+    /// ([`crate::workspace::key_checks_digest`]): the keys the sender hands out must match them.
+    pub key_checks: Digest,
+}
+
+impl MessageTopic {
+    /// The topic of a message that goes with the certificate that made `chain` what it is:
+    /// its workspace, current key index and the check values up to it.
+    pub fn of(chain: &RealmChain) -> Self {
+        let key_index = chain.key_index();
+        Self {
+            realm: chain.realm(),
+            key_index,
+            key_checks: chain
+                .key_checks_digest(key_index)
+                .expect("a chain certifies every index up to its current one"),
+        }
+    }
 }
 
 /// The length of what precedes the sealed box in an envelope: the realm (16), the key index
-/// (u32 BE), the date (i64 BE, microseconds) and the seal (64).
-pub const ENVELOPE_HEADER_BYTES: usize = 16 + 4 + 8 + 64;
+/// (u32 BE), the key checks digest (32), the date (i64 BE, microseconds) and the seal (64).
+pub const ENVELOPE_HEADER_BYTES: usize = 16 + 4 + 32 + 8 + 64;
 
 /// A message whose outer seal holds: what it is about, by whom, for whom and when, and the
 /// sealed box (which only the recipient opens, with [`open_message`]).
@@ -154,6 +172,7 @@ fn envelope_seal_message(
     message.extend_from_slice(recipient.as_bytes());
     message.extend_from_slice(topic.realm.as_bytes());
     message.extend_from_slice(&topic.key_index.to_be_bytes());
+    message.extend_from_slice(topic.key_checks.as_bytes());
     message.extend_from_slice(&timestamp.as_micros().to_be_bytes());
     message.extend_from_slice(Digest::of(sealed_box).as_bytes());
     message
@@ -198,6 +217,7 @@ pub fn seal_envelope(
     let mut out = Vec::with_capacity(ENVELOPE_HEADER_BYTES + sealed_box.len());
     out.extend_from_slice(topic.realm.as_bytes());
     out.extend_from_slice(&topic.key_index.to_be_bytes());
+    out.extend_from_slice(topic.key_checks.as_bytes());
     out.extend_from_slice(&timestamp.as_micros().to_be_bytes());
     out.extend_from_slice(&seal.to_bytes());
     out.extend_from_slice(sealed_box);
@@ -213,12 +233,14 @@ fn split_envelope(
     }
     let (realm, rest) = bytes.split_at(16);
     let (index, rest) = rest.split_at(4);
+    let (checks, rest) = rest.split_at(32);
     let (timestamp, rest) = rest.split_at(8);
     let (seal, sealed_box) = rest.split_at(64);
     let fixed = "split at the header's lengths";
     let topic = MessageTopic {
         realm: RealmId::from_bytes(realm.try_into().expect(fixed)),
         key_index: u32::from_be_bytes(index.try_into().expect(fixed)),
+        key_checks: Digest::from_bytes(checks.try_into().expect(fixed)),
     };
     let timestamp = Timestamp::from_micros(i64::from_be_bytes(timestamp.try_into().expect(fixed)));
     let seal = Signature::from_bytes(seal.try_into().expect(fixed));
@@ -350,6 +372,7 @@ mod tests {
             topic: MessageTopic {
                 realm,
                 key_index: 2,
+                key_checks: Digest::of(b"the check values of keys 1 and 2"),
             },
             message,
             org,
@@ -397,7 +420,7 @@ mod tests {
             EnvelopeError::Unsealed
         );
         // Any byte changed, in the header or the box: the seal fails.
-        for at in [0, 17, 21, ENVELOPE_HEADER_BYTES, sealed.len() - 1] {
+        for at in [0, 17, 21, 40, 53, ENVELOPE_HEADER_BYTES, sealed.len() - 1] {
             let mut tampered = sealed.clone();
             tampered[at] ^= 1;
             assert!(

@@ -793,11 +793,22 @@ fn message_recipient() -> (UserId, PrivateKey) {
 /// When the message vectors were sealed (and received).
 const MESSAGE_TIME: Timestamp = Timestamp::from_micros(1_795_000_003_000_000);
 
-/// What the message vectors are about.
-const MESSAGE_TOPIC: crate::messages::MessageTopic = crate::messages::MessageTopic {
-    realm: RealmId::from_bytes([4; 16]),
-    key_index: 2,
-};
+/// What the message vectors are about: key index 2 of realm 4, whose keys 1 and 2 are the
+/// secret bytes 06..06 and 05..05.
+fn message_topic() -> crate::messages::MessageTopic {
+    use crate::crypto::secret_key::SecretKey;
+    use crate::workspace::{key_check, key_checks_digest};
+    let realm = RealmId::from_bytes([4; 16]);
+    let checks = [
+        key_check(&SecretKey::from_bytes([6; 32]), &realm, 1),
+        key_check(&SecretKey::from_bytes([5; 32]), &realm, 2),
+    ];
+    crate::messages::MessageTopic {
+        realm,
+        key_index: 2,
+        key_checks: key_checks_digest(&realm, 2, &checks),
+    }
+}
 
 /// Key index 2 of realm 4 handed to the recipient by the fixture's device, sealed.
 fn sealed_key_message(f: &Fixture) -> Vec<u8> {
@@ -807,7 +818,7 @@ fn sealed_key_message(f: &Fixture) -> Vec<u8> {
         timestamp: MESSAGE_TIME,
         recipient,
         body: crate::messages::MessageBody::WorkspaceKey {
-            realm: MESSAGE_TOPIC.realm,
+            realm: message_topic().realm,
             key: crate::manifests::IndexedKey {
                 index: 2,
                 key: crate::crypto::secret_key::SecretKey::from_bytes([5; 32]),
@@ -816,7 +827,7 @@ fn sealed_key_message(f: &Fixture) -> Vec<u8> {
     };
     crate::messages::seal_message(
         &message,
-        MESSAGE_TOPIC,
+        message_topic(),
         &f.device,
         &private.public_key(),
         &mut TestRng::new("sealed message"),
@@ -831,22 +842,27 @@ fn sealed_message() {
     let sealed = sealed_key_message(&f);
     check_bytes("sealed-message", &sealed);
     let seal_at = ENVELOPE_HEADER_BYTES - 64;
+    assert_eq!(&sealed[20..52], message_topic().key_checks.as_bytes());
     check_file(
         "sealed-message.txt",
         &format!(
             "# key index 2 of workspace 04..04 (a WorkspaceKey message), sent by the fixture's device at {}\n\
-             # bytes 0..16: the workspace; 16..20: the key index (u32 BE); 20..28: the date (i64 BE, microseconds)\n\
-             # bytes 28..{ENVELOPE_HEADER_BYTES}: the Ed25519 seal by the sending device over\n\
+             # bytes 0..16: the workspace; 16..20: the key index (u32 BE); 20..52: the key checks digest,\n\
+             #   BLAKE3(\"strongroom key checks v1\" || workspace || 2 (u32 BE) || check of key 1 || check of key 2),\n\
+             #   keys 1 and 2 being the secret bytes 06..06 and 05..05; 52..60: the date (i64 BE, microseconds)\n\
+             # bytes 60..{ENVELOPE_HEADER_BYTES}: the Ed25519 seal by the sending device over\n\
              #   \"strongroom message seal v1\" || sender device (16) || recipient user (16) || workspace (16)\n\
-             #   || key index (u32 BE) || date (i64 BE) || BLAKE3(sealed box)\n\
+             #   || key index (u32 BE) || key checks digest (32) || date (i64 BE) || BLAKE3(sealed box)\n\
              # bytes {ENVELOPE_HEADER_BYTES}..: the sealed box (X25519 + XChaCha20-Poly1305) of the signed message,\n\
              #   to the recipient's key (secret bytes 0b..0b)\n\
              workspace: {}\n\
              key index: 2\n\
+             key checks digest: {}\n\
              seal: {}\n\
              sealed box: {}\n",
             MESSAGE_TIME.as_micros(),
             data_encoding::HEXLOWER.encode(&sealed[..16]),
+            data_encoding::HEXLOWER.encode(&sealed[20..52]),
             data_encoding::HEXLOWER.encode(&sealed[seal_at..ENVELOPE_HEADER_BYTES]),
             data_encoding::HEXLOWER.encode(&sealed[ENVELOPE_HEADER_BYTES..]),
         ),
@@ -984,7 +1000,7 @@ fn failures() -> Vec<Failure> {
         &[0x5a; 120],
         &f.device_id,
         &recipient,
-        MESSAGE_TOPIC,
+        message_topic(),
         MESSAGE_TIME,
         &f.device,
     );

@@ -185,6 +185,24 @@ impl RealmCertificate {
     }
 }
 
+/// A digest of the check values of key indexes 1 to `up_to` of `realm`, in order: what a
+/// message seals beside the keys it hands out, so that a key failing its check value is its
+/// sender's doing, while a sealed digest other than the recipient's certificates give is a
+/// split view of them (the server's doing).
+pub fn key_checks_digest<'a>(
+    realm: &RealmId,
+    up_to: u32,
+    checks: impl IntoIterator<Item = &'a Digest>,
+) -> Digest {
+    let mut data = b"strongroom key checks v1".to_vec();
+    data.extend_from_slice(realm.as_bytes());
+    data.extend_from_slice(&up_to.to_be_bytes());
+    for check in checks {
+        data.extend_from_slice(check.as_bytes());
+    }
+    Digest::of(&data)
+}
+
 /// The check value of a realm key: members compare it with the rotation certificate.
 pub fn key_check(key: &SecretKey, realm: &RealmId, index: u32) -> Digest {
     let check_key = derive_key("strongroom 2026-11 realm key check", key.as_bytes());
@@ -297,6 +315,13 @@ impl RealmChain {
     /// The certified check value of a key index.
     pub fn key_check(&self, index: u32) -> Option<&Digest> {
         self.key_checks.get(&index)
+    }
+
+    /// The digest of the check values of key indexes 1 to `up_to` ([`key_checks_digest`]), or
+    /// `None` if one of them is not certified.
+    pub fn key_checks_digest(&self, up_to: u32) -> Option<Digest> {
+        let checks: Option<Vec<&Digest>> = (1..=up_to).map(|i| self.key_checks.get(&i)).collect();
+        Some(key_checks_digest(&self.realm, up_to, checks?))
     }
 
     /// A user's current role.

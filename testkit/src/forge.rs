@@ -272,10 +272,11 @@ impl Forger {
             key_check: key_check(&key, &realm, index),
         })
         .sign(&signing);
-        let topic = MessageTopic {
-            realm,
-            key_index: index,
-        };
+        let mut rotated = chain.clone();
+        rotated
+            .add(self.client.chain(), &certificate, crate::raw::now())
+            .expect("a rotation the forger may sign");
+        let topic = MessageTopic::of(&rotated);
         let mut messages = Vec::new();
         for (user, _) in chain.members().filter(|(u, _)| *u != keys.user_id) {
             let recipient = self.client.chain().user(&user).expect("a member");

@@ -29,6 +29,7 @@ use strongroom_protocol::wire::{
 };
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
+    key_checks_digest,
 };
 use strongroom_testkit::forge::{BadKeyMessage, Forged, Forger, empty_file};
 use strongroom_testkit::member::PASSWORD;
@@ -914,9 +915,11 @@ fn the_server_refuses_a_key_message_its_sender_did_not_seal() {
             ),
         )
     };
+    let first_check = Forger::new(&w.bob, "Team").key_check();
     let right = MessageTopic {
         realm: w.team,
         key_index: 2,
+        key_checks: key_checks_digest(&w.team, 2, [&first_check, &key_check(&key, &w.team, 2)]),
     };
     let send = |tamper: &dyn Fn(&mut Vec<u8>), topic: MessageTopic| {
         let messages = ["alice@example.com", "carol@example.com"]
@@ -959,12 +962,27 @@ fn the_server_refuses_a_key_message_its_sender_did_not_seal() {
     let (status, error) = send(
         &|_| {},
         MessageTopic {
-            realm: w.team,
             key_index: 3,
+            ..right
         },
     );
     let error = error.unwrap_or_else(|| panic!("another key index was accepted ({status})"));
     assert!(error.message.contains("key index 3"), "{}", error.message);
+    // Sealed with check values other than the certificates': a recipient would blame Bob
+    // for a split view of the certificates, so the server refuses it.
+    let (status, error) = send(
+        &|_| {},
+        MessageTopic {
+            key_checks: Digest::of(b"other check values"),
+            ..right
+        },
+    );
+    let error = error.unwrap_or_else(|| panic!("other check values were accepted ({status})"));
+    assert!(
+        error.message.contains("key check values other than"),
+        "{}",
+        error.message
+    );
     // Sealed right, it goes through.
     let (status, error) = send(&|_| {}, right);
     assert!(error.is_none(), "{status}: {error:?}");

@@ -269,10 +269,21 @@ impl Client {
         // Between a session's changes, one round: what changes meanwhile goes up with the next
         // push (a busy mount would otherwise never finish its rounds).
         let rounds = if interleave.is_some() { 1 } else { 16 };
+        // Entries this device must not write (see `prepare_upload`): the rest still goes up,
+        // and the first refusal is the push's error.
+        let mut held_back: Vec<(EntryId, EngineError)> = Vec::new();
+        let finish = |report: SyncReport, held_back: Vec<(EntryId, EngineError)>| match held_back
+            .into_iter()
+            .next()
+        {
+            Some((_, refusal)) => Err(refusal),
+            None => Ok(report),
+        };
         for _round in 0..rounds {
-            let pending = self.db().entries_to_sync(&realm)?;
+            let mut pending = self.db().entries_to_sync(&realm)?;
+            pending.retain(|(id, _)| !held_back.iter().any(|(held, _)| held == id));
             if pending.is_empty() {
-                return Ok(report);
+                return finish(report, held_back);
             }
             let mut waves: BTreeMap<u32, Vec<(EntryId, LocalEntry)>> = BTreeMap::new();
             for (id, local) in pending {
@@ -290,7 +301,9 @@ impl Client {
                         Some(i) => Some(i.changes.lock().await),
                         None => None,
                     };
-                    let written = self.upload_batch(context, batch, &mut report).await;
+                    let written = self
+                        .upload_batch(context, batch, &mut report, &mut held_back)
+                        .await;
                     if let Some(i) = &interleave {
                         (i.after_batch)();
                     }
@@ -299,7 +312,7 @@ impl Client {
             }
         }
         if interleave.is_some() {
-            return Ok(report);
+            return finish(report, held_back);
         }
         Err(EngineError::Protocol(
             "changes kept conflicting with other devices; run `strongroom sync` again".into(),
@@ -312,14 +325,26 @@ impl Client {
         context: &RealmContext,
         batch: Vec<(EntryId, LocalEntry)>,
         report: &mut SyncReport,
+        held_back: &mut Vec<(EntryId, EngineError)>,
     ) -> Result<()> {
         let realm = context.realm;
         let mut prepared = Vec::with_capacity(batch.len());
         let mut requests = Vec::with_capacity(batch.len());
         for (id, local) in batch {
-            let (manifest, request) = self.prepare_upload(context, id, &local)?;
+            let (manifest, request) = match self.prepare_upload(context, id, &local) {
+                Ok(prepared) => prepared,
+                Err(refusal @ EngineError::CannotReadLatest { .. }) => {
+                    tracing::warn!(entry = %id, "{refusal}");
+                    held_back.push((id, refusal));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             prepared.push((id, local, manifest));
             requests.push(request);
+        }
+        if requests.is_empty() {
+            return Ok(());
         }
         let written = self.remote_write_vlobs(realm, requests).await?;
         let mut rows = Vec::new();

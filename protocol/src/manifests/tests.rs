@@ -464,3 +464,43 @@ fn rights_follow_the_servers_order_when_a_certificate_is_dated_away_from_its_arr
         Err(ManifestError::NotAllowed(s.bob.user_id))
     );
 }
+
+/// Without the key, every other check still runs: a version a device cannot open for lack of
+/// its key is stood in for only if its author really wrote it, sealed for the certified key.
+#[test]
+fn the_checks_that_need_no_key_refuse_what_the_server_forged() {
+    let mut s = setup();
+    let alice = s.alice_again();
+    let bob = Member {
+        user_id: s.bob.user_id,
+        device_id: s.bob.device_id,
+        key: s.bob.key.clone(),
+    };
+    let id = EntryId::generate(&mut OsRng);
+    let m = file(&mut s, &alice, id, 1);
+    let mb = file(&mut s, &bob, id, 1);
+    let blob = seal_manifest(&m, &s.alice.key, &s.key, 1, &mut OsRng);
+    let auth = WriteAuthority::Workspace(&s.chain);
+    let checked = check_sealed_manifest(&blob, &coordinates(&m), &s.org.chain, auth).unwrap();
+    assert_eq!(checked.author, s.alice.user_id);
+    // Bytes the server made up, or Alice's moved elsewhere: the seal fails.
+    let mut flipped = blob.clone();
+    flipped[70] ^= 1;
+    assert_eq!(
+        check_sealed_manifest(&flipped, &coordinates(&m), &s.org.chain, auth).unwrap_err(),
+        ManifestError::Unsealed
+    );
+    // Sealed for a key other than the certified one: a split view of the certificates.
+    let other = SecretKey::generate(&mut OsRng);
+    let blob_other = seal_manifest(&m, &s.alice.key, &other, 1, &mut OsRng);
+    assert_eq!(
+        check_sealed_manifest(&blob_other, &coordinates(&m), &s.org.chain, auth).unwrap_err(),
+        ManifestError::OtherKey(1)
+    );
+    // By a READER: not allowed, whatever the key.
+    let blob_bob = seal_manifest(&mb, &bob.key, &s.key, 1, &mut OsRng);
+    assert_eq!(
+        check_sealed_manifest(&blob_bob, &coordinates(&mb), &s.org.chain, auth).unwrap_err(),
+        ManifestError::NotAllowed(bob.user_id)
+    );
+}

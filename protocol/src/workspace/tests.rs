@@ -343,7 +343,13 @@ fn a_removal_after_the_current_key_leaves_a_rotation_due() {
     let mut s = setup();
     let (bob, carol, realm) = (s.bob.user_id, s.carol.user_id, s.realm);
     for user in [bob, carol] {
-        let share = role(&mut s.org, &s.alice, realm, user, Some(WorkspaceRole::Reader));
+        let share = role(
+            &mut s.org,
+            &s.alice,
+            realm,
+            user,
+            Some(WorkspaceRole::Reader),
+        );
         s.chain.add(&s.org.chain, &share, s.org.now()).unwrap();
     }
     assert!(!s.chain.removed_since_rotation(&bob));

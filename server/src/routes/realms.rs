@@ -20,7 +20,7 @@ use strongroom_protocol::wire::{
 };
 
 use strongroom_protocol::manifests::{VlobCoordinates, verify_seal};
-use strongroom_protocol::messages::verify_envelope;
+use strongroom_protocol::messages::{MessageTopic, verify_envelope};
 use strongroom_protocol::trust::CertificateChain;
 use strongroom_protocol::workspace::{RealmCertificate, RealmChain, RealmError, WorkspaceRole};
 
@@ -347,6 +347,16 @@ pub async fn add_certificate(
                     "a message is not sealed by the sending device for its recipient",
                 )
             })?;
+            let expected = MessageTopic::of(&chain);
+            if topic.realm == expected.realm
+                && topic.key_index == expected.key_index
+                && !topic.key_checks.ct_eq(&expected.key_checks)
+            {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    "a message is sealed with key check values other than this workspace's certificates",
+                ));
+            }
             if topic.realm != realm || topic.key_index != chain.key_index() {
                 return Err(ApiError::new(
                     ErrorCode::MalformedRequest,
