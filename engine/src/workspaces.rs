@@ -752,7 +752,7 @@ impl Client {
         // A share without the current key would hand out a workspace nobody can write in, and
         // have its recipient blame this user for it.
         context.current_key()?;
-        let topic = MessageTopic::of(&chain);
+        let topic = MessageTopic::of(chain);
         let sealed = seal_message(
             &message,
             topic,

@@ -290,7 +290,7 @@ pub fn open_envelope<'b>(
         sender: *sender,
         sender_user: user.certificate.user_id,
         recipient: *me,
-        sender_key: device.verify_key.clone(),
+        sender_key: device.verify_key,
         sealed_box,
     })
 }

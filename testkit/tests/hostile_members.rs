@@ -833,6 +833,18 @@ fn a_key_handed_out_that_does_not_work_is_its_senders_doing_and_stepped_past() {
             "{refused}"
         );
         assert!(w.org.alice.ok(&["ls", "Team:/"]).contains("bobs.txt"));
+        // The root held back does not hold back the rest: a new content of plan.txt goes up
+        // (the command still fails for the root).
+        let plan2 = w.org.path().join("plan2.txt");
+        std::fs::write(&plan2, "Carol's plan\n").unwrap();
+        let refused = w
+            .carol
+            .fails(&["put", plan2.to_str().unwrap(), "Team:/plan.txt"]);
+        assert!(refused.contains("cannot read"), "{refused}");
+        assert_eq!(
+            w.org.alice.ok(&["get", "Team:/plan.txt", "-"]),
+            "Carol's plan\n"
+        );
 
         // Shared again: every key is handed anew; Carol's pending root (her note, refused above)
         // now uploads over Bob's, as a conflict that merges both.
