@@ -173,7 +173,7 @@ fn message_fixture() -> &'static MessageFixture {
         let certificates = [
             Certificate::User(UserCertificate {
                 author: Signer::Root,
-                timestamp: MESSAGE_TIME,
+                timestamp: MESSAGE_TIME.plus_micros(-2),
                 user_id: user,
                 email: "alice@example.com".parse().expect("email"),
                 human_name: "Alice".parse().expect("name"),
@@ -182,7 +182,7 @@ fn message_fixture() -> &'static MessageFixture {
             }),
             Certificate::Device(DeviceCertificate {
                 author: Signer::Root,
-                timestamp: MESSAGE_TIME,
+                timestamp: MESSAGE_TIME.plus_micros(-1),
                 user_id: user,
                 device_id: sender,
                 device_label: "laptop".parse().expect("label"),
