@@ -6,9 +6,11 @@
 use rand_core::OsRng;
 use serde_bytes::ByteBuf;
 use strongroom_engine::device_file::DeviceKeys;
+use strongroom_protocol::crypto::hash::Digest;
 use strongroom_protocol::crypto::secret_key::SecretKey;
 use strongroom_protocol::encoding::Encoded;
 use strongroom_protocol::ids::{RealmId, UserId};
+use strongroom_protocol::messages::{ENVELOPE_HEADER_BYTES, MessageTopic, seal_envelope};
 use strongroom_protocol::time::Timestamp;
 use strongroom_protocol::wire::{
     CreateRealmRequest, ErrorCode, ErrorResponse, MAX_MESSAGE_BYTES, OutgoingMessage,
@@ -16,6 +18,7 @@ use strongroom_protocol::wire::{
 };
 use strongroom_protocol::workspace::{
     KeyRotationCertificate, RealmCertificate, RoleCertificate, WorkspaceRole, key_check,
+    key_checks_digest,
 };
 use strongroom_testkit::raw::{SignedRequest, keys, now};
 use strongroom_testkit::scenario::{Org, join_user};
@@ -36,7 +39,8 @@ fn stored_bytes(server: &Server) -> Result<u64, String> {
 struct HandMade<'a> {
     keys: &'a DeviceKeys,
     realm: RealmId,
-    key_index: u32,
+    /// The check values of its keys, by index from 1.
+    checks: Vec<Digest>,
     last: Timestamp,
 }
 
@@ -78,7 +82,7 @@ impl<'a> HandMade<'a> {
         Self {
             keys,
             realm,
-            key_index: 1,
+            checks: vec![key_check(&key, &realm, 1)],
             last: t.plus_micros(1),
         }
     }
@@ -93,19 +97,40 @@ impl<'a> HandMade<'a> {
         self.last
     }
 
-    /// Posts `certificate` with junk messages of `len` bytes to each of `recipients`.
+    /// Posts `certificate` with messages of `len` bytes to each of `recipients`: junk, sealed
+    /// by the member's device about the workspace's keys `checks` (as the server requires).
     fn post(
         &mut self,
         certificate: Vec<u8>,
+        checks: &[Digest],
         recipients: &[UserId],
         len: usize,
     ) -> (u16, Option<ErrorResponse>) {
+        let key_index = checks.len() as u32;
+        let topic = MessageTopic {
+            realm: self.realm,
+            key_index,
+            key_checks: key_checks_digest(&self.realm, key_index, checks),
+        };
         let messages = recipients
             .iter()
             .enumerate()
-            .map(|(i, recipient)| OutgoingMessage {
-                recipient: *recipient,
-                sealed: ByteBuf::from(strongroom_testkit::random_bytes(len, i as u64)),
+            .map(|(i, recipient)| {
+                let junk = strongroom_testkit::random_bytes(
+                    len.saturating_sub(ENVELOPE_HEADER_BYTES),
+                    i as u64,
+                );
+                OutgoingMessage {
+                    recipient: *recipient,
+                    sealed: ByteBuf::from(seal_envelope(
+                        &junk,
+                        &self.keys.device_id,
+                        recipient,
+                        topic,
+                        now(),
+                        &self.keys.signing_key(),
+                    )),
+                }
             })
             .collect();
         let body = RealmCertificateRequest {
@@ -124,19 +149,22 @@ impl<'a> HandMade<'a> {
 
     /// A key rotation (always allowed for the OWNER) carrying junk messages.
     fn rotate(&mut self, recipients: &[UserId], len: usize) -> (u16, Option<ErrorResponse>) {
-        let index = self.key_index + 1;
+        let index = self.checks.len() as u32 + 1;
         let key = SecretKey::generate(&mut OsRng);
+        let check = key_check(&key, &self.realm, index);
         let certificate = RealmCertificate::KeyRotation(KeyRotationCertificate {
             author: self.keys.device_id,
             timestamp: self.next_time(),
             realm: self.realm,
             key_index: index,
-            key_check: key_check(&key, &self.realm, index),
+            key_check: check,
         })
         .sign(&self.keys.signing_key());
-        let answer = self.post(certificate, recipients, len);
+        let mut checks = self.checks.clone();
+        checks.push(check);
+        let answer = self.post(certificate, &checks, recipients, len);
         if answer.0 == 200 {
-            self.key_index = index;
+            self.checks = checks;
         }
         answer
     }
@@ -156,7 +184,8 @@ impl<'a> HandMade<'a> {
             role,
         })
         .sign(&self.keys.signing_key());
-        self.post(certificate, recipients, 1000)
+        let checks = self.checks.clone();
+        self.post(certificate, &checks, recipients, 1000)
     }
 }
 
