@@ -89,6 +89,27 @@ fn realm_of(member: &Member, workspace: &str) -> RealmId {
         .realm
 }
 
+/// Posts a workspace certificate with its messages, signed by `by`.
+fn post_realm_certificate(
+    by: &DeviceKeys,
+    realm: RealmId,
+    certificate: Vec<u8>,
+    messages: Vec<OutgoingMessage>,
+) -> (u16, Option<strongroom_protocol::wire::ErrorResponse>) {
+    let body = RealmCertificateRequest {
+        certificate: ByteBuf::from(certificate),
+        messages,
+    }
+    .encode();
+    SignedRequest::new(
+        by,
+        "POST",
+        format!("/authenticated/acme/realms/{realm}/certificates"),
+        body,
+    )
+    .send()
+}
+
 fn upload_certificate(
     by: &DeviceKeys,
     certificate: Certificate,
@@ -155,20 +176,8 @@ fn a_manager_cannot_freeze_a_workspace_chain() {
         })
         .sign(&w.bob_keys.signing_key())
     };
-    let post = |certificate: Vec<u8>| {
-        let body = RealmCertificateRequest {
-            certificate: ByteBuf::from(certificate),
-            messages: Vec::new(),
-        }
-        .encode();
-        SignedRequest::new(
-            &w.bob_keys,
-            "POST",
-            format!("/authenticated/acme/realms/{}/certificates", w.team),
-            body,
-        )
-        .send()
-    };
+    let post =
+        |certificate: Vec<u8>| post_realm_certificate(&w.bob_keys, w.team, certificate, Vec::new());
     let (status, error) = post(role(now().plus_micros(75 * YEAR_MICROS)));
     let error = error.unwrap_or_else(|| panic!("accepted with status {status}"));
     assert_eq!(error.code, ErrorCode::StaleTimestamp, "{}", error.message);
@@ -724,18 +733,7 @@ fn a_key_rotation_that_leaves_a_member_without_the_key_is_refused() {
         key_check: key_check(&key, &w.team, 2),
     })
     .sign(&w.bob_keys.signing_key());
-    let body = RealmCertificateRequest {
-        certificate: ByteBuf::from(rotation),
-        messages: Vec::new(),
-    }
-    .encode();
-    let (status, error) = SignedRequest::new(
-        &w.bob_keys,
-        "POST",
-        format!("/authenticated/acme/realms/{}/certificates", w.team),
-        body,
-    )
-    .send();
+    let (status, error) = post_realm_certificate(&w.bob_keys, w.team, rotation, Vec::new());
     let error = error.unwrap_or_else(|| panic!("accepted with status {status}"));
     assert_eq!(error.code, ErrorCode::MalformedRequest, "{}", error.message);
     assert!(
@@ -947,18 +945,7 @@ fn the_server_refuses_a_key_message_its_sender_did_not_seal() {
                 }
             })
             .collect();
-        let body = RealmCertificateRequest {
-            certificate: ByteBuf::from(rotation()),
-            messages,
-        }
-        .encode();
-        SignedRequest::new(
-            &w.bob_keys,
-            "POST",
-            format!("/authenticated/acme/realms/{}/certificates", w.team),
-            body,
-        )
-        .send()
+        post_realm_certificate(&w.bob_keys, w.team, rotation(), messages)
     };
     let flip_last = |sealed: &mut Vec<u8>| {
         let last = sealed.len() - 1;
